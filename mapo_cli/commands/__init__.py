@@ -1,0 +1,1 @@
+"""One module per `mapo` subcommand; each parses options and calls library code."""

@@ -1,0 +1,59 @@
+"""Text normalisation shared by entity linking, filters and column naming.
+
+One definition, so that a string found in the question at prepare time is
+exactly a string that `filter_in` finds in a cell at run time.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_TOKEN = re.compile(r"[a-z0-9]+|[^a-z0-9\s]")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def ascii_fold(text: str) -> str:
+    """NFKD-decompose and drop every non-ASCII character."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
+def text_tokens(text: str) -> list[str]:
+    """Lowercased ASCII tokens: runs of letters/digits, or single punctuation marks."""
+    return _TOKEN.findall(ascii_fold(text).lower())
+
+
+def normalize_text(text: str) -> str:
+    """The canonical form used for string entities and cell matching."""
+    return " ".join(text_tokens(text))
+
+
+def contains(cell_normalized: str, needle_normalized: str) -> bool:
+    """Whether the needle's tokens occur as a contiguous run of the cell's tokens."""
+    if not needle_normalized:
+        return False
+    return f" {needle_normalized} " in f" {cell_normalized} "
+
+
+def column_names(headers: list[str]) -> list[str]:
+    """Program names for table headers, by DESIGN.md's rule.
+
+    ASCII fold, lowercase, runs of non-alphanumerics become `_`, trimmed; an
+    empty name becomes `column_<k>` (1-based) and repeats get `_2`, `_3`, ...
+    """
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for k, header in enumerate(headers, start=1):
+        name = _NON_ALNUM.sub("_", ascii_fold(header).lower()).strip("_") or f"column_{k}"
+        base = name
+        count = seen.get(base, 0) + 1
+        seen[base] = count
+        if count > 1:
+            name = f"{base}_{count}"
+            while name in seen:
+                count += 1
+                name = f"{base}_{count}"
+            seen[base] = count
+        seen.setdefault(name, 1)
+        names.append(name)
+    return names
