@@ -1,0 +1,47 @@
+"""`mapo exec`: run one program on one example's table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mapo_cli.commands.common import console, err_console, print_json, reports_errors
+from mapo_cli.dataset import find_example, load_examples, load_tables
+
+
+@reports_errors
+def exec_program(
+    data: Path = typer.Argument(..., help="Prepared data file (DATA.jsonl)."),
+    example_id: str = typer.Argument(..., help="Example id, e.g. nt-10832."),
+    program: str = typer.Argument(..., help='Program, e.g. \'(argmax all_rows r.points-num) '
+                                             '(hop v0 r.player-str)\'.'),
+    trace: bool = typer.Option(False, "--trace", help="Show the value of every v<i>."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Run PROGRAM on the table of EXAMPLE_ID: print its answer and its reward.
+
+    An invalid program is reported with the token at fault and why (exit code 2).
+    """
+    from mapo_cli.execution import execute
+
+    example = find_example(load_examples(data), example_id)
+    table = load_tables(data, {example["table"]}).get(example["table"])
+    if table is None:
+        from mapo_cli.errors import MapoError
+
+        raise MapoError(f"table {example['table']} of {example_id} is not in tables.jsonl")
+    result = execute(example, table, program)
+    if json_output:
+        print_json({"id": example_id, "answer": result.answer, "reward": result.reward,
+                    "target": example["answer"], "notes": result.notes,
+                    "trace": {name: text for name, text in result.trace}})
+        return
+    for note in result.notes:
+        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+    if trace:
+        for name, text in result.trace:
+            console.print(f"{name} = {text}", highlight=False)
+    console.print(f"answer: {' | '.join(result.answer)}", highlight=False)
+    console.print(f"target: {' | '.join(example['answer'])}", highlight=False)
+    console.print(f"reward: {result.reward:g}", highlight=False)

@@ -1,0 +1,232 @@
+"""The interpreter: function semantics, code assistance, and exhaustive checks."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tables import example, medals_table
+
+from mapo_cli.context import ProgramContext
+from mapo_cli.errors import InvalidProgram
+from mapo_cli.grammar import load_grammar
+from mapo_cli.interpreter import END_ID, Interpreter, answer_strings
+from mapo_cli.program import format_program, split_program, to_ids
+from mapo_cli.semantics import SEMANTICS
+
+ENTITIES = [
+    {"type": "string", "value": "peru", "span": [4, 5]},
+    {"type": "number", "value": 3, "span": [6, 7]},
+    {"type": "date", "value": "1996-xx-xx", "span": [8, 9]},
+]
+
+
+def make(max_expressions: int | None = None, table: dict | None = None) -> Interpreter:
+    ex = example("which nation is before peru 3 1996?", ENTITIES, ["Brazil"])
+    ctx = ProgramContext(ex, table or medals_table(), load_grammar("wtq"), max_expressions)
+    return Interpreter(ctx)
+
+
+def run(program: str, interpreter: Interpreter | None = None) -> list[str]:
+    interpreter = interpreter or make()
+    state = interpreter.run(to_ids(split_program(program), interpreter.ctx))
+    assert state.done
+    return interpreter.answer(state)
+
+
+@pytest.mark.parametrize(
+    ("program", "answer"),
+    [
+        ("(hop all_rows r.nation-str)", ["Brazil", "Peru", "Chile", "Peru B"]),
+        ("(argmax all_rows r.gold-num) (hop v0 r.nation-str)", ["Brazil"]),
+        ("(argmin all_rows r.silver-num) (hop v0 r.nation-str)", ["Chile", "Peru B"]),
+        ("(argmax all_rows r.year-date) (hop v0 r.nation-str)", ["Peru B"]),
+        ("(filter> all_rows 3 r.gold-num) (hop v0 r.nation-str)", ["Brazil"]),
+        ("(filter>= all_rows 3 r.gold-num) (count v0)", ["3"]),
+        ("(filter< all_rows 3 r.gold-num) (hop v0 r.nation-str)", ["Peru B"]),
+        ("(filter<= all_rows 3 r.silver-num) (count v0)", ["3"]),
+        ("(filter= all_rows 3 r.gold-num) (hop v0 r.nation-str)", ["Peru", "Chile"]),
+        ("(filter!= all_rows 3 r.gold-num) (hop v0 r.nation-str)", ["Brazil", "Peru B"]),
+        ("(filter> all_rows 1996-xx-xx r.year-date) (hop v0 r.nation-str)", ["Peru", "Peru B"]),
+        ('(filter_in all_rows "peru" r.nation-str) (count v0)', ["2"]),
+        ('(filter!in all_rows "peru" r.nation-str) (hop v0 r.nation-str)', ["Brazil", "Chile"]),
+        ('(filter_in all_rows "peru" r.nation-str) (first v0) (hop v1 r.gold-num)', ["3"]),
+        ('(filter_in all_rows "peru" r.nation-str) (last v0) (hop v1 r.rank-num)', ["4"]),
+        ('(filter_in all_rows "peru" r.nation-str) (first v0) (previous v1)', None),
+        ("(count all_rows)", ["4"]),
+        ("(max all_rows r.gold-num)", ["5"]),
+        ("(min all_rows r.silver-num)", ["1"]),
+        ("(average all_rows r.gold-num)", ["3"]),
+        ("(sum all_rows r.silver-num)", ["8"]),
+        ("(mode all_rows r.gold-num)", ["3"]),
+        ("(mode all_rows r.year-str)", ["1995"]),
+        ("(first all_rows) (same_as v0 r.year-num) (hop v1 r.nation-str)", ["Chile"]),
+        ("(first all_rows) (last all_rows) (diff v0 v1 r.gold-num)", ["4"]),
+        ("(argmax all_rows r.gold-num) (next v0) (hop v1 r.nation-str)", ["Peru"]),
+    ],
+)
+def test_function_semantics(program: str, answer: list[str] | None) -> None:
+    if answer is None:  # a row is not an answer: the program cannot end there
+        with pytest.raises(InvalidProgram, match="returns row"):
+            run(program, make(max_expressions=3))
+        return
+    assert run(program) == answer
+
+
+@pytest.mark.parametrize(
+    ("program", "reason"),
+    [
+        ("(argmax all_rows r.nation-str)", "must be date_column or num_column"),
+        ("(hop all_rows r.nope-str)", "unknown column"),
+        ("(frobnicate all_rows)", "unknown function"),
+        ("(hop v1 r.nation-str)", "v1 is not defined yet"),
+        ('(filter_in all_rows "peru" r.gold-str)', "gives no useful result"),
+        ("(filter!= all_rows 1996-xx-xx r.year-date)", "gives no useful result"),
+        ("(previous all_rows)", "has no valid arguments"),
+        ("(argmax all_rows r.gold-num)", "cannot end on a rows value"),
+        ("(count all_rows) (count all_rows) (count all_rows) (count all_rows)", "maximum of 3"),
+        ("(hop all_rows r.nation-str", "expected '\\)'"),
+        ("hop all_rows", "a function call starts with"),
+    ],
+)
+def test_invalid_programs_name_the_reason(program: str, reason: str) -> None:
+    with pytest.raises(InvalidProgram, match=reason):
+        run(program)
+
+
+def offered_after(prefix: str, interpreter: Interpreter) -> set[str]:
+    """Names of the tokens offered after a prefix written in the notation."""
+    ids = to_ids(split_program(prefix)[:-1], interpreter.ctx)
+    state = interpreter.run(ids)
+    return {interpreter.ctx.vocab[t] for t in interpreter.valid_tokens(state)}
+
+
+def test_code_assistance_offers_only_sensible_arguments() -> None:
+    interpreter = make()
+    # v0 holds a single row: hop may use it, a superlative over it may not
+    assert offered_after("(argmax all_rows r.gold-num) (hop", interpreter) == {"all_rows", "v0"}
+    assert offered_after("(argmax all_rows r.gold-num) (argmax", interpreter) == {"all_rows"}
+    # previous/next/same_as take a single row only
+    assert offered_after("(argmax all_rows r.gold-num) (next", interpreter) == {"v0"}
+    # filter_in offers only columns where the string occurs
+    assert offered_after('(filter_in all_rows "peru"', interpreter) == {"r.nation-str"}
+    # a comparison whose result equals its input is not offered: every year is > 1990
+    assert "r.year-date" in offered_after("(filter> all_rows 1996-xx-xx", interpreter)
+    assert offered_after("(filter> all_rows 3", interpreter) == {"r.gold-num", "r.silver-num",
+                                                                 "r.rank-num"}
+
+
+def test_token_order_is_fixed_by_grammar_and_table() -> None:
+    a, b = make().ctx.vocab, make().ctx.vocab
+    assert a == b
+    assert a[:4] == [")", "<END>", "(hop", "(argmax"]
+    assert a[-3:] == ["v0", "v1", "v2"]
+
+
+def test_format_round_trips() -> None:
+    interpreter = make()
+    text = '(filter_in all_rows "peru" r.nation-str) (first v0) (hop v1 r.gold-num)'
+    ids = to_ids(split_program(text), interpreter.ctx)
+    assert format_program(ids, interpreter.ctx.vocab) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=10_000), min_size=20, max_size=20))
+def test_random_walks_over_valid_tokens_always_finish(choices: list[int]) -> None:
+    interpreter = make()
+    state = interpreter.start()
+    for choice in choices:
+        valid = interpreter.valid_tokens(state)
+        assert valid, "a prefix built from valid tokens must never be a dead end"
+        state = interpreter.step(state, valid[choice % len(valid)])
+        if state.done:
+            break
+    while not state.done:  # finish with the first valid token each time
+        state = interpreter.step(state, interpreter.valid_tokens(state)[0])
+    assert interpreter.answer(state)
+
+
+def small_table() -> dict:
+    table = medals_table()
+    table["rows"] = table["rows"][:3]
+    table["numbers"] = [None if c is None else c[:3] for c in table["numbers"]]
+    table["dates"] = [None if c is None else c[:3] for c in table["dates"]]
+    return table
+
+
+def brute_force_programs(interpreter: Interpreter) -> set[tuple[int, ...]]:
+    """Every token sequence that executes, found without the code assistance.
+
+    Each expression is tried with every variable token in every argument slot;
+    a program is kept when every call gives a result and it ends on an answer.
+    """
+    ctx = interpreter.ctx
+    functions = ctx.grammar.functions
+    n_vars = len(ctx.fixed) + ctx.max_expressions
+    found = set()
+
+    def value_of(env: tuple, token: int):
+        offset = token - ctx.n_builtins
+        if offset < len(ctx.fixed):
+            return ctx.fixed[offset]
+        index = token - ctx.first_var
+        return env[index] if index < len(env) else None
+
+    def type_ok(arg_type: str, value) -> bool:
+        vt, v = value
+        return (arg_type == vt or (arg_type == "row" and vt == "rows" and v & (v - 1) == 0)
+                or (arg_type == "column" and vt.endswith("_column")))
+
+    def extend(tokens: tuple[int, ...], env: tuple) -> None:
+        if env and env[-1][0] in ctx.grammar.answer_types:
+            found.add(tokens + (END_ID,))
+        if len(env) == ctx.max_expressions:
+            return
+        for index, function in enumerate(functions):
+            for args in itertools.product(range(ctx.n_builtins, ctx.n_builtins + n_vars),
+                                          repeat=function.arity):
+                values = [value_of(env, t) for t in args]
+                if any(v is None for v in values):
+                    continue
+                if not any(all(type_ok(t, v) for t, v in zip(sig, values))
+                           for sig in function.signatures):
+                    continue
+                result = SEMANTICS[function.semantics](ctx, function.op, *[v for _, v in values])
+                if result is not None:
+                    extend(tokens + (2 + index, *args, 0), env + (result,))
+
+    extend((), ())
+    return found
+
+
+def enumerate_programs(interpreter: Interpreter) -> set[tuple[int, ...]]:
+    found = set()
+
+    def walk(state) -> None:
+        for token in interpreter.valid_tokens(state):
+            child = interpreter.step(state, token)
+            if child.done:
+                found.add(child.tokens)
+            else:
+                walk(child)
+
+    walk(interpreter.start())
+    return found
+
+
+@pytest.mark.parametrize("max_expressions", [1, 2])
+def test_reachable_programs_equal_brute_force(max_expressions: int) -> None:
+    interpreter = make(max_expressions, small_table())
+    reachable = enumerate_programs(interpreter)
+    assert reachable == brute_force_programs(interpreter)
+    assert len(reachable) > 20
+
+
+def test_every_reachable_program_executes_with_checks() -> None:
+    interpreter = make(2, small_table())
+    checked = Interpreter(interpreter.ctx)
+    for program in enumerate_programs(interpreter):
+        state = checked.run(program)
+        assert state.done and answer_strings(state.env[-1])
