@@ -1,0 +1,162 @@
+"""`mapo prepare wtq|csv`: turn a dataset into prepared data (docs/formats.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mapo_cli.commands.common import console, err_console, print_json, reports_errors
+from mapo_cli.prepare import PrepareReport, prepare_csv, prepare_wtq
+
+MAX_PROBLEMS_SHOWN = 20
+
+app = typer.Typer(
+    help="Turn a dataset into prepared data: OUT/<name>.jsonl per question file "
+    "and OUT/tables.jsonl with the tables they use.",
+    no_args_is_help=True,
+)
+
+GrammarOption = Annotated[
+    str,
+    typer.Option(
+        "--grammar",
+        help="Program language recorded with the data: a bundled name (wtq, wikisql) "
+        "or the path of a grammar .toml file.",
+    ),
+]
+StrictOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict", help="Stop at the first bad line instead of skipping and reporting it."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")]
+
+
+@contextmanager
+def _progress_bar(show: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over tables on stderr, as a progress callback.
+
+    None with --json or when stderr is not a terminal; the bar starts with the
+    first table, so an early error is not preceded by an empty bar.
+    """
+    if not show or not err_console.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("tables"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    bar = Progress(*columns, console=err_console, transient=True)
+    task = bar.add_task("tables", total=None)
+
+    def update(done: int, total: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        bar.stop()
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _print_summary(report: PrepareReport) -> None:
+    """Examples per file, tables, and the first problems with their file and line."""
+    for name, count in sorted(report.examples.items()):
+        console.print(
+            f"  {report.out / name}: {_count(count, 'example')}", highlight=False, soft_wrap=True
+        )
+    console.print(
+        f"prepared {_count(sum(report.examples.values()), 'example')} in "
+        f"{_count(len(report.examples), 'file')} and {_count(report.tables, 'table')} "
+        f"({report.out / 'tables.jsonl'}), grammar {report.grammar}, {report.seconds:.1f} s",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if not report.problems:
+        return
+    err_console.print(
+        f"[yellow]warning:[/] skipped {_count(len(report.problems), 'bad line')}:",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
+        err_console.print(f"  {problem}", highlight=False, soft_wrap=True)
+    if len(report.problems) > MAX_PROBLEMS_SHOWN:
+        more = len(report.problems) - MAX_PROBLEMS_SHOWN
+        err_console.print(
+            f"  ... and {more} more (see --json for all)", highlight=False, soft_wrap=True
+        )
+
+
+def _finish(report: PrepareReport, json_output: bool) -> None:
+    if json_output:
+        print_json(report.to_json())
+    else:
+        _print_summary(report)
+
+
+@app.command("wtq")
+@reports_errors
+def wtq(
+    source: Annotated[
+        Path,
+        typer.Argument(help="The WikiTableQuestions release: has data/*.tsv, csv/ and tagged/."),
+    ],
+    out: Annotated[Path, typer.Argument(help="Output directory (created if missing).")],
+    grammar: GrammarOption = "wtq",
+    strict: StrictOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Prepare every SOURCE/data/*.tsv of WikiTableQuestions into OUT.
+
+    Tables come from SOURCE/csv; numbers and dates in cells from the CoreNLP
+    copies in SOURCE/tagged when present. Bad lines (wrong field count, missing
+    or broken table, non-UTF-8 bytes) are skipped and listed with their line
+    numbers, unless --strict.
+    """
+    with _progress_bar(not json_output) as progress:
+        report = prepare_wtq(source, out, grammar=grammar, strict=strict, progress=progress)
+    _finish(report, json_output)
+
+
+@app.command("csv")
+@reports_errors
+def csv(
+    questions: Annotated[
+        Path,
+        typer.Argument(
+            help="Question TSV: id, utterance, context (a CSV file under --tables), "
+            "targetValue ('|' between answers); the header line is optional."
+        ),
+    ],
+    out: Annotated[Path, typer.Argument(help="Output directory (created if missing).")],
+    tables: Annotated[
+        Path | None,
+        typer.Option(
+            "--tables",
+            help="Directory the context paths are relative to (default: the directory "
+            "of QUESTIONS).",
+        ),
+    ] = None,
+    grammar: GrammarOption = "wtq",
+    strict: StrictOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Prepare your own questions about your own CSV tables into OUT.
+
+    Each table is a standard CSV file whose first line holds the column
+    headers; numbers and dates in cells are recognised by mapo's own parsers.
+    """
+    with _progress_bar(not json_output) as progress:
+        report = prepare_csv(
+            questions, out, tables_dir=tables, grammar=grammar, strict=strict, progress=progress
+        )
+    _finish(report, json_output)

@@ -1,0 +1,46 @@
+"""`mapo score`: accuracy of a prediction file, as the official WTQ evaluator counts it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mapo_cli.commands.common import console, err_console, print_json, reports_errors
+from mapo_cli.dataset import load_examples
+from mapo_cli.scoring import read_predictions, score_predictions
+
+
+@reports_errors
+def score(
+    predictions: Annotated[Path, typer.Argument(
+        help="Prediction file: one line per example, id<TAB>answer<TAB>answer...")],
+    data: Annotated[Path, typer.Argument(help="Prepared data file (DATA.jsonl) with the targets.")],
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Score PREDICTIONS against the answers in DATA with the official WikiTableQuestions rules.
+
+    Strings are compared after the evaluator's normalisation, numbers and dates as
+    values ("51,130" = 51130, "January 26, 1995" = 1995-01-26), list answers as sets.
+    Accuracy is over all examples in DATA: an example without a prediction is wrong.
+    Answers in PREDICTIONS are escaped as in WTQ TSV files (\\n, \\\\, \\p).
+    """
+    report = score_predictions(read_predictions(predictions), load_examples(data))
+    if json_output:
+        print_json({"accuracy": report.accuracy, "correct": report.correct,
+                    "total": report.total, "missing": report.missing,
+                    "unknown": len(report.unknown)})
+        return
+    if report.unknown:
+        err_console.print(
+            f"[yellow]warning:[/] {len(report.unknown)} prediction(s) for ids not in "
+            f"{data.name} (ignored), e.g. {report.unknown[0]}", highlight=False, soft_wrap=True)
+    table = Table(title=f"{predictions.name} on {data.name}", show_header=False)
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    table.add_row("accuracy", f"{100 * report.accuracy:.2f} %")
+    table.add_row("correct / total", f"{report.correct} / {report.total}")
+    table.add_row("missing predictions", str(report.missing))
+    console.print(table)
