@@ -117,32 +117,37 @@ class BloomFilter:
     def add(self, key: bytes) -> bool:
         """Insert key; True if it was not (apparently) there before."""
         h = hash128(key, SEED)
-        h2 = h >> 64
         m = self._m
         bits = self._bits
+        # (h + i*h2) mod m, stepped with small ints: cheaper than 128-bit arithmetic.
+        pos = h % m
+        step = (h >> 64) % m
         new = False
         for _ in self._krange:
-            pos = h % m
             byte = bits[pos >> 3]
             mask = 1 << (pos & 7)
             if not byte & mask:
                 bits[pos >> 3] = byte | mask
                 new = True
-            h += h2
+            pos += step
+            if pos >= m:
+                pos -= m
         if new:
             self.count += 1
         return new
 
     def __contains__(self, key: bytes) -> bool:
         h = hash128(key, SEED)
-        h2 = h >> 64
         m = self._m
         bits = self._bits
+        pos = h % m
+        step = (h >> 64) % m
         for _ in self._krange:
-            pos = h % m
             if not bits[pos >> 3] & (1 << (pos & 7)):
                 return False
-            h += h2
+            pos += step
+            if pos >= m:
+                pos -= m
         return True
 
     def fill_ratio(self) -> float:
@@ -183,9 +188,7 @@ class BloomFilter:
         return filt
 
 
-def _read_bloom_header(
-    data: bytes | memoryview, offset: int
-) -> tuple[int, int, int, int, float]:
+def _read_bloom_header(data: bytes | memoryview, offset: int) -> tuple[int, int, int, int, float]:
     """Parse and sanity-check one BloomFilter header at offset."""
     if len(data) - offset < _BLOOM_HEADER.size:
         raise MapoError("bloom filter data is corrupt: shorter than its header")
@@ -208,7 +211,7 @@ class ScalableBloomFilter:
     chain's rates, stays below error_rate however far the chain grows.
     """
 
-    __slots__ = ("_filters", "count", "error_rate", "growth", "initial_capacity", "ratio")
+    __slots__ = ("_filters", "_older", "count", "error_rate", "growth", "initial_capacity", "ratio")
 
     def __init__(
         self, capacity: int, error_rate: float, growth: float = 2.0, ratio: float = 0.5
@@ -225,6 +228,7 @@ class ScalableBloomFilter:
         self.initial_capacity = capacity
         self.count = 0
         self._filters: list[BloomFilter] = [BloomFilter(capacity, error_rate * (1.0 - ratio))]
+        self._older: tuple[BloomFilter, ...] = ()  # all but the newest: read-only
 
     @property
     def filters(self) -> tuple[BloomFilter, ...]:
@@ -246,49 +250,66 @@ class ScalableBloomFilter:
         capacity = max(last.capacity + 1, math.ceil(last.capacity * self.growth))
         newest = BloomFilter(capacity, last.error_rate * self.ratio)
         self._filters.append(newest)
+        self._older = tuple(self._filters[:-1])
         return newest
 
     def add(self, key: bytes) -> bool:
         """Insert key; True if no filter in the chain (apparently) held it."""
         h = hash128(key, SEED)
         h2 = h >> 64
-        # Newest first: it is the largest, so a present key is most likely there.
-        for filt in reversed(self._filters):
+        newest = self._filters[-1]
+        full = newest.count >= newest.capacity
+        # Filters that only get read (all but the newest, unless it is full); one
+        # hash serves the whole chain.
+        for filt in self._filters if full else self._older:
             m = filt._m
             bits = filt._bits
-            g = h
+            pos = h % m
+            step = h2 % m
             for _ in filt._krange:
-                pos = g % m
                 if not bits[pos >> 3] & (1 << (pos & 7)):
                     break
-                g += h2
+                pos += step
+                if pos >= m:
+                    pos -= m
             else:
                 return False
-        newest = self._filters[-1]
-        if newest.count >= newest.capacity:
+        if full:
             newest = self._grow()
         m = newest._m
         bits = newest._bits
+        pos = h % m
+        step = h2 % m
+        new = False
         for _ in newest._krange:
-            pos = h % m
-            bits[pos >> 3] |= 1 << (pos & 7)
-            h += h2
-        newest.count += 1
-        self.count += 1
-        return True
+            byte = bits[pos >> 3]
+            mask = 1 << (pos & 7)
+            if not byte & mask:
+                bits[pos >> 3] = byte | mask
+                new = True
+            pos += step
+            if pos >= m:
+                pos -= m
+        if new:
+            newest.count += 1
+            self.count += 1
+        return new
 
     def __contains__(self, key: bytes) -> bool:
         h = hash128(key, SEED)
         h2 = h >> 64
+        # Newest first: it is the largest, so a present key is most likely there.
         for filt in reversed(self._filters):
             m = filt._m
             bits = filt._bits
-            g = h
+            pos = h % m
+            step = h2 % m
             for _ in filt._krange:
-                pos = g % m
                 if not bits[pos >> 3] & (1 << (pos & 7)):
                     break
-                g += h2
+                pos += step
+                if pos >= m:
+                    pos -= m
             else:
                 return True
         return False
@@ -326,6 +347,7 @@ class ScalableBloomFilter:
         filt.ratio = ratio
         filt.initial_capacity = capacity
         filt._filters = [BloomFilter.from_bytes(chunk) for chunk in chunks]
+        filt._older = tuple(filt._filters[:-1])
         filt.count = sum(f.count for f in filt._filters)
         return filt
 

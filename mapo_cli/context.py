@@ -42,7 +42,7 @@ def format_date(date: Date) -> str:
 def format_number(value: float) -> str:
     """Numbers as answers: integers without a decimal point, others shortest-exact."""
     if math.isfinite(value) and abs(value - round(value)) < 1e-9 and abs(value) < 1e15:
-        return str(int(round(value)))
+        return str(round(value))
     return repr(float(f"{value:.12g}"))
 
 

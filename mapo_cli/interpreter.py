@@ -28,7 +28,7 @@ Value = tuple[str, Any]  # (type, value); rows-valued results have type "rows"
 class State:
     """An immutable program prefix: its tokens, bound variables and open expression."""
 
-    __slots__ = ("tokens", "env", "partial", "result", "done")
+    __slots__ = ("done", "env", "partial", "result", "tokens")
 
     def __init__(self, tokens: tuple[int, ...], env: tuple[Value, ...],
                  partial: tuple[int, ...] | None, result: Value | None, done: bool) -> None:

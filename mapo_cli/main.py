@@ -5,6 +5,10 @@ from __future__ import annotations
 import typer
 
 from mapo_cli.commands import exec as exec_command
+from mapo_cli.commands import explore as explore_command
+from mapo_cli.commands import inspect as inspect_command
+from mapo_cli.commands import prepare as prepare_command
+from mapo_cli.commands import score as score_command
 
 app = typer.Typer(
     help="Learn semantic parsers from question-answer pairs with Memory Augmented Policy "
@@ -14,20 +18,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+app.add_typer(prepare_command.app, name="prepare", help="Convert a dataset into prepared data.")
 app.command("exec")(exec_command.exec_program)
-
-try:  # commands still being built register themselves when their module exists
-    from mapo_cli.commands import prepare as prepare_command
-
-    app.add_typer(prepare_command.app, name="prepare")
-except ImportError:  # pragma: no cover
-    pass
-try:
-    from mapo_cli.commands import score as score_command
-
-    app.command("score")(score_command.score)
-except ImportError:  # pragma: no cover
-    pass
+app.command("score")(score_command.score)
+app.command("explore")(explore_command.explore)
+app.add_typer(inspect_command.app, name="inspect", help="Analyse stores and runs.")
 
 
 if __name__ == "__main__":  # pragma: no cover

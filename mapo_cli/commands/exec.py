@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from mapo_cli.commands.common import console, err_console, print_json, reports_errors
 from mapo_cli.dataset import find_example, load_examples, load_tables
+from mapo_cli.errors import MapoError
 
 
 @reports_errors
 def exec_program(
-    data: Path = typer.Argument(..., help="Prepared data file (DATA.jsonl)."),
-    example_id: str = typer.Argument(..., help="Example id, e.g. nt-10832."),
-    program: str = typer.Argument(..., help='Program, e.g. \'(argmax all_rows r.points-num) '
-                                             '(hop v0 r.player-str)\'.'),
-    trace: bool = typer.Option(False, "--trace", help="Show the value of every v<i>."),
-    json_output: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    data: Annotated[Path, typer.Argument(help="Prepared data file (DATA.jsonl).")],
+    example_id: Annotated[str, typer.Argument(help="Example id, e.g. nt-10832.")],
+    program: Annotated[str, typer.Argument(
+        help="Program, e.g. '(argmax all_rows r.points-num) (hop v0 r.player-str)'.")],
+    trace: Annotated[bool, typer.Option("--trace", help="Show the value of every v<i>.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Run PROGRAM on the table of EXAMPLE_ID: print its answer and its reward.
 
@@ -28,8 +30,6 @@ def exec_program(
     example = find_example(load_examples(data), example_id)
     table = load_tables(data, {example["table"]}).get(example["table"])
     if table is None:
-        from mapo_cli.errors import MapoError
-
         raise MapoError(f"table {example['table']} of {example_id} is not in tables.jsonl")
     result = execute(example, table, program)
     if json_output:

@@ -1,0 +1,115 @@
+"""`mapo explore`: fill a store with memory buffers by systematic exploration."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from mapo_cli.commands.common import console, err_console, print_json, reports_errors
+
+SUMMARY_KEYS = ("examples", "covered", "coverage", "programs", "programs_per_second", "seconds",
+                "store_bytes", "bits_per_prefix")
+
+
+@reports_errors
+def explore(
+    data: Annotated[Path, typer.Argument(help="Prepared data file (DATA.jsonl).")],
+    store: Annotated[Path, typer.Option("--store", help="Store directory (created if new).")],
+    workers: Annotated[int, typer.Option(help="Worker processes (default: all cores).")] = 0,
+    samples_per_example: Annotated[int, typer.Option(
+        help="New programs to sample per example (a re-run with a larger K continues).")] = 10000,
+    max_expressions: Annotated[int, typer.Option(
+        help="Maximum expressions per program (default: the grammar's).")] = 0,
+    seconds: Annotated[float, typer.Option(
+        help="Stop cleanly after this many seconds (0: no limit); re-run to resume.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    no_triggers: Annotated[bool, typer.Option(
+        "--no-triggers", help="Offer every function, not only those the question's words trigger.")] = False,
+    exact: Annotated[bool, typer.Option(
+        "--exact", help="Keep explored prefixes in an exact set instead of a bloom filter.")] = False,
+    error_rate: Annotated[float, typer.Option(
+        help="Target false-positive rate of the explored-prefix bloom filters.")] = 0.01,
+    chunk: Annotated[int, typer.Option(help="Samples per work unit (progress granularity).")] = 1000,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON summary object.")] = False,
+) -> None:
+    """Search for programs that answer each example (the paper's Algorithm 1) into STORE.
+
+    Workers compute; this process alone writes the store, in batched
+    transactions, so a stopped or killed run resumes where it ended.
+    """
+    from mapo_cli.dataset import load_examples
+    from mapo_cli.errors import MapoError
+    from mapo_cli.explore import ExploreSettings
+    from mapo_cli.explore_driver import explore_data
+    from mapo_cli.grammar import load_grammar
+
+    examples = load_examples(data)
+    if not examples:
+        raise MapoError(f"{data}: no examples")
+    grammar = load_grammar(examples[0]["grammar"])
+    if not 0 < error_rate < 1:
+        raise MapoError(f"--error-rate must be between 0 and 1, not {error_rate}")
+    settings = ExploreSettings(
+        grammar=examples[0]["grammar"],
+        max_expressions=max_expressions or grammar.max_expressions,
+        triggers=not no_triggers,
+        filter_mode="exact" if exact else "bloom",
+        error_rate=0.0 if exact else error_rate,
+    )
+    workers = workers or os.cpu_count() or 1
+    progress = Progress(
+        TextColumn("[bold]explore"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8.0f} programs/s"),
+        TextColumn("coverage {task.fields[coverage]:.1%}"), TimeRemainingColumn(),
+        console=err_console, disable=json_output, transient=False,
+    )
+    with progress:
+        task = progress.add_task("explore", total=len(examples), rate=0.0, coverage=0.0)
+
+        def show(p) -> None:
+            progress.update(task, completed=p.done, rate=p.samples / max(p.seconds, 1e-9),
+                            coverage=p.covered / max(p.total, 1))
+
+        summary = explore_data(data, store, settings, workers=workers,
+                               samples_per_example=samples_per_example,
+                               seconds=seconds or None, seed=seed, chunk=chunk, on_progress=show)
+    if json_output:
+        print_json(summary)
+        return
+    for error in summary["errors"][:20]:
+        err_console.print(f"[yellow]example failed:[/] {error}", highlight=False)
+    console.print(summary_table(summary, "exploration"))
+    if not summary["finished"]:
+        console.print("stopped before every example was done: run the same command to resume")
+
+
+def summary_table(summary: dict, title: str) -> Table:
+    """The store summary as a two-column table (shared with `mapo inspect store`)."""
+    table = Table(title=title, show_header=False)
+    labels = {
+        "examples": "examples", "covered": "covered (≥1 reward-1 program)", "coverage": "coverage",
+        "programs": "programs sampled", "memory_programs": "programs in memory",
+        "exhausted": "exhausted examples", "dead_ends": "dead ends",
+        "programs_per_second": "programs / second (this run)", "seconds": "seconds (this run)",
+        "store_bytes": "store size", "bits_per_prefix": "filter bits per explored prefix",
+        "false_positive_rate": "measured filter false-positive rate",
+    }
+    for key, label in labels.items():
+        if key not in summary:
+            continue
+        value = summary[key]
+        if key == "coverage" or key == "false_positive_rate":
+            text = f"{value:.2%}" if value is not None else "-"
+        elif key == "store_bytes":
+            text = f"{value / 2**20:.1f} MiB"
+        elif isinstance(value, float):
+            text = f"{value:,.1f}"
+        else:
+            text = f"{value:,}" if isinstance(value, int) else str(value)
+        table.add_row(label, text)
+    return table
