@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 import time
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -106,14 +107,7 @@ def explore_chunk(example: dict, table: dict, settings: ExploreSettings, filter_
     scorer = TargetScorer(example["answer"])
     policy = policy or UniformPolicy()
     rng = random.Random(f"{seed}:{example['id']}:{samples_done}")
-    root = interpreter.start()
-    attempts = 0
-    while result.samples < max_samples and attempts < 4 * max_samples + 100:
-        attempts += 1
-        if prefix_key(()) in explored:
-            result.exhausted = True
-            break
-        outcome = _sample_one(interpreter, root, explored, policy, rng)
+    for outcome in sample_new_programs(interpreter, explored, policy, rng, max_samples):
         if outcome is None:
             result.dead_ends += 1
             continue
@@ -122,7 +116,7 @@ def explore_chunk(example: dict, table: dict, settings: ExploreSettings, filter_
         if reward > 0:
             result.programs.append(outcome.tokens)
             result.rewards.append(reward)
-    result.exhausted = result.exhausted or prefix_key(()) in explored
+    result.exhausted = prefix_key(()) in explored
     if result.exhausted:  # only the marked root matters now: keep a minimal filter
         explored = make_filter(settings.filter_mode, 1, settings.error_rate)
         explored.add(prefix_key(()))
@@ -130,6 +124,23 @@ def explore_chunk(example: dict, table: dict, settings: ExploreSettings, filter_
     result.filter_bytes = explored.to_bytes()
     result.seconds = time.perf_counter() - start
     return result
+
+
+def sample_new_programs(interpreter: Interpreter, explored, policy: Policy, rng: random.Random,
+                        max_samples: int) -> Iterator[State | None]:
+    """Yield up to `max_samples` programs never sampled before (None for a dead end).
+
+    Stops early when the root prefix is marked: the example is exhausted.
+    """
+    root = interpreter.start()
+    samples = attempts = 0
+    while samples < max_samples and attempts < 4 * max_samples + 100:
+        attempts += 1
+        if prefix_key(()) in explored:
+            return
+        outcome = _sample_one(interpreter, root, explored, policy, rng)
+        samples += outcome is not None
+        yield outcome
 
 
 def measure_false_positives(explored, rng: random.Random) -> tuple[int, int]:

@@ -135,13 +135,24 @@ def make_batch(features: Sequence[Features], vocab_sizes: Sequence[int], n_built
 
 @dataclass
 class DecoderState:
-    """Everything the next decoder step needs, one row per sequence."""
+    """Everything the next decoder step needs.
 
-    encoded: Tensor  # (N, L, H) encoder outputs
-    question_mask: Tensor  # (N, L) bool
-    keys: Tensor  # (N, V, H) key of every fixed token; zero at the `v<i>` slots
-    variable_keys: Tensor  # (N, M, H) key of `v<i>` once bound (kept apart: cheap to update)
-    first_variable: Tensor  # (N,) token id of v0
+    Per example (B rows, shared by all its sequences): encoder outputs and
+    fixed keys. Per sequence (N rows): recurrent state, bound variable keys,
+    and which example it belongs to. Products between per-example and
+    per-sequence tensors are batched matrix products over examples (see
+    `Programmer._grouped`), so many programs of one example cost little more
+    than one.
+    """
+
+    encoded: Tensor  # (B, L, H) encoder outputs
+    question_mask: Tensor  # (B, L) bool
+    keys: Tensor  # (B, V, H) key of every fixed token; zero at the `v<i>` slots
+    first_variable: Tensor  # (B,) token id of v0
+    example: Tensor  # (N,) which example each sequence belongs to
+    slot: Tensor  # (N,) the sequence's position among its example's sequences
+    group_size: int  # the largest number of sequences of one example
+    variable_keys: Tensor  # (N, M, H) key of `v<i>` once bound
     h: list[Tensor]  # per decoder layer (N, H)
     c: list[Tensor]
     inputs: Tensor  # (N, H) the key of the previous token (or the start vector)
@@ -152,14 +163,25 @@ class DecoderState:
         return self.keys.shape[1]
 
     def select(self, index: Tensor) -> DecoderState:
-        """Rows `index` (repeats allowed): pairs of one example, beams, survivors."""
-        return DecoderState(self.encoded[index], self.question_mask[index], self.keys[index],
-                            self.variable_keys[index], self.first_variable[index],
-                            [h[index] for h in self.h], [c[index] for c in self.c],
-                            self.inputs[index])
+        """Sequences `index` (repeats allowed): programs of one example, beams, survivors."""
+        example = self.example[index]
+        slot, group_size = _positions_in_groups(example)
+        return dataclasses.replace(
+            self, example=example, slot=slot, group_size=group_size,
+            variable_keys=self.variable_keys[index], h=[h[index] for h in self.h],
+            c=[c[index] for c in self.c], inputs=self.inputs[index])
 
-    def replace(self, **changes: object) -> DecoderState:
-        return dataclasses.replace(self, **changes)
+
+def _positions_in_groups(example: Tensor) -> tuple[Tensor, int]:
+    """For each row, its rank among the rows of the same example; and the largest group."""
+    if len(example) == 0:
+        return example.clone(), 1
+    order = torch.argsort(example, stable=True)
+    ordered = example[order]
+    first = torch.searchsorted(ordered, ordered)  # index of each group's first row
+    slot = torch.empty_like(example)
+    slot[order] = torch.arange(len(example)) - first
+    return slot, int(slot.max()) + 1
 
 
 @dataclass
@@ -219,13 +241,14 @@ class Programmer(nn.Module):
             x = below
         assert below is not None
         mask = torch.arange(length).unsqueeze(0) < batch.lengths.unsqueeze(1)
-        keys = self._keys(batch, below)
         b = len(batch.lengths)
-        inputs = self.start_input.unsqueeze(0).expand(b, -1)
-        variables = int((batch.vocab_sizes - batch.first_variable).max())
-        variable_keys = below.new_zeros(b, max(1, variables), self.config.hidden_size)
-        return DecoderState(below, mask, keys, variable_keys, batch.first_variable,
-                            finals_h, finals_c, inputs)
+        variables = max(1, int((batch.vocab_sizes - batch.first_variable).max()))
+        return DecoderState(
+            encoded=below, question_mask=mask, keys=self._keys(batch, below),
+            first_variable=batch.first_variable, example=torch.arange(b),
+            slot=torch.zeros(b, dtype=torch.long), group_size=1,
+            variable_keys=below.new_zeros(b, variables, self.config.hidden_size),
+            h=finals_h, c=finals_c, inputs=self.start_input.unsqueeze(0).expand(b, -1))
 
     def _keys(self, batch: Batch, encoded: Tensor) -> Tensor:
         """(B, V, H): built-ins, all_rows, columns, entities; `v<i>` slots start at zero."""
@@ -269,43 +292,56 @@ class Programmer(nn.Module):
             below = h if below is None else h + below  # skip connection
             x = below
         assert below is not None
-        scores = torch.bmm(state.encoded, self.attention(below).unsqueeze(2)).squeeze(2)
-        attention = torch.softmax(scores.masked_fill(~state.question_mask, float("-inf")), dim=1)
-        context = torch.bmm(attention.unsqueeze(1), state.encoded).squeeze(1)
+        scores = self._grouped(state, state.encoded, self.attention(below))
+        scores = scores.masked_fill(~state.question_mask[state.example], float("-inf"))
+        context = self._grouped(state, state.encoded.transpose(1, 2), torch.softmax(scores, 1))
         output = torch.tanh(self.combine(torch.cat([below, context], dim=-1)))
-        query = self.query(self.drop(output)).unsqueeze(2)
-        logits = torch.bmm(state.keys, query).squeeze(2)
-        variable_logits = torch.bmm(state.variable_keys, query).squeeze(2)
+        query = self.query(self.drop(output))
+        logits = self._grouped(state, state.keys, query)
+        variable_logits = torch.bmm(state.variable_keys, query.unsqueeze(2)).squeeze(2)
         logits = logits.scatter_add(1, self._variable_positions(state), variable_logits)
         log_probs = torch.log_softmax(logits.masked_fill(~valid, float("-inf")), dim=-1)
-        return StepOutput(log_probs, output, state.replace(h=hs, c=cs))
+        return StepOutput(log_probs, output, dataclasses.replace(state, h=hs, c=cs))
+
+    @staticmethod
+    def _grouped(state: DecoderState, per_example: Tensor, vectors: Tensor) -> Tensor:
+        """(N, X): per_example[example[n]] @ vectors[n] for every sequence n.
+
+        One batched matrix product over examples (sequences of one example
+        side by side), instead of N matrix-vector products on copies.
+        """
+        b, d = per_example.shape[0], vectors.shape[1]
+        grouped = vectors.new_zeros(b, state.group_size, d)
+        grouped = grouped.index_put((state.example, state.slot), vectors)
+        return torch.bmm(per_example, grouped.transpose(1, 2))[state.example, :, state.slot]
 
     @staticmethod
     def _variable_positions(state: DecoderState) -> Tensor:
         """(N, M) token id of each v<i>; slots past an example's vocabulary hold a zero key,
         so clamping them onto some column adds nothing there."""
         offsets = torch.arange(state.variable_keys.shape[1]).unsqueeze(0)
-        return (state.first_variable.unsqueeze(1) + offsets).clamp(max=state.width - 1)
+        first = state.first_variable[state.example].unsqueeze(1)
+        return (first + offsets).clamp(max=state.width - 1)
 
     def feed(self, state: DecoderState, tokens: Tensor, output: Tensor,
              variable_slots: Tensor) -> DecoderState:
         """Feed the chosen tokens; a `)` stores the step's output as key of slot `v<i>`.
 
-        `variable_slots` (N,) holds the slot of the variable a `)` binds, -1 elsewhere.
+        `variable_slots` (N,) holds the token id of the variable a `)` binds, -1 elsewhere.
         """
-        rows = torch.arange(len(tokens))
         variable_keys = state.variable_keys
         count = variable_keys.shape[1]
+        first = state.first_variable[state.example]
         if bool((variable_slots >= 0).any()):
-            index = variable_slots - state.first_variable
-            bind = (torch.arange(count).unsqueeze(0) == index.unsqueeze(1)) & (
+            bind = (torch.arange(count).unsqueeze(0) == (variable_slots - first).unsqueeze(1)) & (
                 variable_slots >= 0).unsqueeze(1)
             variable_keys = torch.where(bind.unsqueeze(-1), self.variable_key(output).unsqueeze(1),
                                         variable_keys)
         # A fixed token's key, or (its fixed key being zero) a bound variable's key.
-        index = tokens - state.first_variable
-        is_variable = (index >= 0) & (index < count)
-        inputs = state.keys[rows, tokens] + torch.where(
-            is_variable.unsqueeze(1), variable_keys[rows, index.clamp(0, count - 1)],
-            torch.zeros_like(state.inputs))
-        return state.replace(variable_keys=variable_keys, inputs=inputs)
+        fixed = state.keys.reshape(-1, state.keys.shape[2])
+        index = tokens - first
+        is_variable = ((index >= 0) & (index < count)).unsqueeze(1)
+        bound = variable_keys[torch.arange(len(tokens)), index.clamp(0, count - 1)]
+        inputs = fixed.index_select(0, state.example * state.width + tokens) + torch.where(
+            is_variable, bound, torch.zeros_like(bound))
+        return dataclasses.replace(state, variable_keys=variable_keys, inputs=inputs)

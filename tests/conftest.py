@@ -1,0 +1,23 @@
+"""Shared fixtures: the bundled demo dataset, prepared once per test session."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "datasets" / "demo"
+WTQ = ROOT.parent / "shared" / "datasets" / "wtq"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture(scope="session")
+def prepared_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo dataset as `mapo prepare wtq` writes it (training, split-1 train/dev)."""
+    from mapo_cli.prepare import prepare_wtq
+
+    out = tmp_path_factory.mktemp("demo-prepared")
+    prepare_wtq(DEMO, out)
+    return out

@@ -1,0 +1,166 @@
+"""Systematic exploration into a store: distinct samples, exhaustion, resume, failures."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from tables import example, medals_table
+from test_interpreter import enumerate_programs
+
+from mapo_cli.bloom import make_filter
+from mapo_cli.errors import MapoError
+from mapo_cli.explore import (
+    ExploreSettings,
+    UniformPolicy,
+    explore_chunk,
+    make_interpreter,
+    sample_new_programs,
+)
+from mapo_cli.explore_driver import explore_data
+from mapo_cli.scoring import TargetScorer
+from mapo_cli.store import Store
+
+EXACT = ExploreSettings(triggers=False, filter_mode="exact", error_rate=0.0, max_expressions=2)
+QUESTION = example(
+    "how many nations other than peru won 3 gold?",
+    [{"type": "string", "value": "peru", "span": [5, 6]},
+     {"type": "number", "value": 3, "span": [7, 8]}],
+    ["1"],
+)
+
+
+def small_table() -> dict:
+    table = medals_table()
+    keep = 3
+    table["rows"] = table["rows"][:keep]
+    table["numbers"] = [None if c is None else c[:keep] for c in table["numbers"]]
+    table["dates"] = [None if c is None else c[:keep] for c in table["dates"]]
+    return table
+
+
+def test_every_sample_is_a_new_program() -> None:
+    interpreter = make_interpreter(QUESTION, medals_table(), ExploreSettings(triggers=False))
+    explored = make_filter("bloom", 5000, 0.001)
+    programs = [s.tokens for s in sample_new_programs(
+        interpreter, explored, UniformPolicy(), random.Random(0), 3000) if s is not None]
+    assert len(programs) == 3000
+    assert len(set(programs)) == len(programs)
+
+
+def test_an_exhausted_example_holds_exactly_the_rewarded_programs_of_brute_force() -> None:
+    table = small_table()
+    result = explore_chunk(QUESTION, table, EXACT, None, 0, 1_000_000, seed=1)
+    assert result.exhausted and result.dead_ends == 0
+    interpreter = make_interpreter(QUESTION, table, EXACT)
+    everything = enumerate_programs(interpreter)
+    assert result.samples == len(everything)
+    scorer = TargetScorer(QUESTION["answer"])
+    rewarded = {p for p in everything if scorer.reward(interpreter.answer(interpreter.run(p))) > 0}
+    assert rewarded and set(result.programs) == rewarded
+    # an exhausted example costs nothing more
+    again = explore_chunk(QUESTION, table, EXACT, result.filter_bytes, result.samples, 100, seed=1)
+    assert again.samples == 0 and again.exhausted
+
+
+def write_data(directory: Path, examples: list[dict], tables: list[dict]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "tables.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tables))
+    data = directory / "data.jsonl"
+    data.write_text("".join(json.dumps(e) + "\n" for e in examples))
+    return data
+
+
+def demo_subset(tmp_path: Path, prepared_demo: Path, n: int = 12) -> Path:
+    lines = (prepared_demo / "random-split-1-dev.jsonl").read_text().splitlines()[:n]
+    subset = tmp_path / "data"
+    subset.mkdir()
+    (subset / "tables.jsonl").write_text((prepared_demo / "tables.jsonl").read_text())
+    (subset / "dev.jsonl").write_text("\n".join(lines) + "\n")
+    return subset / "dev.jsonl"
+
+
+def store_contents(path: Path) -> dict:
+    with Store.open_readonly(path) as store:
+        return {i: (store.read_memory(i), store.read_filter(i),
+                    {k: v for k, v in (store.read_status(i) or {}).items() if k != "seconds"})
+                for i in store.ids()}
+
+
+SETTINGS = ExploreSettings(max_expressions=3)
+
+
+def test_resuming_after_a_stop_builds_the_same_store(tmp_path: Path, prepared_demo: Path) -> None:
+    data = demo_subset(tmp_path, prepared_demo)
+    explore_data(data, tmp_path / "once", SETTINGS, workers=1, samples_per_example=600,
+                 chunk=200, seed=3)
+
+    calls = {"n": 0}
+
+    def stops_after_five(task, settings, size, seed):
+        from mapo_cli.explore_driver import _run_task
+
+        calls["n"] += 1
+        if calls["n"] > 5:
+            raise KeyboardInterrupt
+        return _run_task(task, settings, size, seed)
+
+    with pytest.raises(KeyboardInterrupt):
+        explore_data(data, tmp_path / "twice", SETTINGS, workers=1, samples_per_example=600,
+                     chunk=200, seed=3, task_runner=stops_after_five)
+    partial = store_contents(tmp_path / "twice")
+    assert sum(s.get("samples", 0) for _, _, s in partial.values()) > 0  # what finished was committed
+    summary = explore_data(data, tmp_path / "twice", SETTINGS, workers=2,
+                           samples_per_example=600, chunk=200, seed=3)
+    assert summary["finished"]
+    assert store_contents(tmp_path / "twice") == store_contents(tmp_path / "once")
+
+
+def test_a_larger_k_continues_where_the_last_run_ended(tmp_path: Path, prepared_demo: Path) -> None:
+    data = demo_subset(tmp_path, prepared_demo, n=4)
+    explore_data(data, tmp_path / "a", SETTINGS, workers=1, samples_per_example=300, chunk=200)
+    first = store_contents(tmp_path / "a")
+    explore_data(data, tmp_path / "a", SETTINGS, workers=1, samples_per_example=700, chunk=200)
+    second = store_contents(tmp_path / "a")
+    for example_id, (memory, _, status) in second.items():
+        old_memory, _, old_status = first[example_id]
+        assert memory[: len(old_memory)] == old_memory  # nothing found before is lost
+        assert len({p for p, _ in memory}) == len(memory)
+        assert status["exhausted"] or status["samples"] == 700
+        assert old_status["exhausted"] or old_status["samples"] == 300
+
+
+def test_other_settings_or_changed_examples_are_refused(tmp_path: Path) -> None:
+    data = write_data(tmp_path / "d", [QUESTION], [medals_table()])
+    explore_data(data, tmp_path / "s", EXACT, workers=1, samples_per_example=50)
+    other = ExploreSettings(triggers=False, filter_mode="exact", error_rate=0.0, max_expressions=3)
+    with pytest.raises(MapoError, match="max_expressions"):
+        explore_data(data, tmp_path / "s", other, workers=1, samples_per_example=50)
+    changed = dict(QUESTION, answer=["2"])
+    data2 = write_data(tmp_path / "d2", [changed], [medals_table()])
+    with pytest.raises(MapoError, match="ex-1"):
+        explore_data(data2, tmp_path / "s", EXACT, workers=1, samples_per_example=50)
+
+
+def test_a_failing_example_does_not_lose_the_others(tmp_path: Path, monkeypatch) -> None:
+    import mapo_cli.explore_driver as driver
+
+    good = dict(QUESTION, id="good")
+    bad = dict(QUESTION, id="bad")
+    data = write_data(tmp_path / "d", [bad, good], [medals_table()])
+    real = driver.explore_chunk
+
+    def flaky(example, *args, **kwargs):
+        if example["id"] == "bad":
+            raise RuntimeError("boom")
+        return real(example, *args, **kwargs)
+
+    monkeypatch.setattr(driver, "explore_chunk", flaky)
+    summary = explore_data(data, tmp_path / "s", EXACT, workers=2, samples_per_example=200)
+    assert summary["errors"] == ["bad: RuntimeError: boom"]
+    with Store.open_readonly(tmp_path / "s") as store:
+        assert store.read_status("good")["samples"] == 200
+        assert store.read_memory("good")
+        assert store.read_status("bad")["error"] == "RuntimeError: boom"
