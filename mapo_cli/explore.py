@@ -107,19 +107,23 @@ def explore_chunk(example: dict, table: dict, settings: ExploreSettings, filter_
     scorer = TargetScorer(example["answer"])
     policy = policy or UniformPolicy()
     rng = random.Random(f"{seed}:{example['id']}:{samples_done}")
+    rewards: dict[tuple, float] = {}  # many programs share an answer
     for outcome in sample_new_programs(interpreter, explored, policy, rng, max_samples):
         if outcome is None:
             result.dead_ends += 1
             continue
         result.samples += 1
-        reward = scorer.reward(interpreter.answer(outcome))
+        answer = outcome.env[-1]
+        reward = rewards.get(answer)
+        if reward is None:
+            reward = rewards[answer] = scorer.reward(interpreter.answer(outcome))
         if reward > 0:
             result.programs.append(outcome.tokens)
             result.rewards.append(reward)
-    result.exhausted = prefix_key(()) in explored
+    result.exhausted = ROOT_KEY in explored
     if result.exhausted:  # only the marked root matters now: keep a minimal filter
         explored = make_filter(settings.filter_mode, 1, settings.error_rate)
-        explored.add(prefix_key(()))
+        explored.add(ROOT_KEY)
     result.fp_probes, result.fp_hits = measure_false_positives(explored, rng)
     result.filter_bytes = explored.to_bytes()
     result.seconds = time.perf_counter() - start
@@ -132,13 +136,13 @@ def sample_new_programs(interpreter: Interpreter, explored, policy: Policy, rng:
 
     Stops early when the root prefix is marked: the example is exhausted.
     """
-    root = interpreter.start()
+    sampler = Sampler(interpreter, ExploredPrefixes(explored), policy, rng)
     samples = attempts = 0
     while samples < max_samples and attempts < 4 * max_samples + 100:
         attempts += 1
-        if prefix_key(()) in explored:
+        if ROOT_KEY in sampler.explored:
             return
-        outcome = _sample_one(interpreter, root, explored, policy, rng)
+        outcome = sampler.sample()
         samples += outcome is not None
         yield outcome
 
@@ -152,50 +156,98 @@ def measure_false_positives(explored, rng: random.Random) -> tuple[int, int]:
 
 
 _TOKEN_BYTES = [t.to_bytes(2, "little") for t in range(65536)]
+ROOT_KEY = b""
 
 
-def _sample_one(interpreter: Interpreter, root: State, explored, policy: Policy,
-                rng: random.Random) -> State | None:
-    """Walk from the root through unexplored prefixes to a new program, or a dead end.
+class ExploredPrefixes:
+    """The explored set while one chunk runs: this chunk's keys exactly, then the filter.
 
-    Keys are the prefix's tokens as 2-byte integers, grown by concatenation.
-    A token that is the only valid one is taken without a filter lookup: its
-    parent would already be marked had it been explored.
+    Every key also goes into the persistent filter (the bloom filter that the
+    store keeps). Within a chunk, lookups hit the exact set first, and the
+    filter only when it held keys from earlier chunks; so a fresh example is
+    explored without false positives and without filter lookups.
     """
-    state = root
-    key = b""
-    path = [(root, key)]
-    while True:
-        valid = interpreter.valid_tokens(state)
-        if len(valid) == 1:
-            token = valid[0]
-        else:
-            candidates = list(valid)
-            token = None
-            while candidates:
-                choice = policy.choose(state.tokens, candidates, rng)
-                if key + _TOKEN_BYTES[choice] in explored:
-                    candidates.remove(choice)
-                    continue
-                token = choice
-                break
-            if token is None:  # every extension explored: a dead end
+
+    def __init__(self, persistent) -> None:
+        self.persistent = persistent
+        self.keys: set[bytes] = set()
+        self.check_persistent = len(persistent) > 0
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self.keys or (self.check_persistent and key in self.persistent)
+
+    def add(self, key: bytes) -> None:
+        if key not in self.keys:
+            self.keys.add(key)
+            self.persistent.add(key)
+
+
+class Sampler:
+    """Algorithm 1's inner loop for one example, with the search tree's nodes cached.
+
+    Keys are a prefix's tokens as 2-byte integers, grown by concatenation.
+    Every walk starts at the root and revisits the top of the tree, so each
+    node's state and valid tokens are computed once.
+    """
+
+    def __init__(self, interpreter: Interpreter, explored, policy: Policy, rng: random.Random,
+                 max_nodes: int = 300_000) -> None:
+        self.interpreter = interpreter
+        self.explored = explored
+        self.policy = policy
+        self.rng = rng
+        self.max_nodes = max_nodes
+        root = interpreter.start()
+        self.root = (root, interpreter.valid_tokens(root))
+        self.nodes: dict[bytes, tuple[State, tuple[int, ...]]] = {}
+
+    def sample(self) -> State | None:
+        """Walk through unexplored prefixes to a new program (or None at a dead end).
+
+        A token that is the only valid one is taken without a lookup: its
+        parent would already be marked had it been explored.
+        """
+        explored, nodes, interpreter = self.explored, self.nodes, self.interpreter
+        if len(nodes) > self.max_nodes:
+            nodes.clear()
+        state, valid = self.root
+        key = ROOT_KEY
+        path = [(key, valid)]
+        while True:
+            if len(valid) == 1:
+                token = valid[0]
+            else:
+                token = self._choose(state, key, valid)
+                if token is None:  # every extension explored: a dead end
+                    explored.add(key)
+                    self._mark_finished_ancestors(path[:-1])
+                    return None
+            key += _TOKEN_BYTES[token]
+            node = nodes.get(key)
+            if node is None:
+                child = interpreter.step(state, token)
+                node = (child, interpreter.valid_tokens(child))
+                nodes[key] = node
+            state, valid = node
+            if state.done:
                 explored.add(key)
-                _mark_finished_ancestors(interpreter, path[:-1], explored)
-                return None
-        state = interpreter.step(state, token)
-        key += _TOKEN_BYTES[token]
-        if state.done:
+                self._mark_finished_ancestors(path)
+                return state
+            path.append((key, valid))
+
+    def _choose(self, state: State, key: bytes, valid: tuple[int, ...]) -> int | None:
+        candidates = list(valid)
+        while candidates:
+            choice = self.policy.choose(state.tokens, candidates, self.rng)
+            if key + _TOKEN_BYTES[choice] not in self.explored:
+                return choice
+            candidates.remove(choice)
+        return None
+
+    def _mark_finished_ancestors(self, path: list[tuple[bytes, tuple[int, ...]]]) -> None:
+        """Mark each ancestor, deepest first, whose valid extensions are all explored."""
+        explored = self.explored
+        for key, valid in reversed(path):
+            if any(key + _TOKEN_BYTES[t] not in explored for t in valid):
+                return
             explored.add(key)
-            _mark_finished_ancestors(interpreter, path, explored)
-            return state
-        path.append((state, key))
-
-
-def _mark_finished_ancestors(interpreter: Interpreter, path: list[tuple[State, bytes]],
-                             explored) -> None:
-    """Mark each ancestor, deepest first, whose valid extensions are all explored."""
-    for state, key in reversed(path):
-        if any(key + _TOKEN_BYTES[t] not in explored for t in interpreter.valid_tokens(state)):
-            return
-        explored.add(key)

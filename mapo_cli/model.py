@@ -52,8 +52,8 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, data: object) -> ModelConfig:
-        names = {f.name: f.type for f in fields(cls)}
-        if not isinstance(data, dict) or set(data) - set(names):
+        names = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or set(data) - names:
             raise MapoError(f"not a model config: {data!r}")
         try:
             return cls(**{k: (float(v) if k == "dropout" else int(v)) for k, v in data.items()})

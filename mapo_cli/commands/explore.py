@@ -34,7 +34,8 @@ def explore(
         "--exact", help="Keep explored prefixes in an exact set instead of a bloom filter.")] = False,
     error_rate: Annotated[float, typer.Option(
         help="Target false-positive rate of the explored-prefix bloom filters.")] = 0.01,
-    chunk: Annotated[int, typer.Option(help="Samples per work unit (progress granularity).")] = 1000,
+    chunk: Annotated[int, typer.Option(
+        help="Samples per work unit (0: a whole example); a kill loses at most one unit per worker.")] = 0,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON summary object.")] = False,
 ) -> None:
     """Search for programs that answer each example (the paper's Algorithm 1) into STORE.
@@ -77,7 +78,8 @@ def explore(
 
         summary = explore_data(data, store, settings, workers=workers,
                                samples_per_example=samples_per_example,
-                               seconds=seconds or None, seed=seed, chunk=chunk, on_progress=show)
+                               seconds=seconds or None, seed=seed, chunk=chunk or samples_per_example,
+                               on_progress=show)
     if json_output:
         print_json(summary)
         return
