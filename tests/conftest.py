@@ -21,3 +21,20 @@ def prepared_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("demo-prepared")
     prepare_wtq(DEMO, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def real_training(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """WTQ's training.tsv alone (the splits are subsets of it), prepared once."""
+    if not WTQ.is_dir():
+        pytest.skip(f"WikiTableQuestions not found at {WTQ}")
+    from mapo_cli.prepare import prepare_wtq
+
+    source = tmp_path_factory.mktemp("wtq")
+    (source / "data").mkdir()
+    (source / "data" / "training.tsv").symlink_to(WTQ / "data" / "training.tsv")
+    (source / "csv").symlink_to(WTQ / "csv")
+    (source / "tagged").symlink_to(WTQ / "tagged")
+    report = prepare_wtq(source, source / "out")
+    assert not report.problems
+    return source / "out" / "training.jsonl"

@@ -213,22 +213,6 @@ def test_duplicate_ids_are_reported(tmp_path: Path) -> None:
 # ----------------------------------------------------------------- the real dataset
 
 
-@pytest.fixture(scope="module")
-def real_training(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """WTQ's training.tsv alone (the splits are subsets of it), prepared once."""
-    if not WTQ.is_dir():
-        pytest.skip(f"WikiTableQuestions not found at {WTQ}")
-    source = tmp_path_factory.mktemp("wtq")
-    (source / "data").mkdir()
-    (source / "data" / "training.tsv").symlink_to(WTQ / "data" / "training.tsv")
-    (source / "csv").symlink_to(WTQ / "csv")
-    (source / "tagged").symlink_to(WTQ / "tagged")
-    out = source / "out"
-    code, output = run("wtq", str(source), str(out))
-    assert code == 0, output
-    return out / "training.jsonl"
-
-
 def test_real_wtq_counts(real_training: Path) -> None:
     examples, tables = load_dataset(real_training)
     assert len(examples) == 14152
