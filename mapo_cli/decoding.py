@@ -9,7 +9,7 @@ tokens are valid and stepping it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -164,12 +164,16 @@ def log_probs(model: Programmer, items: Sequence[Prepared], programs: Sequence[P
 
 @torch.no_grad()
 def sample(model: Programmer, items: Sequence[Prepared], generator: torch.Generator | None = None,
-           greedy: bool = False, max_steps: int | None = None) -> list[Scored]:
+           greedy: bool = False, max_steps: int | None = None,
+           restrict: Callable[[int, State], Sequence[int]] | None = None) -> list[Scored]:
     """One program per item: sampled from π (with `generator`) or greedy; with its log-prob.
 
     Uses the model in its current mode (call `model.eval()` to turn dropout
     off). Every returned program ends with `<END>` unless `max_steps` cut it
     short; an example with no valid program at all gives `((), -inf)`.
+    `restrict(k, state)`, when given, narrows item k's valid tokens (systematic
+    exploration offers only unexplored ones); an empty offer stops that item
+    where it is (a dead end: its unfinished prefix is returned).
     """
     results: list[Scored] = [((), float("-inf"))] * len(items)
     states = [item.interpreter.start() for item in items]
@@ -180,7 +184,18 @@ def sample(model: Programmer, items: Sequence[Prepared], generator: torch.Genera
     totals = [0.0] * len(items)
     limit = max_steps or max(max_decode_steps(i.ctx.grammar, i.ctx.max_expressions) for i in items)
     for _ in range(limit):
-        valid_sets = [items[k].interpreter.valid_tokens(states[k]) for k in live]
+        if restrict is None:
+            valid_sets = [items[k].interpreter.valid_tokens(states[k]) for k in live]
+        else:
+            valid_sets = [restrict(k, states[k]) for k in live]
+            stuck = [row for row, valid in enumerate(valid_sets) if not valid]
+            if stuck:
+                keep = [row for row, valid in enumerate(valid_sets) if valid]
+                decoder = decoder.select(torch.tensor(keep, dtype=torch.long))
+                live = [live[row] for row in keep]
+                valid_sets = [valid_sets[row] for row in keep]
+                if not live:
+                    break
         step = model.decode_step(decoder, valid_mask(valid_sets, decoder.width))
         if greedy:
             chosen = step.log_probs.argmax(dim=1)
@@ -280,3 +295,51 @@ def _best_expansions(alive: list[_Hypothesis], scores: Tensor,
                 break
             chosen.append((int(grid[g, index // width]), index % width, value))
     return chosen
+
+
+# ---------------------------------------------------------------- scoring memory buffers
+
+
+@torch.no_grad()
+def tree_log_probs(model: Programmer, items: Sequence[Prepared],
+                   programs: Sequence[Sequence[Program]]) -> list[list[float]]:
+    """log π of many programs per item, sharing the work of common prefixes.
+
+    Memory buffers hold programs that mostly share their first expressions;
+    walking them as a prefix tree costs one decoder row per distinct prefix
+    instead of one per program. Same values as `log_probs` (no gradient).
+    """
+    scores = [[0.0] * len(group) for group in programs]
+    # A frontier node: (item index, interpreter state, indices of the programs below it).
+    frontier = [(k, items[k].interpreter.start(), list(range(len(group))))
+                for k, group in enumerate(programs) if group]
+    if not frontier:
+        return scores
+    decoder = encode_items(model, [items[k] for k, _, _ in frontier])
+    depth = 0
+    while frontier:
+        valid_sets = [items[k].interpreter.valid_tokens(state) for k, state, _ in frontier]
+        step = model.decode_step(decoder, valid_mask(valid_sets, decoder.width))
+        table = step.log_probs.tolist()
+        children, rows, tokens, slots = [], [], [], []
+        for row, (k, state, members) in enumerate(frontier):
+            by_token: dict[int, list[int]] = {}
+            for m in members:
+                by_token.setdefault(programs[k][m][depth], []).append(m)
+            for token, group in by_token.items():
+                for m in group:
+                    scores[k][m] += table[row][token]
+                if token == END_ID or token not in valid_sets[row]:
+                    continue  # finished (or impossible: its score is already -inf)
+                children.append((k, items[k].interpreter.step(state, token), group))
+                rows.append(row)
+                tokens.append(token)
+                slots.append(variable_slot(items[k].ctx, state, token))
+        if not children:
+            break
+        index = torch.tensor(rows, dtype=torch.long)
+        decoder = model.feed(step.state.select(index), torch.tensor(tokens, dtype=torch.long),
+                             step.output[index], torch.tensor(slots, dtype=torch.long))
+        frontier = children
+        depth += 1
+    return scores

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import random
 import time
-from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -78,10 +77,6 @@ class ChunkResult:
     fp_hits: int = 0
     seconds: float = 0.0
     error: str | None = None
-
-
-def prefix_key(tokens: tuple[int, ...]) -> bytes:
-    return array("H", tokens).tobytes()
 
 
 def make_interpreter(example: dict, table: dict, settings: ExploreSettings) -> Interpreter:
@@ -220,7 +215,7 @@ class Sampler:
                 token = self._choose(state, key, valid)
                 if token is None:  # every extension explored: a dead end
                     explored.add(key)
-                    self._mark_finished_ancestors(path[:-1])
+                    mark_finished_ancestors(explored, path[:-1])
                     return None
             key += _TOKEN_BYTES[token]
             node = nodes.get(key)
@@ -231,7 +226,7 @@ class Sampler:
             state, valid = node
             if state.done:
                 explored.add(key)
-                self._mark_finished_ancestors(path)
+                mark_finished_ancestors(explored, path)
                 return state
             path.append((key, valid))
 
@@ -244,10 +239,19 @@ class Sampler:
             candidates.remove(choice)
         return None
 
-    def _mark_finished_ancestors(self, path: list[tuple[bytes, tuple[int, ...]]]) -> None:
-        """Mark each ancestor, deepest first, whose valid extensions are all explored."""
-        explored = self.explored
-        for key, valid in reversed(path):
-            if any(key + _TOKEN_BYTES[t] not in explored for t in valid):
-                return
-            explored.add(key)
+
+def key_of(tokens: tuple[int, ...] | list[int]) -> bytes:
+    """A prefix's filter key: its tokens as 2-byte integers."""
+    return b"".join(_TOKEN_BYTES[t] for t in tokens)
+
+
+def child_key(key: bytes, token: int) -> bytes:
+    return key + _TOKEN_BYTES[token]
+
+
+def mark_finished_ancestors(explored, path: list[tuple[bytes, tuple[int, ...]]]) -> None:
+    """Mark each ancestor on the path, deepest first, whose valid extensions are all explored."""
+    for key, valid in reversed(path):
+        if any(key + _TOKEN_BYTES[t] not in explored for t in valid):
+            return
+        explored.add(key)

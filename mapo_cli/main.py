@@ -9,6 +9,7 @@ from mapo_cli.commands import explore as explore_command
 from mapo_cli.commands import inspect as inspect_command
 from mapo_cli.commands import prepare as prepare_command
 from mapo_cli.commands import score as score_command
+from mapo_cli.commands import train as train_command
 
 app = typer.Typer(
     help="Learn semantic parsers from question-answer pairs with Memory Augmented Policy "
@@ -22,6 +23,7 @@ app.add_typer(prepare_command.app, name="prepare", help="Convert a dataset into 
 app.command("exec")(exec_command.exec_program)
 app.command("score")(score_command.score)
 app.command("explore")(explore_command.explore)
+app.command("train")(train_command.train)
 app.add_typer(inspect_command.app, name="inspect", help="Analyse stores and runs.")
 
 

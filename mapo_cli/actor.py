@@ -1,0 +1,205 @@
+"""The actor of Algorithm 2: a stale policy turns examples into weighted training samples.
+
+For each example of a batch the actor (1) keeps exploring systematically
+with its policy (new high-reward programs go into the memory buffer),
+(2) scores the memory buffer to get π(B), (3) draws one on-policy sample, and
+(4) asks the objective (objectives.py) for weighted samples. The learner
+only computes gradients; only the learner's process writes the store.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import torch
+
+from mapo_cli.bloom import filter_from_bytes, make_filter
+from mapo_cli.decoding import Prepared, prepare, sample, tree_log_probs
+from mapo_cli.explore import (
+    ROOT_KEY,
+    ExploredPrefixes,
+    child_key,
+    key_of,
+    mark_finished_ancestors,
+)
+from mapo_cli.features import Vocabulary
+from mapo_cli.grammar import Grammar, triggered_functions
+from mapo_cli.interpreter import Interpreter, State
+from mapo_cli.model import Programmer
+from mapo_cli.objectives import training_samples
+from mapo_cli.scoring import TargetScorer
+from mapo_cli.train_config import TrainConfig
+
+Program = tuple[int, ...]
+
+
+@dataclass
+class ActorBatch:
+    """What an actor pushes to the learner for one batch of examples."""
+
+    example_ids: list[str]
+    samples: list[tuple[str, Program, float, float]]  # (example id, program, reward, weight)
+    new_programs: dict[str, list[tuple[Program, float]]] = field(default_factory=dict)
+    on_policy_return: float = 0.0  # mean reward of the on-policy samples
+    clipped: int = 0  # examples whose π(B) was clipped at α
+    with_memory: int = 0  # examples with a non-empty buffer
+    memory_probability: float = 0.0  # mean π(B) over examples with a buffer
+    policy_version: int = 0
+
+
+class PolicyExplorer:
+    """Systematic exploration (Algorithm 1) driven by the model: one example's filter.
+
+    Offers the decoder the valid tokens (with the store's trigger words) whose
+    prefix is not explored yet, and marks what is explored.
+    """
+
+    def __init__(self, interpreter: Interpreter, filter_bytes: bytes | None, mode: str,
+                 error_rate: float) -> None:
+        self.interpreter = interpreter
+        persistent = (filter_from_bytes(filter_bytes) if filter_bytes
+                      else make_filter(mode, 4096, error_rate))
+        self.explored = ExploredPrefixes(persistent)
+        self.path: list[tuple[bytes, tuple[int, ...]]] = []
+        self.dead_ends = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return ROOT_KEY in self.explored
+
+    def begin(self) -> None:
+        self.path = []
+
+    def allowed(self, state: State) -> tuple[int, ...]:
+        """The unexplored valid tokens after `state`; marks a dead end when there are none."""
+        valid = self.interpreter.valid_tokens(state)
+        key = key_of(state.tokens)
+        offer = valid if len(valid) == 1 else tuple(
+            t for t in valid if child_key(key, t) not in self.explored)
+        if not offer:
+            self.explored.add(key)
+            mark_finished_ancestors(self.explored, self.path)
+            self.dead_ends += 1
+        self.path.append((key, valid))
+        return offer
+
+    def finish(self, program: Program) -> None:
+        """A sampled program is explored; so is every ancestor left without unexplored children."""
+        self.explored.add(key_of(program))
+        mark_finished_ancestors(self.explored, self.path)
+
+
+class Actor:
+    """Holds the examples, their buffers and filters, and a (stale) policy copy."""
+
+    def __init__(self, config: TrainConfig, examples: list[dict], tables: dict[str, dict],
+                 grammar: Grammar, vocabulary: Vocabulary, model: Programmer,
+                 memory: dict[str, list[Program]], filters: dict[str, bytes | None],
+                 store_settings: dict, seed: int) -> None:
+        self.config = config
+        self.examples = {e["id"]: e for e in examples}
+        self.tables = tables
+        self.grammar = grammar
+        self.vocabulary = vocabulary
+        self.model = model
+        self.memory = memory
+        self.memory_sets = {k: set(v) for k, v in memory.items()}
+        self.filters = filters
+        self.store_settings = store_settings
+        self.items: dict[str, Prepared] = {}
+        self.explorers: dict[str, PolicyExplorer] = {}
+        self.scorers: dict[str, TargetScorer] = {}
+        self.rng = random.Random(seed)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.policy_version = 0
+
+    def item(self, example_id: str) -> Prepared:
+        item = self.items.get(example_id)
+        if item is None:
+            example = self.examples[example_id]
+            item = prepare(example, self.tables[example["table"]], self.grammar, self.vocabulary,
+                           self.store_settings["max_expressions"])
+            self.items[example_id] = item
+            self.scorers[example_id] = TargetScorer(example["answer"])
+        return item
+
+    def explorer(self, example_id: str) -> PolicyExplorer:
+        explorer = self.explorers.get(example_id)
+        if explorer is None:
+            item = self.item(example_id)
+            allowed = (triggered_functions(self.grammar, item.example["tokens"])
+                       if self.store_settings["triggers"] else None)
+            explorer = PolicyExplorer(Interpreter(item.ctx, allowed),
+                                      self.filters.get(example_id),
+                                      self.store_settings["filter_mode"],
+                                      self.store_settings["error_rate"] or 0.01)
+            self.explorers[example_id] = explorer
+        return explorer
+
+    def reward(self, example_id: str, program: Program) -> float:
+        item = self.item(example_id)
+        state = item.interpreter.run(program)
+        return self.scorers[example_id].reward(item.interpreter.answer(state))
+
+    def remember(self, example_id: str, program: Program, reward: float,
+                 found: dict[str, list[tuple[Program, float]]]) -> None:
+        if reward > 0 and program not in self.memory_sets.setdefault(example_id, set()):
+            self.memory_sets[example_id].add(program)
+            self.memory.setdefault(example_id, []).append(program)
+            found.setdefault(example_id, []).append((program, reward))
+
+    @torch.no_grad()
+    def make_batch(self, example_ids: list[str]) -> ActorBatch:
+        self.model.eval()
+        items = [self.item(i) for i in example_ids]
+        found: dict[str, list[tuple[Program, float]]] = {}
+        if self.config.explore:
+            self._explore(example_ids, items, found)
+        memory_lp = self._memory_log_probs(example_ids, items)
+        on_policy = sample(self.model, items, self.generator)
+        batch = ActorBatch(list(example_ids), [], found, policy_version=self.policy_version)
+        returns = []
+        top_k = self.config.memory_top_k or None
+        for example_id, (program, _) in zip(example_ids, on_policy):
+            reward = self.reward(example_id, program) if program else 0.0
+            returns.append(reward)
+            memory = self.memory.get(example_id, [])[: self.config.memory_limit]
+            terms = training_samples(self.config.objective, memory, memory_lp[example_id],
+                                     program or None, reward, self.config.alpha, self.rng, top_k)
+            if program:
+                self.remember(example_id, program, reward, found)
+            batch.samples += [(example_id, s.program, s.reward, s.weight) for s in terms.samples]
+            if memory:
+                batch.with_memory += 1
+                batch.clipped += terms.clipped
+                batch.memory_probability += terms.memory_probability
+        batch.on_policy_return = sum(returns) / max(len(returns), 1)
+        if batch.with_memory:
+            batch.memory_probability /= batch.with_memory
+        return batch
+
+    def _memory_log_probs(self, example_ids: list[str], items: list[Prepared]) -> dict[str, list[float]]:
+        """log π_old of every (capped) buffer program, as prefix trees batched across examples."""
+        if self.config.objective == "reinforce":
+            return {i: [] for i in example_ids}
+        buffers = [self.memory.get(i, [])[: self.config.memory_limit] for i in example_ids]
+        values = tree_log_probs(self.model, items, buffers)
+        return dict(zip(example_ids, values))
+
+    def _explore(self, example_ids: list[str], items: list[Prepared],
+                 found: dict[str, list[tuple[Program, float]]]) -> None:
+        """Algorithm 2's SystematicExploration: one new program per example, policy-guided."""
+        explorers = [self.explorer(i) for i in example_ids]
+        live = [k for k, e in enumerate(explorers) if not e.exhausted]
+        for k in live:
+            explorers[k].begin()
+        if not live:
+            return
+        results = sample(self.model, [items[k] for k in live], self.generator,
+                         restrict=lambda row, state: explorers[live[row]].allowed(state))
+        for row, (program, _) in enumerate(results):
+            k = live[row]
+            if program and program[-1] == 1:  # finished (not a dead end)
+                explorers[k].finish(program)
+                self.remember(example_ids[k], program, self.reward(example_ids[k], program), found)

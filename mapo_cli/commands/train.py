@@ -1,0 +1,90 @@
+"""`mapo train`: the actor-learner MAPO loop into a run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from mapo_cli.commands.common import console, err_console, print_json, reports_errors
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+@reports_errors
+def train(
+    run: Annotated[Path, typer.Option("--run", help="Run directory (checkpoints, metrics, config).")],
+    train_data: Annotated[Optional[Path], typer.Option("--train", help="TRAIN.jsonl.")] = None,  # noqa: UP045
+    dev: Annotated[Optional[Path], typer.Option(help="DEV.jsonl, evaluated greedily.")] = None,  # noqa: UP045
+    store: Annotated[Optional[Path], typer.Option(help="Store from `mapo explore`.")] = None,  # noqa: UP045
+    config: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--config", help="TOML file; any flag below may come from it.")] = None,
+    objective: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="mapo | reinforce | mml | hard-em | iml.")] = None,
+    alpha: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        help="Clip π(B) from below at α (default 0.1; 0: no marginal likelihood).")] = None,
+    memory_top_k: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        help="Enumerate the K most probable memory programs instead of sampling.")] = None,
+    no_explore: Annotated[bool, typer.Option(
+        "--no-explore", help="Start from an empty memory and do not explore (the ablation).")] = False,
+    read_only_store: Annotated[bool, typer.Option(
+        "--read-only-store", help="Do not add newly found programs to the store.")] = False,
+    steps: Annotated[Optional[int], typer.Option(help="Learner steps (default 2000).")] = None,  # noqa: UP045
+    seconds: Annotated[Optional[float], typer.Option(help="Stop after this wall time.")] = None,  # noqa: UP045
+    batch_examples: Annotated[Optional[int], typer.Option(help="Examples per batch (25).")] = None,  # noqa: UP045
+    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,  # noqa: UP045
+    eval_every: Annotated[Optional[int], typer.Option(help="Steps between dev evaluations.")] = None,  # noqa: UP045
+    actors: Annotated[Optional[int], typer.Option(help="Actor processes (default cores − 1).")] = None,  # noqa: UP045
+    serial: Annotated[bool, typer.Option(
+        "--serial", help="Actor and learner in one process (deterministic).")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue RUN from its last checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete RUN and start again.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+) -> None:
+    """Train a semantic parser with MAPO (Algorithm 2) from a store's memory buffers.
+
+    The effective configuration is saved in RUN/config.toml; `--resume`
+    continues a stopped run where its last checkpoint left off.
+    """
+    from mapo_cli.run_dir import CONFIG
+    from mapo_cli.train import train as run_training
+    from mapo_cli.train_config import merge, read_config_file
+
+    if actors is not None and actors < 1:
+        from mapo_cli.errors import MapoError
+
+        raise MapoError("--actors must be at least 1")
+    file_values = read_config_file(config) if config else {}
+    if resume and (run / CONFIG).is_file():
+        file_values = {**read_config_file(run / CONFIG), **file_values}
+    flags = {"train": str(train_data) if train_data else None, "dev": str(dev) if dev else None,
+             "store": str(store) if store else None, "objective": objective, "alpha": alpha,
+             "memory_top_k": memory_top_k, "steps": steps, "seconds": seconds,
+             "batch_examples": batch_examples, "seed": seed, "eval_every": eval_every,
+             "actors": actors, "serial": serial or None, "read_only_store": read_only_store or None,
+             "explore": False if no_explore else None}
+    settings = merge(file_values, flags)
+    progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]:>7.1f} samples/s"),
+                        TextColumn("dev {task.fields[dev]}"), TextColumn("best {task.fields[best]}"),
+                        TimeRemainingColumn(), console=err_console, disable=json_output)
+    with progress:
+        task = progress.add_task("train", total=settings.steps, rate=0.0, dev="-", best="-")
+
+        def show(p) -> None:
+            fields = {"completed": p.step, "rate": p.samples_per_second, "best": _pct(p.best_accuracy)}
+            if p.dev_accuracy is not None:
+                fields["dev"] = _pct(p.dev_accuracy)
+            progress.update(task, **fields)
+
+        summary = run_training(settings, run, resume=resume, overwrite=overwrite, on_progress=show)
+    if json_output:
+        print_json(summary)
+        return
+    console.print(f"step {summary.get('steps')}: dev accuracy {_pct(summary.get('dev_accuracy'))}, "
+                  f"best {_pct(summary.get('best_dev_accuracy'))}, "
+                  f"{summary.get('samples_per_second', 0):.1f} samples/s — run in {run}")

@@ -1,0 +1,388 @@
+"""The MAPO training loop (Algorithm 2): actors sample, the learner updates, one process writes.
+
+`--serial` runs actor and learner in this process, in turn (deterministic
+given the seed). Otherwise actor processes hold a stale policy copy, refresh
+it from shared memory every `sync_every` learner steps, and push batches of
+weighted samples through a queue; the learner (this process) updates the
+model, evaluates on dev, checkpoints, and writes newly found programs to the
+store.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import os
+import queue
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.multiprocessing as mp
+
+from mapo_cli.actor import Actor, ActorBatch
+from mapo_cli.checkpoint import (
+    load_checkpoint,
+    load_training_state,
+    save_checkpoint,
+    save_training_state,
+)
+from mapo_cli.dataset import load_dataset
+from mapo_cli.decoding import Prepared, prepare, sample
+from mapo_cli.errors import MapoError
+from mapo_cli.features import Vocabulary, build_vocabulary
+from mapo_cli.grammar import Grammar, load_grammar
+from mapo_cli.learner import update
+from mapo_cli.model import ModelConfig, Programmer
+from mapo_cli.run_dir import (
+    BEST,
+    CONFIG,
+    append_metrics,
+    checkpoint_path,
+    latest_checkpoint,
+    prepare_run_dir,
+    prune_checkpoints,
+    state_path,
+    truncate_metrics,
+)
+from mapo_cli.scoring import TargetScorer
+from mapo_cli.store import Store, example_key
+from mapo_cli.train_config import TrainConfig
+
+Program = tuple[int, ...]
+
+
+@dataclass
+class Progress:
+    """What the live display shows after every learner step."""
+
+    step: int
+    steps: int
+    seconds: float
+    samples_per_second: float
+    dev_accuracy: float | None
+    best_accuracy: float | None
+    loss: float
+
+
+@dataclass
+class TrainingData:
+    train: list[dict]
+    dev: list[dict]
+    tables: dict[str, dict]
+    grammar: Grammar
+    store_settings: dict
+    memory: dict[str, list[Program]]
+    filters: dict[str, bytes | None]
+
+
+def load_training_data(config: TrainConfig) -> TrainingData:
+    """Examples, tables, and the store's buffers and filters for the training examples."""
+    train, train_tables = load_dataset(config.train)
+    dev, dev_tables = load_dataset(config.dev)
+    grammars = {e["grammar"] for e in train + dev}
+    if len(grammars) != 1:
+        raise MapoError(f"train and dev data use different grammars: {sorted(grammars)}")
+    grammar = load_grammar(grammars.pop())
+    with Store.open_readonly(Path(config.store)) as store:
+        settings = dict(store.fingerprint)
+        if settings.get("grammar_hash") != grammar.content_hash:
+            raise MapoError(f"store {config.store} was explored with grammar "
+                            f"{settings.get('grammar')!r} of another version than the data's")
+        memory, filters = {}, {}
+        for example in train:
+            stored = store.read_example(example["id"])
+            if stored is None:
+                raise MapoError(f"store {config.store} was made for other data: it has no example "
+                                f"{example['id']!r} (explore {config.train} into it first)")
+            if example_key(*stored) != example_key(example, train_tables[example["table"]]):
+                raise MapoError(f"store {config.store}: example {example['id']!r} differs from "
+                                f"the one in {config.train}")
+            if config.explore:
+                memory[example["id"]] = [p for p, r in store.read_memory(example["id"]) if r > 0]
+                filters[example["id"]] = store.read_filter(example["id"])
+    return TrainingData(train, dev, {**dev_tables, **train_tables}, grammar, settings, memory,
+                        filters)
+
+
+class Trainer:
+    """The learner's side: model, optimizer, dev evaluation, checkpoints, metrics, store writes."""
+
+    def __init__(self, config: TrainConfig, run: Path, data: TrainingData,
+                 vocabulary: Vocabulary) -> None:
+        self.config = config
+        self.run = run
+        self.data = data
+        self.vocabulary = vocabulary
+        torch.manual_seed(config.seed)
+        model_config = ModelConfig(embedding_size=config.embedding, hidden_size=config.hidden,
+                                   dropout=config.dropout)
+        self.model = Programmer(model_config, len(vocabulary), len(data.grammar.builtin_tokens))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        self.items: dict[str, Prepared] = {}
+        self.examples = {e["id"]: e for e in data.train + data.dev}
+        self.step = 0
+        self.seconds = 0.0  # training time before this process (resumed runs)
+        self.samples = 0  # samples learned from in this process
+        self.steps_this_process = 0
+        self.best: float | None = None
+        self.covered = {i for i, programs in data.memory.items() if programs}
+        self.pending_programs: dict[str, list[tuple[Program, float]]] = {}
+        self.window: list[ActorBatch] = []
+        self.losses: list[float] = []
+        self.rng = random.Random(config.seed)
+
+    def item(self, example_id: str) -> Prepared:
+        item = self.items.get(example_id)
+        if item is None:
+            example = self.examples[example_id]
+            item = prepare(example, self.data.tables[example["table"]], self.data.grammar,
+                           self.vocabulary, self.data.store_settings["max_expressions"])
+            self.items[example_id] = item
+        return item
+
+    def learn(self, batch: ActorBatch) -> float:
+        loss, _ = update(self.model, self.optimizer, self.item, batch.samples,
+                         len(batch.example_ids), self.config.entropy, self.config.grad_clip)
+        self.step += 1
+        self.samples += len(batch.samples)
+        self.window.append(batch)
+        self.losses.append(loss)
+        for example_id, found in batch.new_programs.items():
+            self.pending_programs.setdefault(example_id, []).extend(found)
+            if any(r >= 1.0 for _, r in found):
+                self.covered.add(example_id)
+        return loss
+
+    @torch.no_grad()
+    def evaluate(self) -> float:
+        """Greedy decoding on dev; accuracy over all dev examples (no program counts as wrong)."""
+        self.model.eval()
+        dev = self.data.dev[: self.config.eval_examples or None]
+        correct = 0
+        for start in range(0, len(dev), 64):
+            chunk = dev[start:start + 64]
+            items = [self.item(e["id"]) for e in chunk]
+            for example, item, (program, _) in zip(chunk, items, sample(self.model, items,
+                                                                        greedy=True)):
+                if program and program[-1] == 1:
+                    answer = item.interpreter.answer(item.interpreter.run(program))
+                    correct += TargetScorer(example["answer"]).reward(answer) >= 1.0
+        return correct / len(dev) if dev else 0.0
+
+    def flush_programs(self) -> None:
+        """Write newly found programs to the store (this process is its only writer)."""
+        if not self.pending_programs or self.config.read_only_store:
+            self.pending_programs.clear()
+            return
+        with Store.create_or_open(Path(self.config.store), self.data.store_settings,
+                                  verify=False) as store, store.writer() as writer:
+            for example_id, found in self.pending_programs.items():
+                writer.add_programs(example_id, [p for p, _ in found], [r for _, r in found])
+        self.pending_programs.clear()
+
+    def log(self, elapsed: float, dev_accuracy: float | None) -> dict:
+        window, self.window = self.window, []
+        losses, self.losses = self.losses, []
+        with_memory = sum(b.with_memory for b in window)
+        record = {
+            "step": self.step,
+            "seconds": round(self.seconds + elapsed, 3),
+            "dev_accuracy": dev_accuracy,
+            "train_return": _mean([b.on_policy_return for b in window]),
+            "clipped_fraction": sum(b.clipped for b in window) / with_memory if with_memory else 0.0,
+            "memory_probability": _mean([b.memory_probability for b in window if b.with_memory]),
+            "memory_coverage": len(self.covered) / max(len(self.data.train), 1),
+            "samples_per_second": round(self.samples / max(elapsed, 1e-9), 2),
+            "steps_per_second": round(self.steps_this_process / max(elapsed, 1e-9), 3),
+            "loss": _mean(losses),
+        }
+        append_metrics(self.run, record)
+        return record
+
+    def save(self, elapsed: float, dev_accuracy: float | None, python_rng_state) -> None:
+        extra = {"step": self.step, "objective": self.config.objective,
+                 "max_expressions": self.data.store_settings["max_expressions"]}
+        path = checkpoint_path(self.run, self.step)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(path, self.model, self.vocabulary, self.data.grammar, extra)
+        save_training_state(state_path(path), self.optimizer, self.step, {
+            "seconds": self.seconds + elapsed,
+            "best": self.best,
+            "torch_rng": torch.get_rng_state(),
+            "python_rng": repr(python_rng_state),
+        })
+        if dev_accuracy is not None and (self.best is None or dev_accuracy > self.best):
+            self.best = dev_accuracy
+            save_checkpoint(self.run / BEST, self.model, self.vocabulary, self.data.grammar,
+                            {**extra, "dev_accuracy": dev_accuracy})
+        prune_checkpoints(self.run, self.config.keep_checkpoints)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool = False,
+          on_progress: Callable[[Progress], None] | None = None) -> dict:
+    """Train (or resume) a run; return the last metrics record plus the best accuracy."""
+    resuming = prepare_run_dir(run, resume, overwrite)
+    config.check()
+    torch.set_num_threads(config.threads)
+    data = load_training_data(config)
+    checkpoint = latest_checkpoint(run) if resuming else None
+    if resuming and checkpoint is None:
+        raise MapoError(f"{run}: no checkpoint to resume from")
+    vocabulary = (load_checkpoint(checkpoint, data.grammar).vocabulary if checkpoint
+                  else build_vocabulary(data.train, data.tables))
+    trainer = Trainer(config, run, data, vocabulary)
+    order_rng = random.Random(config.seed)
+    if checkpoint is not None:
+        loaded = load_checkpoint(checkpoint, data.grammar)
+        trainer.model.load_state_dict(loaded.model.state_dict())
+        trainer.step, extra = load_training_state(state_path(checkpoint), trainer.optimizer)
+        trainer.seconds = float(extra.get("seconds", 0.0))
+        trainer.best = extra.get("best")
+        torch.set_rng_state(extra["torch_rng"])
+        order_rng.setstate(_parse_rng_state(extra["python_rng"]))
+        truncate_metrics(run, trainer.step)
+    (run / CONFIG).write_text(config.to_toml(), encoding="utf-8")
+    if config.serial:
+        return _train_serial(config, trainer, data, vocabulary, order_rng, on_progress)
+    return _train_parallel(config, trainer, data, vocabulary, order_rng, on_progress)
+
+
+def _parse_rng_state(text: str) -> tuple:
+    """Python's RNG state, saved as its repr (a tuple of ints): literal_eval runs no code."""
+    return ast.literal_eval(text)
+
+
+def _batches(train: list[dict], size: int, rng: random.Random):
+    """Endless epochs of shuffled example ids, `size` at a time."""
+    ids = [e["id"] for e in train]
+    while True:
+        order = ids[:]
+        rng.shuffle(order)
+        for start in range(0, len(order), size):
+            yield order[start:start + size]
+
+
+def _finished(config: TrainConfig, trainer: Trainer, start: float) -> bool:
+    if trainer.step >= config.steps:
+        return True
+    return bool(config.seconds) and time.perf_counter() - start >= config.seconds
+
+
+def _after_step(config: TrainConfig, trainer: Trainer, start: float, last_save: list[float],
+                order_rng: random.Random, on_progress) -> dict | None:
+    """Evaluate, log and checkpoint when due; report progress."""
+    elapsed = time.perf_counter() - start
+    trainer.steps_this_process += 1
+    record = None
+    due_eval = trainer.step % config.eval_every == 0 or _finished(config, trainer, start)
+    due_save = time.perf_counter() - last_save[0] >= config.save_every_seconds
+    if due_eval or due_save:
+        accuracy = trainer.evaluate() if due_eval else None
+        record = trainer.log(elapsed, accuracy)
+        trainer.flush_programs()
+        trainer.save(elapsed, accuracy, order_rng.getstate())
+        last_save[0] = time.perf_counter()
+    if on_progress:
+        on_progress(Progress(trainer.step, config.steps, trainer.seconds + elapsed,
+                             trainer.samples / max(elapsed, 1e-9),
+                             record["dev_accuracy"] if record else None, trainer.best,
+                             trainer.losses[-1] if trainer.losses else 0.0))
+    return record
+
+
+def _train_serial(config: TrainConfig, trainer: Trainer, data: TrainingData,
+                  vocabulary: Vocabulary, order_rng: random.Random, on_progress) -> dict:
+    stale = Programmer(trainer.model.config, len(vocabulary), trainer.model.n_builtins)
+    stale.load_state_dict(trainer.model.state_dict())
+    actor = Actor(config, data.train, data.tables, data.grammar, vocabulary, stale, data.memory,
+                  data.filters, data.store_settings, seed=config.seed + trainer.step)
+    start = time.perf_counter()
+    last_save = [start]
+    batches = _batches(data.train, config.batch_examples, order_rng)
+    for _ in range(trainer.step):  # a resumed run continues the same batch order
+        next(batches)
+    record: dict = {}
+    while not _finished(config, trainer, start):
+        batch = actor.make_batch(next(batches))
+        trainer.learn(batch)
+        if trainer.step % config.sync_every == 0:
+            stale.load_state_dict(trainer.model.state_dict())
+            actor.policy_version = trainer.step
+        record = _after_step(config, trainer, start, last_save, order_rng, on_progress) or record
+    return {**record, "best_dev_accuracy": trainer.best, "steps": trainer.step}
+
+
+def _actor_main(rank: int, config: TrainConfig, data: TrainingData, vocabulary: Vocabulary,
+                shared: Programmer, version, out: mp.Queue, stop) -> None:
+    """An actor process: sample batches with a stale copy of the shared policy, forever."""
+    torch.set_num_threads(1)
+    model = Programmer(shared.config, len(vocabulary), shared.n_builtins)
+    model.load_state_dict(shared.state_dict())
+    seen = version.value
+    mine = data.train[rank::max(config.actors, 1)]
+    actor = Actor(config, mine, data.tables, data.grammar, vocabulary, model, data.memory,
+                  data.filters, data.store_settings, seed=config.seed * 1000 + rank + seen)
+    batches = _batches(mine, config.batch_examples, random.Random(config.seed * 1000 + rank))
+    while not stop.is_set():
+        if version.value != seen:
+            seen = version.value
+            model.load_state_dict(shared.state_dict())
+            actor.policy_version = seen
+        batch = actor.make_batch(next(batches))
+        while not stop.is_set():
+            try:
+                out.put(batch, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+
+
+def _train_parallel(config: TrainConfig, trainer: Trainer, data: TrainingData,
+                    vocabulary: Vocabulary, order_rng: random.Random, on_progress) -> dict:
+    actors = config.actors or max((os.cpu_count() or 2) - 1, 1)
+    config = dataclasses.replace(config, actors=actors)
+    context = mp.get_context("spawn")
+    shared = Programmer(trainer.model.config, len(vocabulary), trainer.model.n_builtins)
+    shared.load_state_dict(trainer.model.state_dict())
+    shared.share_memory()
+    version = context.Value("i", trainer.step)
+    out = context.Queue(maxsize=2 * actors)
+    stop = context.Event()
+    processes = [context.Process(target=_actor_main, daemon=True,
+                                 args=(rank, config, data, vocabulary, shared, version, out, stop))
+                 for rank in range(actors)]
+    for process in processes:
+        process.start()
+    start = time.perf_counter()
+    last_save = [start]
+    record: dict = {}
+    try:
+        while not _finished(config, trainer, start):
+            try:
+                batch = out.get(timeout=1.0)
+            except queue.Empty:
+                if not any(p.is_alive() for p in processes):
+                    raise MapoError("every actor process died; see the messages above") from None
+                continue
+            trainer.learn(batch)
+            if trainer.step % config.sync_every == 0:
+                with torch.no_grad():
+                    for mine, theirs in zip(trainer.model.parameters(), shared.parameters()):
+                        theirs.copy_(mine)
+                version.value = trainer.step
+            record = _after_step(config, trainer, start, last_save, order_rng, on_progress) or record
+    finally:
+        stop.set()
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+    return {**record, "best_dev_accuracy": trainer.best, "steps": trainer.step}
