@@ -42,4 +42,4 @@ def update(model: Programmer, optimizer: torch.optim.Optimizer, item_of: Callabl
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
-    return float(loss), entropy
+    return float(loss.detach()), entropy

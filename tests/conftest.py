@@ -38,3 +38,15 @@ def real_training(tmp_path_factory: pytest.TempPathFactory) -> Path:
     report = prepare_wtq(source, source / "out")
     assert not report.problems
     return source / "out" / "training.jsonl"
+
+
+@pytest.fixture(scope="session")
+def demo_store(prepared_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's training split explored briefly (tests copy it before writing to it)."""
+    from mapo_cli.explore import ExploreSettings
+    from mapo_cli.explore_driver import explore_data
+
+    store = tmp_path_factory.mktemp("demo-store") / "store"
+    explore_data(prepared_demo / "random-split-1-train.jsonl", store, ExploreSettings(),
+                 workers=2, samples_per_example=300)
+    return store

@@ -21,21 +21,21 @@ WTQ_CASES = [
      ["Uruguay"]),
     ("nt-13901", "(argmax all_rows r.points-num) (hop v0 r.player-str)",
      ["Karel Hromádka (Czechoslovakia)"]),
-    ("nt-457", '(filter_in all_rows "koraput" r.district-str) (filter_in all_rows "puri" '
-     "r.district-str) (diff v0 v1 r.child_population_06_years-num)", ["51130"]),
+    ("nt-457", ('(filter_in all_rows "koraput" r.district-str) (filter_in all_rows "puri" '
+      "r.district-str) (diff v0 v1 r.child_population_06_years-num)"), ["51130"]),
     ("nt-647", "(filter>= all_rows 2 r.score-num) (count v0)", ["16"]),
-    ("nt-1133", '(filter_in all_rows "tulsa" r.hometown-str) (filter!in v0 "william stuart price" '
-     "r.name-str) (hop v1 r.name-str)", ["Joseph L. Parker Jr."]),
-    ("nt-0", '(filter_in all_rows "usl a - league" r.league-str) (argmax v0 r.year-num) '
-     "(hop v1 r.year-num)", ["2004"]),
-    ("nt-3", '(filter_in all_rows "los angeles" r.city-str) (filter_in all_rows "saskatoon" '
-     "r.city-str) (diff v0 v1 r.passengers-num)", ["12467"]),
+    ("nt-1133", ('(filter_in all_rows "tulsa" r.hometown-str) (filter!in v0 "william stuart price" '
+      "r.name-str) (hop v1 r.name-str)"), ["Joseph L. Parker Jr."]),
+    ("nt-0", ('(filter_in all_rows "usl a - league" r.league-str) (argmax v0 r.year-num) '
+      "(hop v1 r.year-num)"), ["2004"]),
+    ("nt-3", ('(filter_in all_rows "los angeles" r.city-str) (filter_in all_rows "saskatoon" '
+      "r.city-str) (diff v0 v1 r.passengers-num)"), ["12467"]),
     ("nt-4", "(first all_rows) (hop v0 r.opponent-str)", ["Derby County"]),
     ("nt-6", "(first all_rows) (hop v0 r.away_team-str)", ["Varbergs GIF (D3)"]),
-    ("nt-9", '(filter_in all_rows "ardo kreek" r.player-str) (same_as v0 r.position-str) '
-     "(hop v1 r.player-str)", ["Siim Ennemuist", "Andri Aganits"]),
-    ("nt-11", '(filter_in all_rows "asian games" r.competition-str) (first v0) '
-     "(hop v1 r.venue-str)", ["Bangkok, Thailand"]),
+    ("nt-9", ('(filter_in all_rows "ardo kreek" r.player-str) (same_as v0 r.position-str) '
+      "(hop v1 r.player-str)"), ["Siim Ennemuist", "Andri Aganits"]),
+    ("nt-11", ('(filter_in all_rows "asian games" r.competition-str) (first v0) '
+      "(hop v1 r.venue-str)"), ["Bangkok, Thailand"]),
     ("nt-15", "(filter= all_rows 1 r.position-num) (hop v0 r.venue-str)", ["New Delhi, India"]),
 ]
 

@@ -1,0 +1,147 @@
+"""`mapo train`: every objective runs, serial runs are deterministic, runs resume, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mapo_cli.main import app
+from mapo_cli.store import copy_store
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = "hidden = 16\nembedding = 16\neval_examples = 16\nbatch_examples = 8\nmemory_limit = 50\n"
+TIMING = {"seconds", "samples_per_second", "steps_per_second"}
+runner = CliRunner()
+
+
+@pytest.fixture
+def setup(tmp_path: Path, prepared_demo: Path, demo_store: Path) -> dict:
+    store = tmp_path / "store"
+    copy_store(demo_store, store)
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    return {"train": prepared_demo / "random-split-1-train.jsonl",
+            "dev": prepared_demo / "random-split-1-dev.jsonl", "store": store, "config": config,
+            "tmp": tmp_path}
+
+
+def args(setup: dict, run: str, *extra: str) -> list[str]:
+    return ["train", "--train", str(setup["train"]), "--dev", str(setup["dev"]),
+            "--store", str(setup["store"]), "--config", str(setup["config"]),
+            "--run", str(setup["tmp"] / run), *extra]
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("objective", ["mapo", "reinforce", "mml", "hard-em", "iml"])
+def test_every_objective_trains_on_the_demo(setup: dict, objective: str) -> None:
+    result = runner.invoke(app, args(setup, objective, "--objective", objective, "--steps", "3",
+                                     "--eval-every", "3", "--serial", "--json"))
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["steps"] == 3 and 0.0 <= summary["dev_accuracy"] <= 1.0
+    record = metrics(setup["tmp"] / objective)[-1]
+    for key in ("step", "seconds", "dev_accuracy", "train_return", "clipped_fraction",
+                "memory_coverage", "samples_per_second", "loss"):
+        assert key in record
+    run = setup["tmp"] / objective
+    assert (run / "best.pt").is_file() and (run / "config.toml").is_file()
+    assert f'objective = "{objective}"' in (run / "config.toml").read_text()
+
+
+def test_serial_runs_with_one_seed_are_identical(setup: dict) -> None:
+    for name in ("a", "b"):
+        result = runner.invoke(app, args(setup, name, "--steps", "4", "--eval-every", "2",
+                                         "--serial", "--seed", "5", "--read-only-store"))
+        assert result.exit_code == 0, result.output
+    strip = [{k: v for k, v in r.items() if k not in TIMING} for r in metrics(setup["tmp"] / "a")]
+    again = [{k: v for k, v in r.items() if k not in TIMING} for r in metrics(setup["tmp"] / "b")]
+    assert strip == again and len(strip) == 2
+
+
+def test_a_finished_run_resumes_where_it_stopped(setup: dict) -> None:
+    assert runner.invoke(app, args(setup, "r", "--steps", "2", "--eval-every", "2",
+                                   "--serial")).exit_code == 0
+    refused = runner.invoke(app, args(setup, "r", "--steps", "4", "--serial"))
+    assert refused.exit_code != 0 and "--resume" in refused.output
+    resumed = runner.invoke(app, args(setup, "r", "--steps", "4", "--eval-every", "2", "--serial",
+                                      "--resume", "--json"))
+    assert resumed.exit_code == 0, resumed.output
+    assert [r["step"] for r in metrics(setup["tmp"] / "r")] == [2, 4]
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(setup: dict) -> None:
+    run = setup["tmp"] / "killed"
+    command = [sys.executable, "-m", "mapo_cli.main", *args(setup, "killed", "--steps", "1000",
+                                                               "--eval-every", "2", "--serial")]
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((run / "checkpoints").glob("step-*.state.pt"))) < 2:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    saved = sorted(int(p.name[5:12]) for p in (run / "checkpoints").glob("step-*.state.pt"))
+    assert saved, "no checkpoint was written before the kill"
+    last = saved[-1]
+    result = runner.invoke(app, args(setup, "killed", "--steps", str(last + 2), "--eval-every",
+                                     "2", "--serial", "--resume"))
+    assert result.exit_code == 0, result.output
+    steps = [r["step"] for r in metrics(run)]
+    assert steps[-1] == last + 2 and steps == sorted(set(steps))
+
+
+def test_parallel_actors_train(setup: dict) -> None:
+    result = runner.invoke(app, args(setup, "p", "--steps", "3", "--eval-every", "3",
+                                     "--actors", "1", "--json"))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["steps"] == 3
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def test_bad_input_is_a_clear_error(setup: dict, prepared_demo: Path, tmp_path: Path) -> None:
+    from mapo_cli.explore import ExploreSettings
+    from mapo_cli.explore_driver import explore_data
+
+    other = tmp_path / "other-store"
+    explore_data(prepared_demo / "random-split-1-dev.jsonl", other, ExploreSettings(), workers=1,
+                 samples_per_example=20)
+    wrong_store = args(setup, "w", "--steps", "1", "--serial")
+    wrong_store[wrong_store.index("--store") + 1] = str(other)
+    assert "made for other data" in one_line_error(runner.invoke(app, wrong_store))
+    assert "nothing to resume" in one_line_error(
+        runner.invoke(app, args(setup, "nothing", "--resume", "--serial")))
+    assert "--actors must be at least 1" in one_line_error(
+        runner.invoke(app, args(setup, "a0", "--actors", "0")))
+    setup["config"].write_text(TINY + "learning_rat = 0.1\n")
+    assert "unknown setting 'learning_rat'" in one_line_error(runner.invoke(app, args(setup, "c")))
+    setup["config"].write_text(TINY + 'steps = "many"\n')
+    assert "steps must be int" in one_line_error(runner.invoke(app, args(setup, "c")))
+    setup["config"].write_text(TINY)
+    run = setup["tmp"] / "broken"
+    assert runner.invoke(app, args(setup, "broken", "--steps", "2", "--eval-every", "2",
+                                   "--serial")).exit_code == 0
+    for state in (run / "checkpoints").glob("*.state.pt"):
+        state.write_bytes(b"not a checkpoint")
+    assert "corrupted" in one_line_error(runner.invoke(app, args(setup, "broken", "--resume",
+                                                                 "--serial", "--steps", "4")))
+    shutil.rmtree(run / "checkpoints")
+    assert "no checkpoint" in one_line_error(runner.invoke(app, args(setup, "broken", "--resume",
+                                                                     "--serial")))
