@@ -133,7 +133,7 @@ class Trainer:
         self.pending_programs: dict[str, list[tuple[Program, float]]] = {}
         self.window: list[ActorBatch] = []
         self.losses: list[float] = []
-        self.rng = random.Random(config.seed)
+        self.writer = None  # TensorBoard, opened at the first log
 
     def item(self, example_id: str) -> Prepared:
         item = self.items.get(example_id)
@@ -201,7 +201,23 @@ class Trainer:
             "loss": _mean(losses),
         }
         append_metrics(self.run, record)
+        self._tensorboard(record)
         return record
+
+    def _tensorboard(self, record: dict) -> None:
+        """CleanRL-style scalars: charts/... and losses/..."""
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run / "tensorboard"))
+        names = {"dev_accuracy": "charts/dev_accuracy", "train_return": "charts/train_return",
+                 "clipped_fraction": "charts/clipped_fraction",
+                 "memory_coverage": "charts/memory_coverage",
+                 "samples_per_second": "charts/samples_per_second", "loss": "losses/loss"}
+        for key, tag in names.items():
+            if record.get(key) is not None:
+                self.writer.add_scalar(tag, record[key], record["step"])
+        self.writer.flush()
 
     def save(self, elapsed: float, dev_accuracy: float | None, python_rng_state) -> None:
         extra = {"step": self.step, "objective": self.config.objective,

@@ -18,6 +18,15 @@ from mapo_cli.model import ModelConfig, Programmer
 TINY = ModelConfig(embedding_size=8, hidden_size=8, layers=2, dropout=0.2)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy machine extra threads spin."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def question(text: str, entities: list[dict], table: str = "t/medals.csv") -> dict:
     return {"id": text, "question": text, "tokens": text.split(), "entities": entities,
             "answer": [], "table": table, "grammar": "wtq"}

@@ -1,0 +1,88 @@
+"""`mapo decode`: beam search with a trained run over a data file, scored like `mapo score`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from mapo_cli.commands.common import console, err_console, print_json, reports_errors
+
+
+@reports_errors
+def decode(
+    model: Annotated[Path, typer.Argument(
+        help="Run directory (its best checkpoint is used) or a checkpoint file (NAME.pt).")],
+    data: Annotated[Path, typer.Argument(help="Prepared data file (DATA.jsonl) with its answers.")],
+    beam: Annotated[int, typer.Option(help="Beam size (the paper decodes with 5).")] = 5,
+    out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--out", help="Write predictions here in the official format (id<TAB>answer...).")] = None,
+    programs: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--programs", help="Write each example's beam here (JSONL: programs in notation, "
+        "probabilities, answers, rewards).")] = None,
+    workers: Annotated[int, typer.Option(
+        help="Worker processes, each with its own copy of the model (0: all cores).")] = 0,
+    batch: Annotated[int, typer.Option(
+        help="Examples decoded together in one batched beam search.")] = 32,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON object: accuracy, correct, total, seconds, "
+        "examples_per_second, no_program, ...")] = False,
+) -> None:
+    """Decode DATA with beam search and code assistance; report accuracy over all its examples.
+
+    The answer of each example is the one of the most probable program in its
+    beam; an example without any valid program counts as wrong, so the
+    accuracy equals `mapo score` on the predictions written with --out.
+    The checkpoint must have been trained with the grammar DATA was prepared for.
+    """
+    from mapo_cli.dataset import write_jsonl
+    from mapo_cli.decode import decode_file
+    from mapo_cli.scoring import write_predictions
+
+    progress = Progress(TextColumn("[bold]decode"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
+                        disable=json_output)
+    with progress:
+        task = progress.add_task("decode", total=None)
+
+        def show(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = decode_file(model, data, beam_size=beam, workers=workers, batch=batch,
+                             on_progress=show)
+    if out is not None:
+        write_predictions(out, report.predictions)
+    if programs is not None:
+        write_jsonl(programs, [r.to_json(report.per_example[r.id]) for r in report.results])
+    if json_output:
+        print_json(report.summary())
+        return
+    for result in report.results:
+        if result.error:
+            err_console.print(f"[yellow]not decoded:[/] {result.id}: {result.error}",
+                              highlight=False, soft_wrap=True)
+    table = Table(title=f"decode {data.name} (beam {report.beam_size})", show_header=False)
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    table.add_row("checkpoint", report.checkpoint)
+    table.add_row("accuracy", f"{100 * report.accuracy:.2f} %")
+    table.add_row("correct / total", f"{report.correct:,} / {report.total:,}")
+    table.add_row("examples without a valid program", f"{report.no_program:,}")
+    table.add_row("seconds", f"{report.seconds:.1f}")
+    table.add_row("examples / second", f"{report.examples_per_second:.1f}")
+    table.add_row("workers", str(report.workers))
+    console.print(table)
+    for label, path in (("predictions", out), ("beams", programs)):
+        if path is not None:
+            console.print(f"{label} written to {path}", highlight=False)
+
