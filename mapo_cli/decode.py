@@ -122,7 +122,7 @@ class Decoder:
         """Beam-search a chunk of examples in one batch; a failing example fails alone."""
         try:
             return self._decode(examples, tables, beam_size)
-        except Exception:  # noqa: BLE001 - find the culprit one by one, keep the others
+        except Exception:
             if len(examples) == 1:
                 raise
         results = []

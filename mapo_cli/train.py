@@ -293,12 +293,16 @@ def _finished(config: TrainConfig, trainer: Trainer, start: float) -> bool:
 
 
 def _after_step(config: TrainConfig, trainer: Trainer, start: float, last_save: list[float],
-                order_rng: random.Random, on_progress) -> dict | None:
-    """Evaluate, log and checkpoint when due; report progress."""
+                order_rng: random.Random, on_progress) -> tuple[dict | None, bool]:
+    """Evaluate, log and checkpoint when due (always at the end); report progress.
+
+    Returns the metrics record (if one was written) and whether training is over.
+    """
     elapsed = time.perf_counter() - start
     trainer.steps_this_process += 1
     record = None
-    due_eval = trainer.step % config.eval_every == 0 or _finished(config, trainer, start)
+    finished = _finished(config, trainer, start)
+    due_eval = trainer.step % config.eval_every == 0 or finished
     due_save = time.perf_counter() - last_save[0] >= config.save_every_seconds
     if due_eval or due_save:
         accuracy = trainer.evaluate() if due_eval else None
@@ -311,7 +315,7 @@ def _after_step(config: TrainConfig, trainer: Trainer, start: float, last_save: 
                              trainer.samples / max(elapsed, 1e-9),
                              record["dev_accuracy"] if record else None, trainer.best,
                              trainer.losses[-1] if trainer.losses else 0.0))
-    return record
+    return record, finished
 
 
 def _train_serial(config: TrainConfig, trainer: Trainer, data: TrainingData,
@@ -326,13 +330,15 @@ def _train_serial(config: TrainConfig, trainer: Trainer, data: TrainingData,
     for _ in range(trainer.step):  # a resumed run continues the same batch order
         next(batches)
     record: dict = {}
-    while not _finished(config, trainer, start):
+    finished = _finished(config, trainer, start)
+    while not finished:
         batch = actor.make_batch(next(batches))
         trainer.learn(batch)
         if trainer.step % config.sync_every == 0:
             stale.load_state_dict(trainer.model.state_dict())
             actor.policy_version = trainer.step
-        record = _after_step(config, trainer, start, last_save, order_rng, on_progress) or record
+        logged, finished = _after_step(config, trainer, start, last_save, order_rng, on_progress)
+        record = logged or record
     return {**record, "best_dev_accuracy": trainer.best, "steps": trainer.step}
 
 
@@ -380,8 +386,9 @@ def _train_parallel(config: TrainConfig, trainer: Trainer, data: TrainingData,
     start = time.perf_counter()
     last_save = [start]
     record: dict = {}
+    finished = _finished(config, trainer, start)
     try:
-        while not _finished(config, trainer, start):
+        while not finished:
             try:
                 batch = out.get(timeout=1.0)
             except queue.Empty:
@@ -394,7 +401,9 @@ def _train_parallel(config: TrainConfig, trainer: Trainer, data: TrainingData,
                     for mine, theirs in zip(trainer.model.parameters(), shared.parameters()):
                         theirs.copy_(mine)
                 version.value = trainer.step
-            record = _after_step(config, trainer, start, last_save, order_rng, on_progress) or record
+            logged, finished = _after_step(config, trainer, start, last_save, order_rng,
+                                           on_progress)
+            record = logged or record
     finally:
         stop.set()
         for process in processes:
