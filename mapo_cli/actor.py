@@ -25,7 +25,7 @@ from mapo_cli.explore import (
 )
 from mapo_cli.features import Vocabulary
 from mapo_cli.grammar import Grammar, triggered_functions
-from mapo_cli.interpreter import Interpreter, State
+from mapo_cli.interpreter import END_ID, Interpreter, State
 from mapo_cli.model import Programmer
 from mapo_cli.objectives import training_samples
 from mapo_cli.scoring import TargetScorer
@@ -154,14 +154,12 @@ class Actor:
         self.model.eval()
         items = [self.item(i) for i in example_ids]
         found: dict[str, list[tuple[Program, float]]] = {}
-        if self.config.explore:
-            self._explore(example_ids, items, found)
+        on_policy = self._sample_and_explore(example_ids, items, found)
         memory_lp = self._memory_log_probs(example_ids, items)
-        on_policy = sample(self.model, items, self.generator)
         batch = ActorBatch(list(example_ids), [], found, policy_version=self.policy_version)
         returns = []
         top_k = self.config.memory_top_k or None
-        for example_id, (program, _) in zip(example_ids, on_policy):
+        for example_id, program in zip(example_ids, on_policy):
             reward = self.reward(example_id, program) if program else 0.0
             returns.append(reward)
             memory = self.memory.get(example_id, [])[: self.config.memory_limit]
@@ -187,19 +185,26 @@ class Actor:
         values = tree_log_probs(self.model, items, buffers)
         return dict(zip(example_ids, values))
 
-    def _explore(self, example_ids: list[str], items: list[Prepared],
-                 found: dict[str, list[tuple[Program, float]]]) -> None:
-        """Algorithm 2's SystematicExploration: one new program per example, policy-guided."""
-        explorers = [self.explorer(i) for i in example_ids]
+    def _sample_and_explore(self, example_ids: list[str], items: list[Prepared],
+                            found: dict[str, list[tuple[Program, float]]]) -> list[Program]:
+        """One on-policy sample per example, and (Algorithm 2's SystematicExploration) one
+        policy-guided new program per example, decoded together in one batch."""
+        explorers = [self.explorer(i) for i in example_ids] if self.config.explore else []
         live = [k for k, e in enumerate(explorers) if not e.exhausted]
         for k in live:
             explorers[k].begin()
-        if not live:
-            return
-        results = sample(self.model, [items[k] for k in live], self.generator,
-                         restrict=lambda row, state: explorers[live[row]].allowed(state))
-        for row, (program, _) in enumerate(results):
+        n = len(items)
+
+        def offer(row: int, state: State) -> tuple[int, ...]:
+            if row < n:  # on-policy: every valid token
+                return items[row].interpreter.valid_tokens(state)
+            return explorers[live[row - n]].allowed(state)
+
+        results = sample(self.model, items + [items[k] for k in live], self.generator,
+                         restrict=offer)
+        for row, (program, _) in enumerate(results[n:]):
             k = live[row]
-            if program and program[-1] == 1:  # finished (not a dead end)
+            if program and program[-1] == END_ID:  # finished (not a dead end)
                 explorers[k].finish(program)
                 self.remember(example_ids[k], program, self.reward(example_ids[k], program), found)
+        return [program for program, _ in results[:n]]
