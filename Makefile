@@ -16,13 +16,29 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The whole pipeline on the bundled demo dataset, in a few minutes.
+## The whole pipeline on the bundled demo dataset, in a few minutes: explore the
+## training split, train MAPO and (for comparison) memory-free REINFORCE for the
+## same time, decode the dev split with beam search, and inspect the results.
+DEMO     := $(OUT)/demo
+DEMO_SEC ?= 120
 demo: install
-	rm -rf $(OUT)/demo
-	$(BIN)/mapo prepare wtq datasets/demo $(OUT)/demo/data
-	$(BIN)/mapo explore $(OUT)/demo/data/training.jsonl --store $(OUT)/demo/store \
+	rm -rf $(DEMO)
+	$(BIN)/mapo prepare wtq datasets/demo $(DEMO)/data
+	$(BIN)/mapo explore $(DEMO)/data/random-split-1-train.jsonl --store $(DEMO)/store \
 		--samples-per-example 2000
-	$(BIN)/mapo inspect store $(OUT)/demo/store
+	$(BIN)/mapo inspect store $(DEMO)/store
+	$(BIN)/mapo train --train $(DEMO)/data/random-split-1-train.jsonl \
+		--dev $(DEMO)/data/random-split-1-dev.jsonl --store $(DEMO)/store --run $(DEMO)/mapo \
+		--seconds $(DEMO_SEC) --steps 100000 --eval-every 25
+	$(BIN)/mapo train --train $(DEMO)/data/random-split-1-train.jsonl \
+		--dev $(DEMO)/data/random-split-1-dev.jsonl --store $(DEMO)/store --run $(DEMO)/reinforce \
+		--objective reinforce --read-only-store --seconds $(DEMO_SEC) --steps 100000 --eval-every 25
+	$(BIN)/mapo decode $(DEMO)/mapo $(DEMO)/data/random-split-1-dev.jsonl --out $(DEMO)/mapo-dev.tsv
+	$(BIN)/mapo decode $(DEMO)/reinforce $(DEMO)/data/random-split-1-dev.jsonl \
+		--out $(DEMO)/reinforce-dev.tsv
+	$(BIN)/mapo score $(DEMO)/mapo-dev.tsv $(DEMO)/data/random-split-1-dev.jsonl
+	$(BIN)/mapo inspect run $(DEMO)/mapo $(DEMO)/reinforce --plot $(DEMO)/curves.png
+	$(BIN)/mapo inspect spurious $(DEMO)/store --run $(DEMO)/mapo
 
 test: install
 	$(BIN)/pytest
@@ -39,8 +55,16 @@ bench-explore: install
 		--samples-per-example 10000 $(EXPLORE_ARGS)
 	$(BIN)/mapo inspect store $(OUT)/wtq-store
 
+## MAPO on WTQ random-split-1 from the explored store, in parts: each call trains
+## for TRAIN_SEC seconds and the next one resumes (see BENCHMARKS.md).
+TRAIN_SEC ?= 3600
 bench-train: install
-	@echo "mapo train is not built yet (issue 4)"; exit 1
+	$(BIN)/mapo train --train $(OUT)/wtq/random-split-1-train.jsonl \
+		--dev $(OUT)/wtq/random-split-1-dev.jsonl --store $(OUT)/wtq-store --run $(OUT)/wtq-mapo \
+		--steps 25000 --seconds $(TRAIN_SEC) --eval-every 500 \
+		$$(test -f $(OUT)/wtq-mapo/config.toml && echo --resume)
+	$(BIN)/mapo decode $(OUT)/wtq-mapo $(OUT)/wtq/random-split-1-dev.jsonl --beam 5 --json
+	$(BIN)/mapo inspect run $(OUT)/wtq-mapo --plot $(OUT)/wtq-mapo/curves.png
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -47,7 +47,7 @@ def exact_expected_return_gradient(model, item, everything, rewards) -> tuple[to
     logp = log_probs(model, [item] * len(everything), everything)
     assert math.isclose(float(logp.detach().exp().sum()), 1.0, rel_tol=1e-4)  # π sums to 1 over programs
     expected_return = (logp.exp() * torch.tensor(rewards)).sum()
-    return gradient(model, -expected_return), float(expected_return)
+    return gradient(model, -expected_return), float(expected_return.detach())
 
 
 def mapo_gradient(model, item, buffer, alpha: float, top_k: int | None,

@@ -1,34 +1,312 @@
-"""`mapo inspect`: look inside stores (and, later, runs)."""
+"""`mapo inspect`: look inside stores (`store`, `spurious`) and training runs (`run`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Optional
 
 import typer
+from rich.console import Group
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
-from mapo_cli.commands.common import console, print_json, reports_errors
+from mapo_cli.commands.common import console, err_console, print_json, reports_errors
 
-app = typer.Typer(help="Analyse stores: coverage, programs, filters.", no_args_is_help=True)
+app = typer.Typer(help="Analyse stores and runs: memory buffers, spurious programs, "
+                  "learning curves.", no_args_is_help=True)
+
+StoreArg = Annotated[Path, typer.Argument(help="Store directory written by `mapo explore`.")]
+RunOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    "--run", help="Run directory (its best checkpoint) or checkpoint file: adds the model's view.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
 @app.command("store")
 @reports_errors
 def inspect_store(
-    store: Annotated[Path, typer.Argument(help="Store directory written by `mapo explore`.")],
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    store: StoreArg,
+    example: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--example", help="Show one example: question, table and every memory program.")] = None,
+    run: RunOption = None,
+    rows: Annotated[int, typer.Option(help="Table rows shown with --example.")] = 10,
+    json_output: JsonOption = False,
 ) -> None:
-    """Summarise a store: examples, coverage, programs, filter bits per prefix.
+    """Summarise a store: coverage, programs per example, program lengths, function usage,
+    exhausted examples, filter bits per prefix.
 
-    Safe while another process writes the store: it reads one consistent snapshot.
+    With --example ID: that example's question, table (truncated) and memory
+    programs with their rewards; add --run to see each program's probability
+    under the model and the one it prefers. Safe while another process writes
+    the store: it reads one consistent snapshot.
     """
-    from mapo_cli.commands.explore import summary_table
-    from mapo_cli.store import Store
+    from mapo_cli.errors import MapoError
+    from mapo_cli.store_report import example_report, store_report
 
-    with Store.open_readonly(store) as opened:
-        summary = opened.summary()
-        summary["fingerprint"] = opened.fingerprint
+    if example is None:
+        if run is not None:
+            raise MapoError("--run needs --example ID (the model scores one example's programs)")
+        report = store_report(store)
+        if json_output:
+            print_json(report)
+            return
+        _show_store(report, store)
+        return
+    report = example_report(store, example, run, rows)
+    if json_output:
+        print_json(report)
+        return
+    _show_example(report)
+
+
+def _show_store(report: dict, store: Path) -> None:
+    from mapo_cli.commands.explore import summary_table
+
+    console.print(summary_table(report, f"store {store}"))
+    total = max(report["examples"], 1)
+    sizes = Table(title="memory programs per example")
+    for column in ("programs", "examples (all rewards)", "examples (reward-1 programs)", ""):
+        sizes.add_column(column, justify="right" if column else "left")
+    for bucket, good in zip(report["programs_per_example"], report["reward_1_per_example"]):
+        sizes.add_row(bucket["bucket"], f"{bucket['examples']:,}", f"{good['examples']:,}",
+                      "█" * round(30 * bucket["examples"] / total))
+    lengths = Table(title="program lengths")
+    lengths.add_column("expressions", justify="right")
+    lengths.add_column("programs", justify="right")
+    for row in report["program_lengths"]:
+        lengths.add_row(str(row["expressions"]), f"{row['programs']:,}")
+    tokens = report["program_tokens"]
+    if tokens["mean"] is not None:
+        lengths.caption = f"tokens: mean {tokens['mean']:.1f}, max {tokens['max']}"
+    usage = Table(title="function usage in memory")
+    for column in ("function", "programs", "calls"):
+        usage.add_column(column, justify="left" if column == "function" else "right")
+    for name, counts in report["function_usage"].items():
+        usage.add_row(name, f"{counts['programs']:,}", f"{counts['calls']:,}")
+    console.print(sizes, lengths, usage)
+    if report["grammar_note"]:
+        console.print(f"[yellow]note:[/] {report['grammar_note']}", highlight=False)
+    if report["exhausted_ids"]:
+        console.print("exhausted (every program explored), e.g.: "
+                      + ", ".join(report["exhausted_ids"]), highlight=False)
+    if report["uncovered_ids"]:
+        console.print("without a reward-1 program, e.g.: " + ", ".join(report["uncovered_ids"]),
+                      highlight=False)
+
+
+def _show_example(report: dict) -> None:
+    table = report["table"]
+    shown = Table(title=f"{table['id']} — {len(table['rows'])} of {table['n_rows']} rows",
+                  title_justify="left")
+    for header in table["headers"]:
+        shown.add_column(header or "·", overflow="fold")
+    for row in table["rows"]:
+        shown.add_row(*row)
+    lines = [f"[bold]{report['id']}[/]: {report['question']}",
+             f"answer: {' | '.join(report['answer'])}",
+             f"entities: {', '.join(report['entities']) or '-'}",
+             f"status: {_status_line(report['status'])}"]
+    console.print(Panel(Group(*lines), expand=False))
+    console.print(shown)
+    programs = Table(title=f"memory: {len(report['programs'])} programs", title_justify="left")
+    programs.add_column("#", justify="right")
+    programs.add_column("reward", justify="right")
+    with_model = report["run"] is not None and report["preferred"] is not None
+    if with_model:
+        programs.add_column("π(program)", justify="right")
+        programs.add_column("share of π(B)", justify="right")
+    programs.add_column("program")
+    for k, program in enumerate(report["programs"]):
+        mark = " ★" if k == report["preferred"] else ""
+        cells = [f"{k}{mark}", f"{program['reward']:g}"]
+        if with_model:
+            share = program["share"]
+            cells += [f"{program['probability']:.2e}", "-" if share is None else f"{share:.1%}"]
+        programs.add_row(*cells, program["program"])
+    console.print(programs)
+    if with_model:
+        console.print(f"★ the model's preferred program (model {report['run']}); "
+                      f"π(B) = {report['buffer_probability']:.2e}", highlight=False)
+
+
+def _status_line(status: dict) -> str:
+    if not status:
+        return "not explored yet"
+    parts = [f"{status.get('samples', 0):,} samples"]
+    if status.get("exhausted"):
+        parts.append("exhausted")
+    if status.get("dead_ends"):
+        parts.append(f"{status['dead_ends']:,} dead ends")
+    return ", ".join(parts)
+
+
+# ---------------------------------------------------------------- spurious
+
+
+@app.command("spurious")
+@reports_errors
+def inspect_spurious(
+    store: StoreArg,
+    run: RunOption = None,
+    out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--out", help="Write one JSON object per analysed example (JSONL).")] = None,
+    tables: Annotated[int, typer.Option(
+        "--tables", help="Fictitious tables per example.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the table perturbations.")] = 0,
+    limit: Annotated[int, typer.Option(
+        help="Analyse at most this many examples (0: all with several reward-1 programs).")] = 0,
+    show: Annotated[int, typer.Option(
+        help="Examples with several behaviour classes listed in the report.")] = 5,
+    json_output: JsonOption = False,
+) -> None:
+    """Estimate which memory programs are spurious (right answer for the wrong reason).
+
+    For each example with several reward-1 programs, runs them on fictitious
+    tables (rows shuffled, cells replaced by other values of their column,
+    cells holding the question's entities kept) and groups them into classes
+    with identical answers on all of them. The likely-correct class uses the
+    most question entities, then the most columns the question mentions, then
+    the fewest it does not, then has the most programs; the others are likely
+    spurious (see mapo_cli/spurious.py). With --run, also whether the model's
+    preferred program is in the likely-correct class.
+    """
+    from mapo_cli.dataset import write_jsonl
+    from mapo_cli.spurious import analyse_store
+
+    progress = Progress(TextColumn("[bold]spurious"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=err_console, disable=json_output)
+    with progress:
+        task = progress.add_task("spurious", total=None)
+        report = analyse_store(store, tables=tables, seed=seed, run=run, limit=limit or None,
+                               on_progress=lambda done, total: progress.update(
+                                   task, completed=done, total=total))
+    if out is not None:
+        write_jsonl(out, [a.to_json() for a in report.analysed])
+    summary = report.summary()
     if json_output:
         print_json(summary)
         return
-    console.print(summary_table(summary, f"store {store}"))
+    _show_spurious(summary, report, show)
+    if out is not None:
+        console.print(f"per-example analyses written to {out}", highlight=False)
+
+
+def _show_spurious(summary: dict, report: Any, show: int) -> None:
+    table = Table(title="spurious programs (estimated)", show_header=False)
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    table.add_row("examples in the store", f"{summary['examples']:,}")
+    table.add_row("with fewer than 2 reward-1 programs (skipped)", f"{summary['single_program']:,}")
+    table.add_row("analysed", f"{summary['analysed']:,}")
+    table.add_row("  one behaviour class", f"{summary['one_class']:,}")
+    table.add_row("  several classes", f"{summary['several_classes']:,}")
+    table.add_row("  top classes tied (ambiguous)", f"{summary['ambiguous']:,}")
+    table.add_row("reward-1 programs analysed", f"{summary['programs']:,}")
+    share = summary["spurious_share"]
+    table.add_row("likely spurious", f"{summary['spurious_programs']:,}"
+                  + ("" if share is None else f" ({share:.1%})"))
+    table.add_row("fictitious tables per example", str(summary["tables"]))
+    if summary["run"]:
+        decided, right = summary["preferred_decided"], summary["preferred_likely_correct"]
+        table.add_row("model prefers a likely-correct program",
+                      f"{right:,} / {decided:,}" if decided else "-")
+    console.print(table)
+    several = [a for a in report.analysed if len(a.classes) > 1][:show]
+    for analysis in several:
+        listing = Table(title=f"{analysis.id}: {analysis.question}", title_justify="left",
+                        show_header=True)
+        listing.add_column("class", justify="right")
+        listing.add_column("verdict")
+        listing.add_column("program")
+        preferred = analysis.preferred
+        for k, program in enumerate(analysis.programs):
+            cls = analysis.classes[analysis.class_of[k]]
+            verdict = "likely correct" if cls.likely_correct else "[red]likely spurious[/]"
+            mark = " ★" if k == preferred else ""
+            listing.add_row(str(analysis.class_of[k]), verdict + mark, program)
+        console.print(listing)
+
+
+# ---------------------------------------------------------------- runs
+
+
+@app.command("run")
+@reports_errors
+def inspect_run(
+    runs: Annotated[list[Path], typer.Argument(help="One or more run directories (`mapo train --run`).")],
+    plot: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--plot", help="Draw the learning curves of all runs into this image (PNG).")] = None,
+    rows: Annotated[int, typer.Option(help="Metrics records shown per run (the latest).")] = 15,
+    json_output: JsonOption = False,
+) -> None:
+    """Show runs: configuration, metrics, best dev accuracy; --plot draws learning curves.
+
+    The curves are dev accuracy, train return, memory coverage and the
+    fraction of examples whose π(B) was clipped at α, over learner steps; give
+    several runs to compare them on one figure (the paper's Figure 3).
+    """
+    from mapo_cli.run_report import differing_settings, load_run, plot_runs
+
+    infos = [load_run(run) for run in runs]
+    if plot is not None:
+        plot_runs(infos, plot)
+    if json_output:
+        print_json({"runs": [info.to_json() for info in infos],
+                    "differing_settings": differing_settings(infos),
+                    "plot": str(plot) if plot else None})
+        return
+    if len(infos) == 1:
+        _show_one_run(infos[0], rows)
+    else:
+        _show_comparison(infos, differing_settings(infos))
+    if plot is not None:
+        console.print(f"learning curves written to {plot}", highlight=False)
+
+
+def _fmt(value: Any, percent: bool = False) -> str:
+    if value is None:
+        return "-"
+    if percent:
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return str(value)
+
+
+METRIC_COLUMNS = (("step", False), ("seconds", False), ("dev_accuracy", True),
+                  ("train_return", False), ("memory_coverage", True), ("clipped_fraction", True),
+                  ("samples_per_second", False), ("loss", False))
+
+
+def _show_one_run(info: Any, rows: int) -> None:
+    config = Table(title=f"run {info.path} — config", show_header=False)
+    config.add_column("setting", style="bold")
+    config.add_column("value")
+    for key, value in info.config.items():
+        config.add_row(key, str(value))
+    summary = info.summary()
+    metrics = Table(title=f"metrics ({len(info.metrics)} records"
+                    + (f", the latest {rows})" if len(info.metrics) > rows else ")"))
+    for key, _ in METRIC_COLUMNS:
+        metrics.add_column(key.replace("_", " "), justify="right")
+    for record in info.metrics[-rows:] if rows > 0 else []:
+        metrics.add_row(*[_fmt(record.get(key), percent) for key, percent in METRIC_COLUMNS])
+    best = (f"best dev accuracy {_fmt(summary['best_dev_accuracy'], True)} at step "
+            f"{_fmt(summary['best_step'])}")
+    console.print(config, metrics, best, highlight=False)
+
+
+def _show_comparison(infos: list[Any], differing: list[str]) -> None:
+    table = Table(title="runs")
+    columns = ["run", *differing, "steps", "best dev", "last dev", "train return",
+               "coverage", "clipped", "samples/s"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for info in infos:
+        s = info.summary()
+        table.add_row(str(info.path), *[str(info.config.get(k, "-")) for k in differing],
+                      _fmt(s["steps"]), _fmt(s["best_dev_accuracy"], True),
+                      _fmt(s["last_dev_accuracy"], True), _fmt(s["train_return"]),
+                      _fmt(s["memory_coverage"], True), _fmt(s["clipped_fraction"], True),
+                      _fmt(s["samples_per_second"]))
+    console.print(table)
