@@ -42,3 +42,13 @@ def example(question: str, entities: list[dict], answer: list[str], grammar: str
         "table": "t/medals.csv",
         "grammar": grammar,
     }
+
+
+def small_table(rows: int = 3, table_id: str = "t/medals.csv") -> dict:
+    """The medals table cut to its first rows: small enough to enumerate every program."""
+    table = medals_table()
+    table["id"] = table_id
+    table["rows"] = table["rows"][:rows]
+    table["numbers"] = [None if c is None else c[:rows] for c in table["numbers"]]
+    table["dates"] = [None if c is None else c[:rows] for c in table["dates"]]
+    return table

@@ -7,7 +7,8 @@ import math
 
 import pytest
 import torch
-from tables import medals_table
+from tables import medals_table, small_table
+from test_interpreter import enumerate_programs
 
 from mapo_cli.decoding import Prepared, beam_search, log_probs, max_decode_steps, prepare, sample
 from mapo_cli.features import build_vocabulary
@@ -32,15 +33,6 @@ def question(text: str, entities: list[dict], table: str = "t/medals.csv") -> di
             "answer": [], "table": table, "grammar": "wtq"}
 
 
-def small_table() -> dict:
-    table = medals_table()
-    table["id"] = "t/small.csv"
-    table["rows"] = table["rows"][:3]
-    table["numbers"] = [None if c is None else c[:3] for c in table["numbers"]]
-    table["dates"] = [None if c is None else c[:3] for c in table["dates"]]
-    return table
-
-
 EXAMPLES = [
     question("which nation is before peru ?", [{"type": "string", "value": "peru", "span": [4, 5]}]),
     question("how many nations won more than 3 gold in 1995 ?",
@@ -53,7 +45,7 @@ EXAMPLES = [
 
 
 def make_items(max_expressions: int | None = None) -> list[Prepared]:
-    tables = {"t/medals.csv": medals_table(), "t/small.csv": small_table()}
+    tables = {"t/medals.csv": medals_table(), "t/small.csv": small_table(table_id="t/small.csv")}
     vocabulary = build_vocabulary(EXAMPLES, tables)
     grammar = load_grammar("wtq")
     return [prepare(ex, tables[ex["table"]], grammar, vocabulary, max_expressions)
@@ -69,18 +61,7 @@ def make_model(items: list[Prepared], seed: int = 0, config: ModelConfig = TINY)
 
 def all_programs(item: Prepared) -> list[tuple[int, ...]]:
     """Every valid program of an example, by walking the interpreter's offers."""
-    interpreter, found = item.interpreter, []
-
-    def walk(state) -> None:
-        for token in interpreter.valid_tokens(state):
-            child = interpreter.step(state, token)
-            if child.done:
-                found.append(child.tokens)
-            else:
-                walk(child)
-
-    walk(interpreter.start())
-    return sorted(found)
+    return sorted(enumerate_programs(item.interpreter))
 
 
 def test_sampled_programs_execute_and_their_log_probs_agree() -> None:

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from tables import example, medals_table
+from tables import example, medals_table, small_table
 from test_interpreter import enumerate_programs
 
 from mapo_cli.bloom import make_filter
@@ -30,15 +30,6 @@ QUESTION = example(
      {"type": "number", "value": 3, "span": [7, 8]}],
     ["1"],
 )
-
-
-def small_table() -> dict:
-    table = medals_table()
-    keep = 3
-    table["rows"] = table["rows"][:keep]
-    table["numbers"] = [None if c is None else c[:keep] for c in table["numbers"]]
-    table["dates"] = [None if c is None else c[:keep] for c in table["dates"]]
-    return table
 
 
 def test_every_sample_is_a_new_program() -> None:

@@ -7,7 +7,7 @@ import itertools
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tables import example, medals_table
+from tables import example, medals_table, small_table
 
 from mapo_cli.context import ProgramContext
 from mapo_cli.errors import InvalidProgram
@@ -146,14 +146,6 @@ def test_random_walks_over_valid_tokens_always_finish(choices: list[int]) -> Non
     while not state.done:  # finish with the first valid token each time
         state = interpreter.step(state, interpreter.valid_tokens(state)[0])
     assert interpreter.answer(state)
-
-
-def small_table() -> dict:
-    table = medals_table()
-    table["rows"] = table["rows"][:3]
-    table["numbers"] = [None if c is None else c[:3] for c in table["numbers"]]
-    table["dates"] = [None if c is None else c[:3] for c in table["dates"]]
-    return table
 
 
 def brute_force_programs(interpreter: Interpreter) -> set[tuple[int, ...]]:
