@@ -122,16 +122,15 @@ class Decoder:
         """Beam-search a chunk of examples in one batch; a failing example fails alone."""
         try:
             return self._decode(examples, tables, beam_size)
-        except Exception:
+        except Exception as error:  # noqa: BLE001 - find the culprit one by one, keep the others
             if len(examples) == 1:
-                raise
+                return [_failed(examples[0], error)]
         results = []
         for example in examples:
             try:
                 results += self._decode([example], tables, beam_size)
             except Exception as error:  # noqa: BLE001 - reported with the example, counts as wrong
-                results.append(ExampleResult(example["id"], example.get("question", ""),
-                                             error=f"{type(error).__name__}: {error}"))
+                results.append(_failed(example, error))
         return results
 
     def _decode(self, examples: list[dict], tables: dict[str, dict],
@@ -152,6 +151,11 @@ class Decoder:
                                        answer, scorer.reward(answer)))
             results.append(ExampleResult(example["id"], example["question"], decoded))
         return results
+
+
+def _failed(example: dict, error: Exception) -> ExampleResult:
+    return ExampleResult(example["id"], example.get("question", ""),
+                         error=f"{type(error).__name__}: {error}")
 
 
 def load_decoder(checkpoint_path: Path, grammar: Grammar) -> Decoder:

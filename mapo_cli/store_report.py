@@ -191,9 +191,12 @@ class ModelScorer:
     """
 
     def __init__(self, run: Path, grammar: Grammar) -> None:
+        import torch
+
         from mapo_cli.checkpoint import load_checkpoint
         from mapo_cli.run_dir import resolve_checkpoint
 
+        torch.set_num_threads(1)  # one example at a time: more threads only wait on each other
         self.path = resolve_checkpoint(Path(run))
         self.checkpoint = load_checkpoint(self.path, grammar)
 

@@ -8,10 +8,9 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.console import Group
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mapo_cli.commands.common import console, err_console, print_json, reports_errors
+from mapo_cli.commands.common import console, print_json, reports_errors
 
 app = typer.Typer(help="Analyse stores and runs: memory buffers, spurious programs, "
                   "learning curves.", no_args_is_help=True)
@@ -108,6 +107,9 @@ def _show_example(report: dict) -> None:
              f"status: {_status_line(report['status'])}"]
     console.print(Panel(Group(*lines), expand=False))
     console.print(shown)
+    if not report["programs"]:
+        console.print("memory: empty (no program with reward > 0 found yet)")
+        return
     programs = Table(title=f"memory: {len(report['programs'])} programs", title_justify="left")
     programs.add_column("#", justify="right")
     programs.add_column("reward", justify="right")
@@ -170,16 +172,13 @@ def inspect_spurious(
     spurious (see mapo_cli/spurious.py). With --run, also whether the model's
     preferred program is in the likely-correct class.
     """
+    from mapo_cli.commands.decode import LazyProgress
     from mapo_cli.dataset import write_jsonl
     from mapo_cli.spurious import analyse_store
 
-    progress = Progress(TextColumn("[bold]spurious"), BarColumn(), MofNCompleteColumn(),
-                        TimeRemainingColumn(), console=err_console, disable=json_output)
-    with progress:
-        task = progress.add_task("spurious", total=None)
+    with LazyProgress("spurious", disable=json_output) as report_progress:
         report = analyse_store(store, tables=tables, seed=seed, run=run, limit=limit or None,
-                               on_progress=lambda done, total: progress.update(
-                                   task, completed=done, total=total))
+                               on_progress=report_progress)
     if out is not None:
         write_jsonl(out, [a.to_json() for a in report.analysed])
     summary = report.summary()
@@ -298,15 +297,22 @@ def _show_one_run(info: Any, rows: int) -> None:
 
 def _show_comparison(infos: list[Any], differing: list[str]) -> None:
     table = Table(title="runs")
-    columns = ["run", *differing, "steps", "best dev", "last dev", "train return",
-               "coverage", "clipped", "samples/s"]
+    columns = ["run", "objective", "steps", "best dev", "last dev", "return", "coverage",
+               "clipped", "samples/s"]
     for column in columns:
-        table.add_column(column, justify="left" if column == "run" else "right")
+        table.add_column(column, justify="left" if column in ("run", "objective") else "right")
     for info in infos:
         s = info.summary()
-        table.add_row(str(info.path), *[str(info.config.get(k, "-")) for k in differing],
-                      _fmt(s["steps"]), _fmt(s["best_dev_accuracy"], True),
-                      _fmt(s["last_dev_accuracy"], True), _fmt(s["train_return"]),
-                      _fmt(s["memory_coverage"], True), _fmt(s["clipped_fraction"], True),
-                      _fmt(s["samples_per_second"]))
+        table.add_row(info.path.name, str(s["objective"]), _fmt(s["steps"]),
+                      _fmt(s["best_dev_accuracy"], True), _fmt(s["last_dev_accuracy"], True),
+                      _fmt(s["train_return"]), _fmt(s["memory_coverage"], True),
+                      _fmt(s["clipped_fraction"], True), _fmt(s["samples_per_second"]))
     console.print(table)
+    if differing:
+        settings = Table(title="settings that differ")
+        settings.add_column("setting", style="bold")
+        for info in infos:
+            settings.add_column(info.path.name)
+        for key in differing:
+            settings.add_row(key, *[str(info.config.get(key, "-")) for info in infos])
+        console.print(settings)
