@@ -20,7 +20,7 @@ install: $(STAMP)
 ## training split, train MAPO and (for comparison) memory-free REINFORCE for the
 ## same time, decode the dev split with beam search, and inspect the results.
 DEMO     := $(OUT)/demo
-DEMO_SEC ?= 120
+DEMO_SEC ?= 90
 demo: install
 	rm -rf $(DEMO)
 	$(BIN)/mapo prepare wtq datasets/demo $(DEMO)/data

@@ -61,7 +61,8 @@ class Progress:
 
     step: int
     steps: int
-    seconds: float
+    seconds: float  # training time of the whole run
+    elapsed: float  # time of this process (what --seconds limits)
     samples_per_second: float
     dev_accuracy: float | None
     best_accuracy: float | None
@@ -311,7 +312,7 @@ def _after_step(config: TrainConfig, trainer: Trainer, start: float, last_save: 
         trainer.save(elapsed, accuracy, order_rng.getstate())
         last_save[0] = time.perf_counter()
     if on_progress:
-        on_progress(Progress(trainer.step, config.steps, trainer.seconds + elapsed,
+        on_progress(Progress(trainer.step, config.steps, trainer.seconds + elapsed, elapsed,
                              trainer.samples / max(elapsed, 1e-9),
                              record["dev_accuracy"] if record else None, trainer.best,
                              trainer.losses[-1] if trainer.losses else 0.0))

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mapo_cli.commands.common import console, err_console, print_json, reports_errors
 
@@ -68,15 +68,20 @@ def train(
              "actors": actors, "serial": serial or None, "read_only_store": read_only_store or None,
              "explore": False if no_explore else None}
     settings = merge(file_values, flags)
-    progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+    # With a time budget the bar measures time; else it measures steps.
+    by_time = bool(settings.seconds)
+    progress = Progress(TextColumn("[bold]train"), BarColumn(),
+                        TextColumn("step {task.fields[step]}"),
                         TextColumn("{task.fields[rate]:>7.1f} samples/s"),
                         TextColumn("dev {task.fields[dev]}"), TextColumn("best {task.fields[best]}"),
                         TimeRemainingColumn(), console=err_console, disable=json_output)
     with progress:
-        task = progress.add_task("train", total=settings.steps, rate=0.0, dev="-", best="-")
+        task = progress.add_task("train", total=settings.seconds if by_time else settings.steps,
+                                 step=0, rate=0.0, dev="-", best="-")
 
         def show(p) -> None:
-            fields = {"completed": p.step, "rate": p.samples_per_second, "best": _pct(p.best_accuracy)}
+            fields = {"completed": p.elapsed if by_time else p.step, "step": p.step,
+                      "rate": p.samples_per_second, "best": _pct(p.best_accuracy)}
             if p.dev_accuracy is not None:
                 fields["dev"] = _pct(p.dev_accuracy)
             progress.update(task, **fields)
