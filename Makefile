@@ -44,7 +44,7 @@ test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check mapo_cli tests datasets
+	$(BIN)/ruff check mapo_cli tests datasets benchmarks
 
 bench: bench-explore bench-train
 
