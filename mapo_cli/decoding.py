@@ -287,7 +287,10 @@ def _best_expansions(alive: list[_Hypothesis], scores: Tensor,
     dummy = len(alive)
     grid = torch.tensor([rows + [dummy] * (depth - len(rows)) for rows in groups.values()])
     flat = padded[grid].reshape(len(groups), depth * width)
-    top_scores, top_index = flat.topk(min(beam_size, depth * width), dim=1)
+    # A stable sort breaks exact ties by (hypothesis, token), whatever the batch's width.
+    top_scores, top_index = flat.sort(dim=1, descending=True, stable=True)
+    keep = min(beam_size, depth * width)
+    top_scores, top_index = top_scores[:, :keep], top_index[:, :keep]
     chosen = []
     for g, (values, indices) in enumerate(zip(top_scores.tolist(), top_index.tolist())):
         for value, index in zip(values, indices):

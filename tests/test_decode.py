@@ -92,6 +92,20 @@ def test_the_number_of_workers_does_not_change_the_beams(
     assert outputs[0] == outputs[1]
 
 
+def test_the_batch_size_does_not_change_the_predictions(
+        tiny_run: Path, prepared_demo: Path, tmp_path: Path) -> None:
+    """Exact ties in the beam are broken by (hypothesis, token), not by the batch's layout."""
+    dev = prepared_demo / "random-split-1-dev.jsonl"
+    predictions = []
+    for batch in ("3", "16"):
+        out = tmp_path / f"pred-{batch}.tsv"
+        result = runner.invoke(app, ["decode", str(tiny_run), str(dev), "--workers", "1",
+                                     "--batch", batch, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        predictions.append(out.read_text())
+    assert predictions[0] == predictions[1]
+
+
 def test_decoded_programs_are_the_models_beam_with_exact_probabilities(
         tiny_run: Path, prepared_demo: Path) -> None:
     """Beam search itself is checked against exhaustive enumeration in test_decoding.py;
