@@ -26,12 +26,14 @@ from mapo_cli.explore import (
 from mapo_cli.features import Vocabulary
 from mapo_cli.grammar import Grammar, triggered_functions
 from mapo_cli.interpreter import END_ID, Interpreter, State
+from mapo_cli.lru import LRU
 from mapo_cli.model import Programmer
 from mapo_cli.objectives import training_samples
 from mapo_cli.scoring import TargetScorer
 from mapo_cli.train_config import TrainConfig
 
 Program = tuple[int, ...]
+ITEM_CACHE = 1500  # examples whose interpreter and features stay in memory
 
 
 @dataclass
@@ -55,12 +57,9 @@ class PolicyExplorer:
     prefix is not explored yet, and marks what is explored.
     """
 
-    def __init__(self, interpreter: Interpreter, filter_bytes: bytes | None, mode: str,
-                 error_rate: float) -> None:
+    def __init__(self, interpreter: Interpreter, explored: ExploredPrefixes) -> None:
         self.interpreter = interpreter
-        persistent = (filter_from_bytes(filter_bytes) if filter_bytes
-                      else make_filter(mode, 4096, error_rate))
-        self.explored = ExploredPrefixes(persistent)
+        self.explored = explored
         self.path: list[tuple[bytes, tuple[int, ...]]] = []
         self.dead_ends = 0
 
@@ -107,35 +106,34 @@ class Actor:
         self.memory_sets = {k: set(v) for k, v in memory.items()}
         self.filters = filters
         self.store_settings = store_settings
-        self.items: dict[str, Prepared] = {}
-        self.explorers: dict[str, PolicyExplorer] = {}
+        self.items: LRU[str, Prepared] = LRU(ITEM_CACHE)
+        self.explored: dict[str, ExploredPrefixes] = {}
         self.scorers: dict[str, TargetScorer] = {}
         self.rng = random.Random(seed)
         self.generator = torch.Generator().manual_seed(seed)
         self.policy_version = 0
 
     def item(self, example_id: str) -> Prepared:
-        item = self.items.get(example_id)
-        if item is None:
-            example = self.examples[example_id]
-            item = prepare(example, self.tables[example["table"]], self.grammar, self.vocabulary,
-                           self.store_settings["max_expressions"])
-            self.items[example_id] = item
-            self.scorers[example_id] = TargetScorer(example["answer"])
-        return item
+        return self.items.get(example_id, lambda: self._prepare(example_id))
+
+    def _prepare(self, example_id: str) -> Prepared:
+        example = self.examples[example_id]
+        self.scorers.setdefault(example_id, TargetScorer(example["answer"]))
+        return prepare(example, self.tables[example["table"]], self.grammar, self.vocabulary,
+                       self.store_settings["max_expressions"])
 
     def explorer(self, example_id: str) -> PolicyExplorer:
-        explorer = self.explorers.get(example_id)
-        if explorer is None:
-            item = self.item(example_id)
-            allowed = (triggered_functions(self.grammar, item.example["tokens"])
-                       if self.store_settings["triggers"] else None)
-            explorer = PolicyExplorer(Interpreter(item.ctx, allowed),
-                                      self.filters.get(example_id),
-                                      self.store_settings["filter_mode"],
-                                      self.store_settings["error_rate"] or 0.01)
-            self.explorers[example_id] = explorer
-        return explorer
+        """The example's explored prefixes persist; its interpreter is the current item's."""
+        item = self.item(example_id)
+        allowed = (triggered_functions(self.grammar, item.example["tokens"])
+                   if self.store_settings["triggers"] else None)
+        explored = self.explored.get(example_id)
+        if explored is None:
+            filter_bytes = self.filters.pop(example_id, None)
+            persistent = (filter_from_bytes(filter_bytes) if filter_bytes else make_filter(
+                self.store_settings["filter_mode"], 4096, self.store_settings["error_rate"] or 0.01))
+            explored = self.explored[example_id] = ExploredPrefixes(persistent)
+        return PolicyExplorer(Interpreter(item.ctx, allowed), explored)
 
     def reward(self, example_id: str, program: Program) -> float:
         item = self.item(example_id)

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-from mapo_cli.actor import Actor, ActorBatch
+from mapo_cli.actor import ITEM_CACHE, Actor, ActorBatch
 from mapo_cli.checkpoint import (
     load_checkpoint,
     load_training_state,
@@ -36,6 +36,7 @@ from mapo_cli.errors import MapoError
 from mapo_cli.features import Vocabulary, build_vocabulary
 from mapo_cli.grammar import Grammar, load_grammar
 from mapo_cli.learner import update
+from mapo_cli.lru import LRU
 from mapo_cli.model import ModelConfig, Programmer
 from mapo_cli.run_dir import (
     BEST,
@@ -123,7 +124,9 @@ class Trainer:
                                    dropout=config.dropout)
         self.model = Programmer(model_config, len(vocabulary), len(data.grammar.builtin_tokens))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
-        self.items: dict[str, Prepared] = {}
+        self.items: LRU[str, Prepared] = LRU(ITEM_CACHE)
+        self.dev_items: dict[str, Prepared] = {}
+        self.dev_ids = {e["id"] for e in data.dev[: config.eval_examples or None]}
         self.examples = {e["id"]: e for e in data.train + data.dev}
         self.step = 0
         self.seconds = 0.0  # training time before this process (resumed runs)
@@ -137,13 +140,18 @@ class Trainer:
         self.writer = None  # TensorBoard, opened at the first log
 
     def item(self, example_id: str) -> Prepared:
-        item = self.items.get(example_id)
-        if item is None:
-            example = self.examples[example_id]
-            item = prepare(example, self.data.tables[example["table"]], self.data.grammar,
-                           self.vocabulary, self.data.store_settings["max_expressions"])
-            self.items[example_id] = item
-        return item
+        """Dev examples stay prepared (evaluated again and again); training ones are LRU."""
+        if example_id in self.dev_items:
+            return self.dev_items[example_id]
+        if example_id in self.dev_ids:
+            item = self.dev_items[example_id] = self._prepare(example_id)
+            return item
+        return self.items.get(example_id, lambda: self._prepare(example_id))
+
+    def _prepare(self, example_id: str) -> Prepared:
+        example = self.examples[example_id]
+        return prepare(example, self.data.tables[example["table"]], self.data.grammar,
+                       self.vocabulary, self.data.store_settings["max_expressions"])
 
     def learn(self, batch: ActorBatch) -> float:
         loss, _ = update(self.model, self.optimizer, self.item, batch.samples,
