@@ -254,10 +254,10 @@ def _mean(values: list[float]) -> float:
 def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool = False,
           on_progress: Callable[[Progress], None] | None = None) -> dict:
     """Train (or resume) a run; return the last metrics record plus the best accuracy."""
-    resuming = prepare_run_dir(run, resume, overwrite)
     config.check()
     torch.set_num_threads(config.threads)
-    data = load_training_data(config)
+    data = load_training_data(config)  # bad data is an error before RUN is touched
+    resuming = prepare_run_dir(run, resume, overwrite)
     checkpoint = latest_checkpoint(run) if resuming else None
     if resuming and checkpoint is None:
         raise MapoError(f"{run}: no checkpoint to resume from")

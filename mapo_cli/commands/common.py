@@ -5,10 +5,19 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from mapo_cli.errors import MapoError
 
@@ -38,3 +47,39 @@ def reports_errors(func: F) -> F:
 def print_json(obj: Any) -> None:
     """Print one JSON object on stdout, nothing else (for `--json`)."""
     typer.echo(json.dumps(obj, sort_keys=True))
+
+
+class LazyProgress:
+    """A rich Progress on stderr that appears with the first update, not before.
+
+    Checks and loading come first, so a bad input is one line with no bar
+    drawn above it.
+    """
+
+    def __init__(self, *columns: Any, total: float, disable: bool = False, **fields: Any) -> None:
+        self.progress = Progress(*columns, console=err_console, disable=disable)
+        self.total = total
+        self.fields = fields
+        self.task: TaskID | None = None
+
+    def update(self, **changes: Any) -> None:
+        if self.task is None:
+            self.progress.start()
+            self.task = self.progress.add_task("", total=self.total, **self.fields)
+        self.progress.update(self.task, **changes)
+
+    def __call__(self, done: int, total: int) -> None:
+        """As a `progress(done, total)` callback of library code."""
+        self.update(completed=done, total=total)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
+def count_progress(label: str, disable: bool = False) -> LazyProgress:
+    """A bar for `progress(done, total)` reports: label, bar, n/m, elapsed, remaining."""
+    return LazyProgress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), TimeRemainingColumn(), total=0, disable=disable)

@@ -3,47 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional, Self
+from typing import Annotated, Optional
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from mapo_cli.commands.common import console, err_console, print_json, reports_errors
-
-
-class LazyProgress:
-    """A progress bar on stderr that appears with the first report of progress.
-
-    Checks and loading come first, so an error is one line with no bar before it.
-    """
-
-    def __init__(self, label: str, disable: bool = False) -> None:
-        self.label = label
-        self.progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
-                                 disable=disable)
-        self.task: TaskID | None = None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.task is None:
-            self.progress.start()
-            self.task = self.progress.add_task(self.label, total=total)
-        self.progress.update(self.task, completed=done, total=total)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+from mapo_cli.commands.common import (
+    console,
+    count_progress,
+    err_console,
+    print_json,
+    reports_errors,
+)
 
 
 @reports_errors
@@ -76,7 +47,7 @@ def decode(
     from mapo_cli.decode import decode_file
     from mapo_cli.scoring import write_predictions
 
-    with LazyProgress("decode", disable=json_output) as show:
+    with count_progress("decode", disable=json_output) as show:
         report = decode_file(model, data, beam_size=beam, workers=workers, batch=batch,
                              on_progress=show)
     if out is not None:

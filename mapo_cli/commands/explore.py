@@ -7,10 +7,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from mapo_cli.commands.common import console, err_console, print_json, reports_errors
+from mapo_cli.commands.common import (
+    LazyProgress,
+    console,
+    err_console,
+    print_json,
+    reports_errors,
+)
 
 SUMMARY_KEYS = ("examples", "covered", "coverage", "programs", "programs_per_second", "seconds",
                 "store_bytes", "bits_per_prefix")
@@ -63,17 +69,15 @@ def explore(
         error_rate=0.0 if exact else error_rate,
     )
     workers = workers or os.cpu_count() or 1
-    progress = Progress(
+    progress = LazyProgress(
         TextColumn("[bold]explore"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[rate]:>8.0f} programs/s"),
         TextColumn("coverage {task.fields[coverage]:.1%}"), TimeRemainingColumn(),
-        console=err_console, disable=json_output, transient=False,
-    )
+        total=len(examples), disable=json_output, rate=0.0, coverage=0.0)
     with progress:
-        task = progress.add_task("explore", total=len(examples), rate=0.0, coverage=0.0)
 
         def show(p) -> None:
-            progress.update(task, completed=p.done, rate=p.samples / max(p.seconds, 1e-9),
+            progress.update(completed=p.done, rate=p.samples / max(p.seconds, 1e-9),
                             coverage=p.covered / max(p.total, 1))
 
         summary = explore_data(data, store, settings, workers=workers,

@@ -10,7 +10,7 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
-from mapo_cli.commands.common import console, print_json, reports_errors
+from mapo_cli.commands.common import console, count_progress, print_json, reports_errors
 
 app = typer.Typer(help="Analyse stores and runs: memory buffers, spurious programs, "
                   "learning curves.", no_args_is_help=True)
@@ -172,11 +172,10 @@ def inspect_spurious(
     spurious (see mapo_cli/spurious.py). With --run, also whether the model's
     preferred program is in the likely-correct class.
     """
-    from mapo_cli.commands.decode import LazyProgress
     from mapo_cli.dataset import write_jsonl
     from mapo_cli.spurious import analyse_store
 
-    with LazyProgress("spurious", disable=json_output) as report_progress:
+    with count_progress("spurious", disable=json_output) as report_progress:
         report = analyse_store(store, tables=tables, seed=seed, run=run, limit=limit or None,
                                on_progress=report_progress)
     if out is not None:

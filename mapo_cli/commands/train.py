@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
-from mapo_cli.commands.common import console, err_console, print_json, reports_errors
+from mapo_cli.commands.common import LazyProgress, console, print_json, reports_errors
 
 
 def _pct(value: float | None) -> str:
@@ -70,21 +70,21 @@ def train(
     settings = merge(file_values, flags)
     # With a time budget the bar measures time; else it measures steps.
     by_time = bool(settings.seconds)
-    progress = Progress(TextColumn("[bold]train"), BarColumn(),
-                        TextColumn("step {task.fields[step]}"),
-                        TextColumn("{task.fields[rate]:>7.1f} samples/s"),
-                        TextColumn("dev {task.fields[dev]}"), TextColumn("best {task.fields[best]}"),
-                        TimeRemainingColumn(), console=err_console, disable=json_output)
+    progress = LazyProgress(TextColumn("[bold]train"), BarColumn(),
+                            TextColumn("step {task.fields[step]}"),
+                            TextColumn("{task.fields[rate]:>7.1f} samples/s"),
+                            TextColumn("dev {task.fields[dev]}"),
+                            TextColumn("best {task.fields[best]}"), TimeRemainingColumn(),
+                            total=settings.seconds if by_time else settings.steps,
+                            disable=json_output, step=0, rate=0.0, dev="-", best="-")
     with progress:
-        task = progress.add_task("train", total=settings.seconds if by_time else settings.steps,
-                                 step=0, rate=0.0, dev="-", best="-")
 
         def show(p) -> None:
             fields = {"completed": p.elapsed if by_time else p.step, "step": p.step,
                       "rate": p.samples_per_second, "best": _pct(p.best_accuracy)}
             if p.dev_accuracy is not None:
                 fields["dev"] = _pct(p.dev_accuracy)
-            progress.update(task, **fields)
+            progress.update(**fields)
 
         summary = run_training(settings, run, resume=resume, overwrite=overwrite, on_progress=show)
     if json_output:
