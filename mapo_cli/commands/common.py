@@ -76,7 +76,8 @@ class LazyProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
+        if self.task is not None:
+            self.progress.stop()
 
 
 def count_progress(label: str, disable: bool = False) -> LazyProgress:
