@@ -65,7 +65,7 @@ class PolicyExplorer:
 
     @property
     def exhausted(self) -> bool:
-        return ROOT_KEY in self.explored
+        return self.explored.marked_here(ROOT_KEY)
 
     def begin(self) -> None:
         self.path = []
@@ -95,7 +95,7 @@ class Actor:
     def __init__(self, config: TrainConfig, examples: list[dict], tables: dict[str, dict],
                  grammar: Grammar, vocabulary: Vocabulary, model: Programmer,
                  memory: dict[str, list[Program]], filters: dict[str, bytes | None],
-                 store_settings: dict, seed: int) -> None:
+                 store_settings: dict, seed: int, exhausted: set[str] = frozenset()) -> None:
         self.config = config
         self.examples = {e["id"]: e for e in examples}
         self.tables = tables
@@ -105,6 +105,7 @@ class Actor:
         self.memory = memory
         self.memory_sets = {k: set(v) for k, v in memory.items()}
         self.filters = filters
+        self.exhausted = exhausted  # explored completely (store status): nothing left to find
         self.store_settings = store_settings
         self.items: LRU[str, Prepared] = LRU(ITEM_CACHE)
         self.explored: dict[str, ExploredPrefixes] = {}
@@ -187,8 +188,9 @@ class Actor:
                             found: dict[str, list[tuple[Program, float]]]) -> list[Program]:
         """One on-policy sample per example, and (Algorithm 2's SystematicExploration) one
         policy-guided new program per example, decoded together in one batch."""
-        explorers = [self.explorer(i) for i in example_ids] if self.config.explore else []
-        live = [k for k, e in enumerate(explorers) if not e.exhausted]
+        explorers = [None if i in self.exhausted else self.explorer(i) for i in example_ids] \
+            if self.config.explore else []
+        live = [k for k, e in enumerate(explorers) if e is not None and not e.exhausted]
         for k in live:
             explorers[k].begin()
         n = len(items)

@@ -103,7 +103,11 @@ def explore_chunk(example: dict, table: dict, settings: ExploreSettings, filter_
     policy = policy or UniformPolicy()
     rng = random.Random(f"{seed}:{example['id']}:{samples_done}")
     rewards: dict[tuple, float] = {}  # many programs share an answer
-    for outcome in sample_new_programs(interpreter, explored, policy, rng, max_samples):
+    prefixes = ExploredPrefixes(explored)
+    if filter_bytes and ROOT_KEY in explored:  # exhausted in an earlier chunk
+        max_samples = 0
+        prefixes.keys.add(ROOT_KEY)
+    for outcome in sample_new_programs(interpreter, prefixes, policy, rng, max_samples):
         if outcome is None:
             result.dead_ends += 1
             continue
@@ -115,7 +119,9 @@ def explore_chunk(example: dict, table: dict, settings: ExploreSettings, filter_
         if reward > 0:
             result.programs.append(outcome.tokens)
             result.rewards.append(reward)
-    result.exhausted = ROOT_KEY in explored
+    # Asked of the chunk's exact set: a bloom false positive on the root must not
+    # declare an example exhausted (an exhausted one never runs another chunk).
+    result.exhausted = prefixes.marked_here(ROOT_KEY)
     if result.exhausted:  # only the marked root matters now: keep a minimal filter
         explored = make_filter(settings.filter_mode, 1, settings.error_rate)
         explored.add(ROOT_KEY)
@@ -129,13 +135,16 @@ def sample_new_programs(interpreter: Interpreter, explored, policy: Policy, rng:
                         max_samples: int) -> Iterator[State | None]:
     """Yield up to `max_samples` programs never sampled before (None for a dead end).
 
+    `explored` is an ExploredPrefixes (or any filter, which gets wrapped in one).
     Stops early when the root prefix is marked: the example is exhausted.
     """
-    sampler = Sampler(interpreter, ExploredPrefixes(explored), policy, rng)
+    if not isinstance(explored, ExploredPrefixes):
+        explored = ExploredPrefixes(explored)
+    sampler = Sampler(interpreter, explored, policy, rng)
     samples = attempts = 0
     while samples < max_samples and attempts < 4 * max_samples + 100:
         attempts += 1
-        if ROOT_KEY in sampler.explored:
+        if explored.marked_here(ROOT_KEY):  # the root of an exhausted example
             return
         outcome = sampler.sample()
         samples += outcome is not None
@@ -170,6 +179,10 @@ class ExploredPrefixes:
 
     def __contains__(self, key: bytes) -> bool:
         return key in self.keys or (self.check_persistent and key in self.persistent)
+
+    def marked_here(self, key: bytes) -> bool:
+        """Marked during this chunk (exactly known, unlike a bloom filter's answer)."""
+        return key in self.keys
 
     def add(self, key: bytes) -> None:
         if key not in self.keys:

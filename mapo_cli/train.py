@@ -79,6 +79,7 @@ class TrainingData:
     store_settings: dict
     memory: dict[str, list[Program]]
     filters: dict[str, bytes | None]
+    exhausted: set[str]
 
 
 def load_training_data(config: TrainConfig) -> TrainingData:
@@ -94,7 +95,7 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         if settings.get("grammar_hash") != grammar.content_hash:
             raise MapoError(f"store {config.store} was explored with grammar "
                             f"{settings.get('grammar')!r} of another version than the data's")
-        memory, filters = {}, {}
+        memory, filters, exhausted = {}, {}, set()
         for example in train:
             stored = store.read_example(example["id"])
             if stored is None:
@@ -106,8 +107,10 @@ def load_training_data(config: TrainConfig) -> TrainingData:
             if config.explore:
                 memory[example["id"]] = [p for p, r in store.read_memory(example["id"]) if r > 0]
                 filters[example["id"]] = store.read_filter(example["id"])
+                if (store.read_status(example["id"]) or {}).get("exhausted"):
+                    exhausted.add(example["id"])
     return TrainingData(train, dev, {**dev_tables, **train_tables}, grammar, settings, memory,
-                        filters)
+                        filters, exhausted)
 
 
 class Trainer:
@@ -332,7 +335,8 @@ def _train_serial(config: TrainConfig, trainer: Trainer, data: TrainingData,
     stale = Programmer(trainer.model.config, len(vocabulary), trainer.model.n_builtins)
     stale.load_state_dict(trainer.model.state_dict())
     actor = Actor(config, data.train, data.tables, data.grammar, vocabulary, stale, data.memory,
-                  data.filters, data.store_settings, seed=config.seed + trainer.step)
+                  data.filters, data.store_settings, seed=config.seed + trainer.step,
+                  exhausted=data.exhausted)
     start = time.perf_counter()
     last_save = [start]
     batches = _batches(data.train, config.batch_examples, order_rng)
@@ -360,7 +364,8 @@ def _actor_main(rank: int, config: TrainConfig, data: TrainingData, vocabulary: 
     seen = version.value
     mine = data.train[rank::max(config.actors, 1)]
     actor = Actor(config, mine, data.tables, data.grammar, vocabulary, model, data.memory,
-                  data.filters, data.store_settings, seed=config.seed * 1000 + rank + seen)
+                  data.filters, data.store_settings, seed=config.seed * 1000 + rank + seen,
+                  exhausted=data.exhausted)
     batches = _batches(mine, config.batch_examples, random.Random(config.seed * 1000 + rank))
     while not stop.is_set():
         if version.value != seen:
