@@ -50,3 +50,14 @@ def demo_store(prepared_demo: Path, tmp_path_factory: pytest.TempPathFactory) ->
     explore_data(prepared_demo / "random-split-1-train.jsonl", store, ExploreSettings(),
                  workers=2, samples_per_example=300)
     return store
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models gain nothing from threads, and on a busy machine extra threads spin."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

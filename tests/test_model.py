@@ -41,13 +41,7 @@ from mapo_cli.model import ModelConfig, Programmer
 TINY = ModelConfig(embedding_size=8, hidden_size=8, layers=2, dropout=0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy machine extra threads spin."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def question(text: str, entities: list[dict]) -> dict:
