@@ -20,11 +20,12 @@ from mapo_cli.explore import (
     ROOT_KEY,
     ExploredPrefixes,
     child_key,
+    exploring_functions,
     key_of,
     mark_finished_ancestors,
 )
 from mapo_cli.features import Vocabulary
-from mapo_cli.grammar import Grammar, triggered_functions
+from mapo_cli.grammar import Grammar
 from mapo_cli.interpreter import END_ID, Interpreter, State
 from mapo_cli.lru import LRU
 from mapo_cli.model import Programmer
@@ -126,8 +127,7 @@ class Actor:
     def explorer(self, example_id: str) -> PolicyExplorer:
         """The example's explored prefixes persist; its interpreter is the current item's."""
         item = self.item(example_id)
-        allowed = (triggered_functions(self.grammar, item.example["tokens"])
-                   if self.store_settings["triggers"] else None)
+        allowed = exploring_functions(self.grammar, item.example, self.store_settings["triggers"])
         explored = self.explored.get(example_id)
         if explored is None:
             filter_bytes = self.filters.pop(example_id, None)

@@ -268,11 +268,17 @@ def beam_search(model: Programmer, items: Sequence[Prepared], beam_size: int = 5
             tokens.append(token)
         if not next_alive:
             break
-        index = torch.tensor(rows, dtype=torch.long)
-        decoder = model.feed(step.state.select(index), torch.tensor(tokens, dtype=torch.long),
-                             step.output[index], torch.tensor(slots, dtype=torch.long))
+        decoder = _branch(model, step, rows, tokens, slots)
         alive = next_alive
     return [sorted(found, key=lambda scored: -scored[1])[:beam_size] for found in finished]
+
+
+def _branch(model: Programmer, step, rows: list[int], tokens: list[int],
+            slots: list[int]) -> DecoderState:
+    """Continue from step rows `rows` (a row may repeat: one child each) with `tokens` fed."""
+    index = torch.tensor(rows, dtype=torch.long)
+    return model.feed(step.state.select(index), torch.tensor(tokens, dtype=torch.long),
+                      step.output[index], torch.tensor(slots, dtype=torch.long))
 
 
 def _best_expansions(alive: list[_Hypothesis], scores: Tensor,
@@ -340,9 +346,7 @@ def tree_log_probs(model: Programmer, items: Sequence[Prepared],
                 slots.append(variable_slot(items[k].ctx, state, token))
         if not children:
             break
-        index = torch.tensor(rows, dtype=torch.long)
-        decoder = model.feed(step.state.select(index), torch.tensor(tokens, dtype=torch.long),
-                             step.output[index], torch.tensor(slots, dtype=torch.long))
+        decoder = _branch(model, step, rows, tokens, slots)
         frontier = children
         depth += 1
     return scores

@@ -26,18 +26,14 @@ def execute(example: dict, table: dict, program: str) -> ExecResult:
     base = ProgramContext(example, table, grammar)
     extra = unlinked_literals(tokens, set(base.vocab))
     ctx = ProgramContext(example, table, grammar, extra_literals=extra) if extra else base
-    notes = [f"literal {ctx.vocab[ctx.token_id[_literal_token(e, ctx)]]} was not found in the "
-             "question by entity linking" for e in extra]
+    notes = [f"literal {literal_value(e)[2]} was not found in the question by entity linking"
+             for e in extra]
     interpreter = Interpreter(ctx)
     state = interpreter.run(to_ids(tokens, ctx))
     answer = interpreter.answer(state)
     trace = [(f"v{i}", describe(value)) for i, value in enumerate(state.env)]
     reward = TargetScorer(example["answer"]).reward(answer)
     return ExecResult(answer, reward, trace, notes)
-
-
-def _literal_token(entity: dict, ctx: ProgramContext) -> str:
-    return literal_value(entity)[2]
 
 
 def describe(value: tuple) -> str:

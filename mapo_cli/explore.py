@@ -79,11 +79,15 @@ class ChunkResult:
     error: str | None = None
 
 
+def exploring_functions(grammar: Grammar, example: dict, triggers: bool) -> frozenset[int] | None:
+    """The functions exploration offers for a question (None: all of them)."""
+    return triggered_functions(grammar, example["tokens"]) if triggers else None
+
+
 def make_interpreter(example: dict, table: dict, settings: ExploreSettings) -> Interpreter:
     grammar: Grammar = load_grammar(settings.grammar)
     ctx = ProgramContext(example, table, grammar, settings.max_expressions)
-    allowed = triggered_functions(grammar, example["tokens"]) if settings.triggers else None
-    return Interpreter(ctx, allowed)
+    return Interpreter(ctx, exploring_functions(grammar, example, settings.triggers))
 
 
 def explore_chunk(example: dict, table: dict, settings: ExploreSettings, filter_bytes: bytes | None,

@@ -60,12 +60,6 @@ class Grammar:
         """`)`, `<END>`, then one `(<function>` token per function, in file order."""
         return (CLOSE, END) + tuple(f.token for f in self.functions)
 
-    def function_index(self, name: str) -> int:
-        for index, function in enumerate(self.functions):
-            if function.name == name:
-                return index
-        raise KeyError(name)
-
 
 def grammars_dir() -> Path:
     """The bundled grammar files (`grammars/` in the source tree, packaged with mapo)."""
