@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
 from mapo_cli.commands.common import LazyProgress, console, print_json, reports_errors
+from mapo_cli.errors import MapoError
 
 
 def _pct(value: float | None) -> str:
@@ -55,8 +56,6 @@ def train(
     from mapo_cli.train_config import merge, read_config_file
 
     if actors is not None and actors < 1:
-        from mapo_cli.errors import MapoError
-
         raise MapoError("--actors must be at least 1")
     file_values = read_config_file(config) if config else {}
     if resume and (run / CONFIG).is_file():
