@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 WTQ    ?= ../shared/datasets/wtq
 OUT    ?= out
 
-.PHONY: install demo test lint bench bench-explore bench-train clean
+.PHONY: install demo test lint bench bench-explore bench-train bench-table2 clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,14 +58,30 @@ bench-explore: install
 ## MAPO on WTQ random-split-1 from the explored store, in parts: each call trains
 ## for TRAIN_SEC seconds and the next one resumes (see BENCHMARKS.md). Two actors
 ## beside the learner: the actors are the bottleneck, the learner idles otherwise.
-TRAIN_SEC ?= 3600
+TRAIN_SEC ?= 4800
 bench-train: install
 	$(BIN)/mapo train --train $(OUT)/wtq/random-split-1-train.jsonl \
 		--dev $(OUT)/wtq/random-split-1-dev.jsonl --store $(OUT)/wtq-store --run $(OUT)/wtq-mapo \
-		--steps 25000 --seconds $(TRAIN_SEC) --eval-every 250 --actors 2 \
+		--steps 25000 --seconds $(TRAIN_SEC) --eval-every 500 --actors 2 \
 		$$(test -f $(OUT)/wtq-mapo/config.toml && echo --resume)
 	$(BIN)/mapo decode $(OUT)/wtq-mapo $(OUT)/wtq/random-split-1-dev.jsonl --beam 5 --json
 	$(BIN)/mapo inspect run $(OUT)/wtq-mapo --plot $(OUT)/wtq-mapo/curves.png
+
+## Table 2 of the paper at one fixed budget: every objective for TABLE2_SEC seconds
+## from the same starting memory (a copy of the explored store, never written).
+TABLE2_SEC ?= 600
+OBJECTIVES := mapo mml hard-em iml reinforce
+bench-table2: install
+	test -d $(OUT)/wtq-store-table2 || cp -a $(OUT)/wtq-store $(OUT)/wtq-store-table2
+	for objective in $(OBJECTIVES); do \
+		$(BIN)/mapo train --train $(OUT)/wtq/random-split-1-train.jsonl \
+			--dev $(OUT)/wtq/random-split-1-dev.jsonl --store $(OUT)/wtq-store-table2 \
+			--read-only-store --run $(OUT)/wtq-table2/$$objective --objective $$objective \
+			--steps 100000 --seconds $(TABLE2_SEC) --eval-every 500 --actors 2 --overwrite \
+			--json || exit 1; \
+		$(BIN)/mapo decode $(OUT)/wtq-table2/$$objective $(OUT)/wtq/random-split-1-dev.jsonl \
+			--beam 5 --json || exit 1; \
+	done
 
 clean:
 	rm -rf $(OUT) .pytest_cache

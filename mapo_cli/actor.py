@@ -3,7 +3,8 @@
 For each example of a batch the actor (1) keeps exploring systematically
 with its policy (new high-reward programs go into the memory buffer),
 (2) scores the memory buffer to get π(B), (3) draws one on-policy sample, and
-(4) asks the objective (objectives.py) for weighted samples. The learner
+(4) asks the objective (objectives.py) for weighted samples. Buffers hold
+live programs only (dead_code.py) unless the run keeps dead code. The learner
 only computes gradients; only the learner's process writes the store.
 """
 
@@ -15,7 +16,9 @@ from dataclasses import dataclass, field
 import torch
 
 from mapo_cli.bloom import filter_from_bytes, make_filter
-from mapo_cli.decoding import Prepared, prepare, sample, tree_log_probs
+from mapo_cli.dead_code import live_programs, without_dead_code
+from mapo_cli.decoding import Prepared, Walked, prepare, sample, tree_log_probs
+from mapo_cli.errors import InvalidProgram
 from mapo_cli.explore import (
     ROOT_KEY,
     ExploredPrefixes,
@@ -44,6 +47,7 @@ class ActorBatch:
     example_ids: list[str]
     samples: list[tuple[str, Program, float, float]]  # (example id, program, reward, weight)
     new_programs: dict[str, list[tuple[Program, float]]] = field(default_factory=dict)
+    walked: dict[str, Walked] = field(default_factory=dict)  # what the learner needs per example
     on_policy_return: float = 0.0  # mean reward of the on-policy samples
     clipped: int = 0  # examples whose π(B) was clipped at α
     with_memory: int = 0  # examples with a non-empty buffer
@@ -104,7 +108,7 @@ class Actor:
         self.vocabulary = vocabulary
         self.model = model
         self.memory = memory
-        self.memory_sets = {k: set(v) for k, v in memory.items()}
+        self.memory_sets: dict[str, set[Program]] = {}  # of the buffers made live already
         self.filters = filters
         self.exhausted = exhausted  # explored completely (store status): nothing left to find
         self.store_settings = store_settings
@@ -141,11 +145,40 @@ class Actor:
         state = item.interpreter.run(program)
         return self.scorers[example_id].reward(item.interpreter.answer(state))
 
+    def buffer(self, example_id: str) -> list[Program]:
+        """The example's memory buffer; made live (dead code removed) on first use."""
+        if example_id not in self.memory_sets:
+            programs = self.memory.get(example_id, [])
+            if self.config.live_memory and programs:
+                programs = self._live(example_id, programs)
+            self.memory[example_id] = programs
+            self.memory_sets[example_id] = set(programs)
+        return self.memory[example_id]
+
+    def _live(self, example_id: str, programs: list[Program]) -> list[Program]:
+        """Live forms of `programs`; a form the interpreter rejects keeps its original."""
+        item = self.item(example_id)
+        live = []
+        for program in live_programs(programs, item.ctx.first_var):
+            try:
+                item.interpreter.run(program)
+                live.append(program)
+            except InvalidProgram:
+                pass
+        have = set(live)
+        return live + [p for p in programs
+                       if without_dead_code(p, item.ctx.first_var) not in have and p not in have]
+
     def remember(self, example_id: str, program: Program, reward: float,
                  found: dict[str, list[tuple[Program, float]]]) -> None:
-        if reward > 0 and program not in self.memory_sets.setdefault(example_id, set()):
+        if reward <= 0:
+            return
+        if self.config.live_memory:
+            program = without_dead_code(program, self.item(example_id).ctx.first_var)
+        buffer = self.buffer(example_id)
+        if program not in self.memory_sets[example_id]:
             self.memory_sets[example_id].add(program)
-            self.memory.setdefault(example_id, []).append(program)
+            buffer.append(program)
             found.setdefault(example_id, []).append((program, reward))
 
     @torch.no_grad()
@@ -161,7 +194,7 @@ class Actor:
         for example_id, program in zip(example_ids, on_policy):
             reward = self.reward(example_id, program) if program else 0.0
             returns.append(reward)
-            memory = self.memory.get(example_id, [])[: self.config.memory_limit]
+            memory = self.buffer(example_id)[: self.config.memory_limit]
             terms = training_samples(self.config.objective, memory, memory_lp[example_id],
                                      program or None, reward, self.config.alpha, self.rng, top_k)
             if program:
@@ -171,6 +204,10 @@ class Actor:
                 batch.with_memory += 1
                 batch.clipped += terms.clipped
                 batch.memory_probability += terms.memory_probability
+        programs: dict[str, list[Program]] = {}
+        for example_id, program, _, _ in batch.samples:
+            programs.setdefault(example_id, []).append(program)
+        batch.walked = {i: self.item(i).walked(p) for i, p in programs.items()}
         batch.on_policy_return = sum(returns) / max(len(returns), 1)
         if batch.with_memory:
             batch.memory_probability /= batch.with_memory
@@ -180,7 +217,7 @@ class Actor:
         """log π_old of every (capped) buffer program, as prefix trees batched across examples."""
         if self.config.objective == "reinforce":
             return {i: [] for i in example_ids}
-        buffers = [self.memory.get(i, [])[: self.config.memory_limit] for i in example_ids]
+        buffers = [self.buffer(i)[: self.config.memory_limit] for i in example_ids]
         values = tree_log_probs(self.model, items, buffers)
         return dict(zip(example_ids, values))
 

@@ -29,6 +29,9 @@ Scored = tuple[Program, float]  # a program and its log-probability under the mo
 _CACHE_LIMIT = 4096  # teacher-forcing walks remembered per example (memory-buffer programs)
 
 
+Walk = tuple[list[tuple[int, ...]], list[int]]  # per step: valid tokens, variable slot
+
+
 @dataclass
 class Prepared:
     """One example, ready to decode: its context, interpreter and model features (built once)."""
@@ -37,10 +40,13 @@ class Prepared:
     ctx: ProgramContext
     interpreter: Interpreter
     features: Features
-    _walks: dict[Program, tuple[list[tuple[int, ...]], list[int]]] = field(
-        default_factory=dict, repr=False)
+    _walks: dict[Program, Walk] = field(default_factory=dict, repr=False)
 
-    def walk(self, program: Program) -> tuple[list[tuple[int, ...]], list[int]]:
+    @property
+    def vocab_size(self) -> int:
+        return len(self.ctx.vocab)
+
+    def walk(self, program: Program) -> Walk:
         """Per step: the valid tokens before it and the variable slot a `)` fills (-1 else)."""
         cached = self._walks.get(program)
         if cached is not None:
@@ -60,6 +66,29 @@ class Prepared:
             self._walks.clear()
         self._walks[program] = (valid_sets, slots)
         return valid_sets, slots
+
+    def walked(self, programs: Iterable[Program]) -> Walked:
+        """What teacher forcing on `programs` needs, without the interpreter (small to send)."""
+        return Walked(self.features, self.vocab_size, {p: self.walk(p) for p in programs})
+
+
+@dataclass
+class Walked:
+    """An example's features and the walks of some programs: enough for `log_probs`.
+
+    Actors send these to the learner with their samples, so the learner needs
+    no interpreter (building one and walking cold caches cost it 40 % of a step).
+    """
+
+    features: Features
+    vocab_size: int
+    walks: dict[Program, Walk]
+
+    def walk(self, program: Program) -> Walk:
+        walk = self.walks.get(program)
+        if walk is None:
+            raise InvalidProgram(f"no walk was sent for the program {program}")
+        return walk
 
 
 def prepare(example: dict, table: dict, grammar: Grammar, vocabulary: Vocabulary,
@@ -82,7 +111,7 @@ def variable_slot(ctx: ProgramContext, state: State, token: int) -> int:
     return ctx.first_var + len(state.env) if token == CLOSE_ID and state.partial else -1
 
 
-def encode_items(model: Programmer, items: Sequence[Prepared]) -> DecoderState:
+def encode_items(model: Programmer, items: Sequence[Prepared | Walked]) -> DecoderState:
     """Encode each distinct example once (by identity); one decoder row per item (items may repeat)."""
     unique: dict[int, int] = {}
     distinct: list[Prepared] = []
@@ -90,7 +119,7 @@ def encode_items(model: Programmer, items: Sequence[Prepared]) -> DecoderState:
         if id(item) not in unique:
             unique[id(item)] = len(distinct)
             distinct.append(item)
-    batch = make_batch([d.features for d in distinct], [len(d.ctx.vocab) for d in distinct],
+    batch = make_batch([d.features for d in distinct], [d.vocab_size for d in distinct],
                        model.n_builtins)
     state = model.encode(batch)
     rows = [unique[id(item)] for item in items]
@@ -110,7 +139,7 @@ def valid_mask(valid_sets: Sequence[Sequence[int]], width: int) -> Tensor:
 # ---------------------------------------------------------------- teacher forcing
 
 
-def log_probs(model: Programmer, items: Sequence[Prepared], programs: Sequence[Program],
+def log_probs(model: Programmer, items: Sequence[Prepared | Walked], programs: Sequence[Program],
               return_entropy: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """log π(program | question) for each (items[k], programs[k]) pair, differentiable.
 

@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 import torch
 
-from mapo_cli.decoding import Prepared, log_probs
+from mapo_cli.decoding import Prepared, Walked, log_probs
 from mapo_cli.model import Programmer
 
 Program = tuple[int, ...]
 
 
-def loss_of(model: Programmer, items: list[Prepared], programs: list[Program],
+def loss_of(model: Programmer, items: list[Prepared | Walked], programs: list[Program],
             coefficients: list[float], n_examples: int, entropy_weight: float) -> tuple[torch.Tensor, float]:
     """− Σ weight·reward·log π(a) / examples − entropy_weight · entropy  (and the entropy).
 
@@ -28,7 +28,7 @@ def loss_of(model: Programmer, items: list[Prepared], programs: list[Program],
     return loss, float(mean_entropy.detach())
 
 
-def update(model: Programmer, optimizer: torch.optim.Optimizer, item_of: Callable[[str], Prepared],
+def update(model: Programmer, optimizer: torch.optim.Optimizer, item_of: Callable[[str], Prepared | Walked],
            samples: list[tuple[str, Program, float, float]], n_examples: int,
            entropy_weight: float, grad_clip: float) -> tuple[float, float]:
     """One Adam step with gradient-norm clipping; returns (loss, entropy)."""

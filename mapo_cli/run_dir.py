@@ -69,7 +69,8 @@ def prune_checkpoints(run: Path, keep: int) -> None:
     found = [p for p in sorted((run / CHECKPOINTS).glob("step-*.pt"), key=_step_of)
              if not p.name.endswith(".state.pt")]
     for old in found[:-keep]:
-        for path in (old, old.with_suffix(".json"), state_path(old)):
+        state = state_path(old)
+        for path in (old, old.with_suffix(".json"), state, state.with_suffix(".sha256")):
             path.unlink(missing_ok=True)
 
 

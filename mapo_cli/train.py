@@ -157,7 +157,7 @@ class Trainer:
                        self.vocabulary, self.data.store_settings["max_expressions"])
 
     def learn(self, batch: ActorBatch) -> float:
-        loss, _ = update(self.model, self.optimizer, self.item, batch.samples,
+        loss, _ = update(self.model, self.optimizer, batch.walked.__getitem__, batch.samples,
                          len(batch.example_ids), self.config.entropy, self.config.grad_clip)
         self.step += 1
         self.samples += len(batch.samples)

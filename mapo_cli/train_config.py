@@ -35,6 +35,7 @@ class TrainConfig:
     embedding: int = 200  # word embedding size
     grad_clip: float = 5.0  # gradient norm clipping
     memory_limit: int = 1000  # at most this many programs per buffer are scored by the actor
+    live_memory: bool = True  # reduce memory programs to their live expressions (dead_code.py)
     seed: int = 0
     eval_every: int = 200  # steps between dev evaluations (and checkpoints)
     eval_examples: int = 0  # evaluate on the first N dev examples (0: all)

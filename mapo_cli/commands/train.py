@@ -34,6 +34,9 @@ def train(
         "--no-explore", help="Start from an empty memory and do not explore (the ablation).")] = False,
     read_only_store: Annotated[bool, typer.Option(
         "--read-only-store", help="Do not add newly found programs to the store.")] = False,
+    keep_dead_code: Annotated[bool, typer.Option(
+        "--keep-dead-code", help="Keep memory programs whole (default: only the expressions "
+        "their answer depends on, see `mapo_cli/dead_code.py`).")] = False,
     steps: Annotated[Optional[int], typer.Option(help="Learner steps (default 2000).")] = None,  # noqa: UP045
     seconds: Annotated[Optional[float], typer.Option(help="Stop after this wall time.")] = None,  # noqa: UP045
     batch_examples: Annotated[Optional[int], typer.Option(help="Examples per batch (25).")] = None,  # noqa: UP045
@@ -65,7 +68,8 @@ def train(
              "memory_top_k": memory_top_k, "steps": steps, "seconds": seconds,
              "batch_examples": batch_examples, "seed": seed, "eval_every": eval_every,
              "actors": actors, "serial": serial or None, "read_only_store": read_only_store or None,
-             "explore": False if no_explore else None}
+             "explore": False if no_explore else None,
+             "live_memory": False if keep_dead_code else None}
     settings = merge(file_values, flags)
     # With a time budget the bar measures time; else it measures steps.
     by_time = bool(settings.seconds)

@@ -1,0 +1,88 @@
+"""Where a training step's time goes: the actor's batch and the learner's update, in one process.
+
+Times `--batches` actor batches (sampling, exploring, scoring memory buffers,
+weighting) and as many learner updates on them, with a checkpoint's policy
+(a trained policy finds and scores different programs than a random one).
+
+Usage: python benchmarks/train_speed.py RUN_DIR [--batches 20] [--profile actor|learner]
+(RUN_DIR's config.toml names the data and the store; the latest checkpoint is used.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import random
+import time
+import tomllib
+from pathlib import Path
+
+import torch
+
+from mapo_cli.actor import Actor
+from mapo_cli.checkpoint import load_checkpoint
+from mapo_cli.learner import update
+from mapo_cli.run_dir import latest_checkpoint
+from mapo_cli.train import load_training_data
+from mapo_cli.train_config import TrainConfig
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--profile", choices=("actor", "learner"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    config = TrainConfig(**tomllib.loads((args.run / "config.toml").read_text()))
+    started = time.perf_counter()
+    data = load_training_data(config)
+    checkpoint = load_checkpoint(latest_checkpoint(args.run) or args.run / "best.pt", data.grammar)
+    print(f"loaded {len(data.train)} examples and their buffers in "
+          f"{time.perf_counter() - started:.1f} s")
+    model = checkpoint.model
+    stale = type(model)(model.config, model.n_words, model.n_builtins)
+    stale.load_state_dict(model.state_dict())
+    actor = Actor(config, data.train, data.tables, data.grammar, checkpoint.vocabulary, stale,
+                  data.memory, data.filters, data.store_settings, seed=0, exhausted=data.exhausted)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    ids = [e["id"] for e in data.train]
+    random.Random(0).shuffle(ids)
+    batches = [ids[k * config.batch_examples:(k + 1) * config.batch_examples]
+               for k in range(args.batches)]
+    for example_ids in batches:  # prepare every example once: steady state, not warm-up
+        for example_id in example_ids:
+            actor.item(example_id)
+    profiler = cProfile.Profile()
+    made, actor_seconds = [], 0.0
+    for example_ids in batches:
+        start = time.perf_counter()
+        if args.profile == "actor":
+            profiler.enable()
+        made.append(actor.make_batch(example_ids))
+        profiler.disable()
+        actor_seconds += time.perf_counter() - start
+    learner_seconds = 0.0
+    for batch in made:
+        start = time.perf_counter()
+        if args.profile == "learner":
+            profiler.enable()
+        update(model, optimizer, batch.walked.__getitem__, batch.samples, len(batch.example_ids),
+               config.entropy, config.grad_clip)
+        profiler.disable()
+        learner_seconds += time.perf_counter() - start
+    samples = sum(len(b.samples) for b in made)
+    scored = sum(len(data.memory.get(i, [])[: config.memory_limit]) for b in batches for i in b)
+    n = len(made)
+    print(f"{n} batches of {config.batch_examples} examples: {samples / n:.1f} samples and "
+          f"{scored / n:.0f} buffer programs a batch")
+    print(f"actor   {actor_seconds / n:.3f} s a batch")
+    print(f"learner {learner_seconds / n:.3f} s a step")
+    print(f"one core for both: {samples / (actor_seconds + learner_seconds):.1f} samples/s")
+    if args.profile:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+
+
+if __name__ == "__main__":
+    main()
