@@ -38,6 +38,7 @@ from mapo_cli.grammar import Grammar, load_grammar
 from mapo_cli.learner import update
 from mapo_cli.lru import LRU
 from mapo_cli.model import ModelConfig, Programmer
+from mapo_cli.pretrained import initialise_embeddings, load_vectors, vectors_root
 from mapo_cli.run_dir import (
     BEST,
     CONFIG,
@@ -126,6 +127,9 @@ class Trainer:
         model_config = ModelConfig(embedding_size=config.embedding, hidden_size=config.hidden,
                                    dropout=config.dropout)
         self.model = Programmer(model_config, len(vocabulary), len(data.grammar.builtin_tokens))
+        if config.embeddings:
+            found, vectors = load_vectors(vectors_root(config.embeddings), list(vocabulary.words))
+            initialise_embeddings(self.model.word_embedding.weight, found, vectors)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.items: LRU[str, Prepared] = LRU(ITEM_CACHE)
         self.dev_items: dict[str, Prepared] = {}
@@ -258,6 +262,8 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
           on_progress: Callable[[Progress], None] | None = None) -> dict:
     """Train (or resume) a run; return the last metrics record plus the best accuracy."""
     config.check()
+    if config.embeddings:
+        vectors_root(config.embeddings)  # a missing package is an error before the data loads
     torch.set_num_threads(config.threads)
     data = load_training_data(config)  # bad data is an error before RUN is touched
     resuming = prepare_run_dir(run, resume, overwrite)

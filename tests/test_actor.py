@@ -1,0 +1,56 @@
+"""The actor turns examples into weighted samples, from live memory buffers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mapo_cli.actor import Actor
+from mapo_cli.dead_code import without_dead_code
+from mapo_cli.features import build_vocabulary
+from mapo_cli.model import ModelConfig, Programmer
+from mapo_cli.train import load_training_data
+from mapo_cli.train_config import TrainConfig
+
+
+def make_actor(prepared_demo: Path, demo_store: Path, **settings) -> tuple[Actor, dict]:
+    config = TrainConfig(train=str(prepared_demo / "random-split-1-train.jsonl"),
+                         dev=str(prepared_demo / "random-split-1-dev.jsonl"),
+                         store=str(demo_store), **settings)
+    data = load_training_data(config)
+    vocabulary = build_vocabulary(data.train, data.tables)
+    model = Programmer(ModelConfig(embedding_size=16, hidden_size=16), len(vocabulary),
+                       len(data.grammar.builtin_tokens))
+    stored = {k: list(v) for k, v in data.memory.items()}
+    actor = Actor(config, data.train, data.tables, data.grammar, vocabulary, model, data.memory,
+                  data.filters, data.store_settings, seed=0, exhausted=data.exhausted)
+    return actor, stored
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_buffers_are_live_and_every_program_still_answers(prepared_demo: Path,
+                                                          demo_store: Path) -> None:
+    actor, stored = make_actor(prepared_demo, demo_store)
+    ids = [i for i, programs in stored.items() if programs][:12]
+    batch = actor.make_batch(ids)
+    shrunk = 0
+    for example_id in ids:
+        first_var = actor.item(example_id).ctx.first_var
+        buffer = actor.buffer(example_id)
+        assert buffer and len(set(buffer)) == len(buffer)
+        assert all(without_dead_code(p, first_var) == p for p in buffer)
+        assert all(actor.reward(example_id, p) == 1.0 for p in buffer)
+        shrunk += len(buffer) < len(stored[example_id])
+    assert shrunk > 0
+    for example_id, program, _, _ in batch.samples:  # the learner gets every walk it needs
+        assert batch.walked[example_id].walk(program)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_keep_dead_code_leaves_buffers_as_stored(prepared_demo: Path, demo_store: Path) -> None:
+    actor, stored = make_actor(prepared_demo, demo_store, live_memory=False)
+    ids = [i for i, programs in stored.items() if programs][:5]
+    actor.make_batch(ids)
+    for example_id in ids:
+        assert actor.buffer(example_id)[: len(stored[example_id])] == stored[example_id]
