@@ -20,9 +20,10 @@ from pathlib import Path
 
 import torch
 
-from mapo_cli.actor import Actor
+from mapo_cli.actor import ITEM_CACHE, Actor
 from mapo_cli.checkpoint import load_checkpoint
 from mapo_cli.learner import update
+from mapo_cli.lru import LRU
 from mapo_cli.run_dir import latest_checkpoint
 from mapo_cli.train import load_training_data
 from mapo_cli.train_config import TrainConfig
@@ -51,9 +52,10 @@ def main() -> None:
     random.Random(0).shuffle(ids)
     batches = [ids[k * config.batch_examples:(k + 1) * config.batch_examples]
                for k in range(args.batches)]
-    for example_ids in batches:  # prepare every example once: steady state, not warm-up
+    for example_ids in batches:  # buffers made live once, as in training's first epoch
         for example_id in example_ids:
-            actor.item(example_id)
+            actor.buffer(example_id)
+    actor.items = LRU(ITEM_CACHE)  # but cold interpreters: an epoch evicts them
     profiler = cProfile.Profile()
     made, actor_seconds = [], 0.0
     for example_ids in batches:

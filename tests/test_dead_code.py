@@ -8,7 +8,7 @@ import pytest
 
 from mapo_cli.context import ProgramContext
 from mapo_cli.dataset import load_dataset
-from mapo_cli.dead_code import live_programs, without_dead_code
+from mapo_cli.dead_code import without_dead_code
 from mapo_cli.grammar import load_grammar
 from mapo_cli.interpreter import Interpreter
 from mapo_cli.program import format_program, split_program, to_ids
@@ -41,17 +41,6 @@ def live(program: str) -> str:
 ])
 def test_dead_expressions_are_dropped_and_variables_renumbered(program: str, expected: str) -> None:
     assert live(program) == expected
-
-
-def test_live_programs_keep_first_occurrences_in_order() -> None:
-    ctx = context()
-    programs = [tuple(to_ids(split_program(text), ctx)) for text in (
-        "(count all_rows) (max all_rows r.gold-num)",
-        "(max all_rows r.gold-num)",
-        "(count all_rows)",
-    )]
-    assert [format_program(p, ctx.vocab) for p in live_programs(programs, ctx.first_var)] == [
-        "(max all_rows r.gold-num)", "(count all_rows)"]
 
 
 def test_every_explored_program_keeps_its_answer_without_dead_code(

@@ -7,12 +7,24 @@ import pytest
 import torch
 
 from mapo_cli.errors import MapoError
-from mapo_cli.pretrained import INIT_STD, initialise_embeddings, load_vectors, vectors_root
+from mapo_cli.features import SPECIALS, Vocabulary
+from mapo_cli.pretrained import (
+    INIT_STD,
+    WordVectors,
+    initialise_embeddings,
+    load_vectors,
+    vectors_root,
+    with_known_words,
+)
 
 
-def test_known_words_get_their_glove_vectors() -> None:
-    found, vectors = load_vectors(vectors_root("glove-6b-50d"),
-                                  ["<PAD>", "gold", "silver", "zzqxnotaword"])
+@pytest.fixture(scope="module")
+def glove() -> WordVectors:
+    return load_vectors(vectors_root("glove-6b-50d"))
+
+
+def test_known_words_get_their_glove_vectors(glove: WordVectors) -> None:
+    found, vectors = glove.lookup(["<PAD>", "gold", "silver", "zzqxnotaword"])
     assert found.tolist() == [False, True, True, False]
     assert vectors.shape == (4, 50)
     gold, silver = vectors[1], vectors[2]
@@ -20,12 +32,20 @@ def test_known_words_get_their_glove_vectors() -> None:
     assert cosine > 0.8  # neighbours in GloVe
 
 
+def test_the_vocabulary_takes_in_dev_words_glove_knows(glove: WordVectors) -> None:
+    train = Vocabulary(SPECIALS + ("gold", "nation"))
+    extended = with_known_words(train, ("silver", "gold", "zzqxnotaword", "country"), glove)
+    assert extended.words == SPECIALS + ("gold", "nation", "silver", "country")
+
+
 def test_initialisation_rescales_known_rows_and_leaves_the_rest() -> None:
-    weight = torch.zeros(3, 200)
+    torch.manual_seed(0)
+    weight = torch.randn(3, 200) * INIT_STD
+    untouched = weight[0].clone()
     found = np.array([False, True, True])
     vectors = np.random.default_rng(0).normal(0, 3.0, (3, 50)).astype(np.float32)
     assert initialise_embeddings(weight, found, vectors) == 2
-    assert torch.count_nonzero(weight[0]) == 0
+    assert torch.equal(weight[0], untouched)
     assert torch.count_nonzero(weight[1:, 50:]) == 0
     assert weight[1:, :50].std().item() == pytest.approx(INIT_STD, rel=0.05)
     assert torch.allclose(weight[1, :50] / weight[2, :50],
