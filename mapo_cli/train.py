@@ -15,10 +15,13 @@ import dataclasses
 import os
 import queue
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import torch
 import torch.multiprocessing as mp
@@ -150,6 +153,7 @@ class Trainer:
         self.window: list[ActorBatch] = []
         self.losses: list[float] = []
         self.writer = None  # TensorBoard, opened at the first log
+        self.stop = StopRequest()  # set while training: a signal asks for a clean stop
 
     def item(self, example_id: str) -> Prepared:
         """Dev examples stay prepared (evaluated again and again); training ones are LRU."""
@@ -263,6 +267,37 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+class StopRequest:
+    """Ctrl-C or SIGTERM asks training to stop after the current step, with a checkpoint.
+
+    A second Ctrl-C interrupts at once. A SIGINT that the process ignores (a
+    background job) stays ignored.
+    """
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(number) is not signal.SIG_IGN:
+                    self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def _handle(self, number: int, frame) -> None:
+        self.signal = number
+        self._restore()
+
+    def _restore(self) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def __exit__(self, *exc) -> None:
+        self._restore()
+
+
 def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool = False,
           on_progress: Callable[[Progress], None] | None = None) -> dict:
     """Train (or resume) a run; return the last metrics record plus the best accuracy."""
@@ -293,9 +328,12 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
         order_rng.setstate(_parse_rng_state(extra["python_rng"]))
         truncate_metrics(run, trainer.step)
     (run / CONFIG).write_text(config.to_toml(), encoding="utf-8")
-    if config.serial:
-        return _train_serial(config, trainer, data, vocabulary, order_rng, on_progress)
-    return _train_parallel(config, trainer, data, vocabulary, order_rng, on_progress)
+    loop = _train_serial if config.serial else _train_parallel
+    with StopRequest() as trainer.stop:
+        summary = loop(config, trainer, data, vocabulary, order_rng, on_progress)
+    if trainer.stop.signal is not None:
+        summary["stopped_by"] = signal.Signals(trainer.stop.signal).name
+    return summary
 
 
 def _parse_rng_state(text: str) -> tuple:
@@ -314,7 +352,7 @@ def _batches(train: list[dict], size: int, rng: random.Random):
 
 
 def _finished(config: TrainConfig, trainer: Trainer, start: float) -> bool:
-    if trainer.step >= config.steps:
+    if trainer.step >= config.steps or trainer.stop.signal is not None:
         return True
     return bool(config.seconds) and time.perf_counter() - start >= config.seconds
 
@@ -329,8 +367,9 @@ def _after_step(config: TrainConfig, trainer: Trainer, start: float, last_save: 
     trainer.steps_this_process += 1
     record = None
     finished = _finished(config, trainer, start)
-    due_eval = trainer.step % config.eval_every == 0 or finished
-    due_save = time.perf_counter() - last_save[0] >= config.save_every_seconds
+    stopping = trainer.stop.signal is not None  # asked to stop: save now, evaluate later
+    due_eval = (trainer.step % config.eval_every == 0 or finished) and not stopping
+    due_save = stopping or time.perf_counter() - last_save[0] >= config.save_every_seconds
     if due_eval or due_save:
         accuracy = trainer.evaluate() if due_eval else None
         record = trainer.log(elapsed, accuracy)
@@ -372,7 +411,13 @@ def _train_serial(config: TrainConfig, trainer: Trainer, data: TrainingData,
 
 def _actor_main(rank: int, config: TrainConfig, data: TrainingData, vocabulary: Vocabulary,
                 shared: Programmer, version, out: mp.Queue, stop) -> None:
-    """An actor process: sample batches with a stale copy of the shared policy, forever."""
+    """An actor process: sample batches with a stale copy of the shared policy, forever.
+
+    It stops when the learner sets `stop`, or when the learner is gone (killed).
+    Ctrl-C is the learner's to handle.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    learner = os.getppid()
     torch.set_num_threads(1)
     model = Programmer(shared.config, len(vocabulary), shared.n_builtins)
     model.load_state_dict(shared.state_dict())
@@ -382,13 +427,13 @@ def _actor_main(rank: int, config: TrainConfig, data: TrainingData, vocabulary: 
                   data.filters, data.store_settings, seed=config.seed * 1000 + rank + seen,
                   exhausted=data.exhausted)
     batches = _batches(mine, config.batch_examples, random.Random(config.seed * 1000 + rank))
-    while not stop.is_set():
+    while not stop.is_set() and os.getppid() == learner:
         if version.value != seen:
             seen = version.value
             model.load_state_dict(shared.state_dict())
             actor.policy_version = seen
         batch = actor.make_batch(next(batches))
-        while not stop.is_set():
+        while not stop.is_set() and os.getppid() == learner:
             try:
                 out.put(batch, timeout=0.5)
                 break

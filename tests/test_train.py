@@ -112,6 +112,57 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(setup: dict) -> None:
     assert steps[-1] == last + 2 and steps == sorted(set(steps))
 
 
+def _processes_tagged(tag: str) -> list[int]:
+    """PIDs of live processes whose environment holds MAPO_TEST_TAG=tag (actors inherit it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and f"MAPO_TEST_TAG={tag}".encode() in (
+                    entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _start_parallel_run(setup: dict, name: str) -> tuple[subprocess.Popen, Path, str]:
+    run = setup["tmp"] / name
+    command = [sys.executable, "-m", "mapo_cli.main", *args(setup, name, "--steps", "100000",
+                                                               "--eval-every", "2", "--actors", "1")]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MAPO_TEST_TAG": name + str(os.getpid())}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((run / "checkpoints").glob("step-*.state.pt")):
+        time.sleep(0.2)
+    assert list((run / "checkpoints").glob("step-*.state.pt")), "no checkpoint was written"
+    return process, run, env["MAPO_TEST_TAG"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_sigterm_stops_a_run_with_a_checkpoint_and_its_actors(setup: dict) -> None:
+    process, run, tag = _start_parallel_run(setup, "term")
+    process.send_signal(signal.SIGTERM)  # to the learner alone, as a job scheduler would
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert b"continue with --resume" in stderr
+    last = max(int(p.name[5:12]) for p in (run / "checkpoints").glob("step-*.state.pt"))
+    assert last == metrics(run)[-1]["step"]  # the stop itself was checkpointed
+    time.sleep(1)
+    assert _processes_tagged(tag) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_actors_exit_when_their_learner_is_killed(setup: dict) -> None:
+    process, _, tag = _start_parallel_run(setup, "orphans")
+    process.kill()  # the learner alone: its actors must notice and exit
+    process.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and _processes_tagged(tag):
+        time.sleep(0.2)
+    assert _processes_tagged(tag) == []
+
+
 def test_parallel_actors_train(setup: dict) -> None:
     result = runner.invoke(app, args(setup, "p", "--steps", "3", "--eval-every", "3",
                                      "--actors", "1", "--json"))

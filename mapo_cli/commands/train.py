@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
-from mapo_cli.commands.common import LazyProgress, console, print_json, reports_errors
+from mapo_cli.commands.common import LazyProgress, console, err_console, print_json, reports_errors
 from mapo_cli.errors import MapoError
 
 
@@ -95,6 +96,11 @@ def train(
         summary = run_training(settings, run, resume=resume, overwrite=overwrite, on_progress=show)
     if json_output:
         print_json(summary)
+    if summary.get("stopped_by"):
+        err_console.print(f"stopped by {summary['stopped_by']} at step {summary.get('steps')}; "
+                          f"a checkpoint was saved: continue with --resume", highlight=False)
+        raise typer.Exit(128 + signal.Signals[summary["stopped_by"]].value)
+    if json_output:
         return
     console.print(f"step {summary.get('steps')}: dev accuracy {_pct(summary.get('dev_accuracy'))}, "
                   f"best {_pct(summary.get('best_dev_accuracy'))}, "
