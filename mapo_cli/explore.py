@@ -26,7 +26,7 @@ from mapo_cli.context import ProgramContext
 from mapo_cli.grammar import Grammar, load_grammar, triggered_functions
 from mapo_cli.interpreter import Interpreter, State
 from mapo_cli.scoring import TargetScorer
-from mapo_cli.store import make_fingerprint
+from mapo_cli.store_values import make_fingerprint
 
 FP_PROBES = 1000  # random never-inserted keys probed per chunk to measure false positives
 

@@ -4,7 +4,7 @@ Sub-databases, all keyed by example id (UTF-8):
 
 - `meta`: `schema_version` and the `fingerprint` of the program space;
 - `examples`: JSON `{"hash", "example", "table"}` (the store is self-contained);
-- `memory`: the memory buffer, packed numbers (`encode_memory`);
+- `memory`: the memory buffer, packed numbers (`store_values.encode_memory`);
 - `filters`: the explored-prefix filter bytes (`mapo_cli.bloom`);
 - `status`: JSON `{"samples", "dead_ends", "exhausted", "seconds", ...}`.
 
@@ -19,13 +19,8 @@ Nothing here unpickles: a store from someone else never runs code.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
-import struct
-import subprocess
-import sys
-from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,16 +30,25 @@ import lmdb
 
 from mapo_cli.bloom import filter_stats
 from mapo_cli.errors import MapoError
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no writer lock, LMDB still serialises
-    fcntl = None  # type: ignore[assignment]
+from mapo_cli.store_files import (
+    WRITER_LOCK,
+    lock_writer,
+    release_writer,
+    verify_by_reading,
+    writer_active,
+)
+from mapo_cli.store_values import (
+    canonical_json,
+    decode_memory,
+    dedupe_programs,
+    encode_memory,
+    example_key,
+    memory_arrays,
+)
 
 SCHEMA_VERSION = 1
 DEFAULT_MAP_SIZE = 8 << 30
 DB_NAMES = ("meta", "examples", "memory", "filters", "status")
-WRITER_LOCK = "writer.lock"
 _OUR_FILES = {WRITER_LOCK, "lock.mdb"}  # all a store killed while being created may leave
 _MAX_DBS = 8
 _MAX_KEY_BYTES = 511  # LMDB's compiled-in key limit
@@ -52,112 +56,6 @@ _HASH_PREFIX = b'{"hash":"'  # examples values start with the hash: checked with
 
 Program = tuple[int, ...]
 Json = dict[str, Any]
-
-
-def canonical_json(value: Any) -> str:
-    """One spelling per value (sorted keys, no spaces): the basis of hashes and fingerprints."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def example_key(example: Json, table: Json) -> str:
-    """Content hash of a prepared example and its table: the same id must mean the same data."""
-    return hashlib.sha256(canonical_json([example, table]).encode("utf-8")).hexdigest()
-
-
-def make_fingerprint(
-    *,
-    grammar: str,
-    grammar_hash: str,
-    max_expressions: int,
-    triggers: bool,
-    filter_mode: str,
-    error_rate: float,
-) -> Json:
-    """The settings that change the program space: a store explored under others is useless."""
-    return {
-        "grammar": grammar,
-        "grammar_hash": grammar_hash,
-        "max_expressions": max_expressions,
-        "triggers": triggers,
-        "filter_mode": filter_mode,
-        "error_rate": error_rate,
-    }
-
-
-# --- memory buffer encoding ------------------------------------------------
-
-_MEMORY_VERSION = 1
-_MEMORY_HEADER = struct.Struct("<BI")  # version, number of programs
-_BIG_ENDIAN = sys.byteorder == "big"
-
-
-def encode_memory(programs: Sequence[Sequence[int]], rewards: Sequence[float]) -> bytes:
-    """Pack programs and rewards, little-endian: header, float32 rewards, uint16 lengths,
-    uint16 tokens. Raises OverflowError/TypeError/ValueError on ids outside 0..65535."""
-    if len(programs) != len(rewards):
-        raise ValueError(f"{len(programs)} programs but {len(rewards)} rewards")
-    parts = [
-        array("f", rewards),
-        array("H", [len(p) for p in programs]),
-        array("H", [t for p in programs for t in p]),
-    ]
-    if _BIG_ENDIAN:  # pragma: no cover
-        for part in parts:
-            part.byteswap()
-    header = _MEMORY_HEADER.pack(_MEMORY_VERSION, len(programs))
-    return header + b"".join(part.tobytes() for part in parts)
-
-
-def _memory_arrays(data: bytes | memoryview) -> tuple[array, array, int]:
-    """Rewards and lengths of packed memory, and where the tokens start; ValueError if bad."""
-    if len(data) < _MEMORY_HEADER.size:
-        raise ValueError("shorter than its header")
-    version, n = _MEMORY_HEADER.unpack_from(data, 0)
-    if version != _MEMORY_VERSION:
-        raise ValueError(f"unknown memory format {version}")
-    start = _MEMORY_HEADER.size
-    if len(data) < start + 6 * n:
-        raise ValueError("truncated")
-    rewards = array("f")
-    rewards.frombytes(data[start : start + 4 * n])
-    lengths = array("H")
-    lengths.frombytes(data[start + 4 * n : start + 6 * n])
-    if _BIG_ENDIAN:  # pragma: no cover
-        rewards.byteswap()
-        lengths.byteswap()
-    return rewards, lengths, start + 6 * n
-
-
-def decode_memory(data: bytes | memoryview) -> list[tuple[Program, float]]:
-    """Inverse of `encode_memory`; ValueError if the bytes are not a memory buffer."""
-    rewards, lengths, start = _memory_arrays(data)
-    if len(data) != start + 2 * sum(lengths):
-        raise ValueError("wrong length")
-    tokens = array("H")
-    tokens.frombytes(data[start:])
-    if _BIG_ENDIAN:  # pragma: no cover
-        tokens.byteswap()
-    flat = tokens.tolist()
-    out: list[tuple[Program, float]] = []
-    offset = 0
-    for length, reward in zip(lengths, rewards, strict=True):
-        out.append((tuple(flat[offset : offset + length]), reward))
-        offset += length
-    return out
-
-
-def _dedupe(programs: Iterable[Sequence[int]], rewards: Iterable[float]) -> tuple[list, list]:
-    """Distinct programs, first occurrence wins (its reward too): a stable order."""
-    seen: set[Program] = set()
-    out_programs: list[Program] = []
-    out_rewards: list[float] = []
-    for program, reward in zip(programs, rewards, strict=True):
-        key = tuple(program)
-        if key not in seen:
-            seen.add(key)
-            out_programs.append(key)
-            out_rewards.append(reward)
-    return out_programs, out_rewards
 
 
 # --- errors ----------------------------------------------------------------
@@ -308,7 +206,7 @@ class StoreReader:
         out: Json = {"examples": examples, "covered": 0, "memory_programs": 0}
         for key, value in self._values("memory", keys):
             try:
-                rewards, _, _ = _memory_arrays(value)
+                rewards, _, _ = memory_arrays(value)
             except ValueError as err:
                 raise self._damaged("the memory buffer", bytes(key).decode(), err) from err
             out["memory_programs"] += len(rewards)
@@ -402,7 +300,7 @@ class StoreWriter(StoreReader):
         """Replace an example's memory buffer (repeated programs are kept once)."""
         key = self._require_example(example_id)
         try:
-            data = encode_memory(*_dedupe(programs, rewards))
+            data = encode_memory(*dedupe_programs(programs, rewards))
         except (OverflowError, TypeError, ValueError) as err:
             raise MapoError(
                 f"cannot store the memory of example {example_id!r}: programs must "
@@ -421,7 +319,7 @@ class StoreWriter(StoreReader):
         old = self.read_memory(example_id)
         merged_programs = [p for p, _ in old] + list(programs)
         merged_rewards = [r for _, r in old] + list(rewards)
-        merged_programs, merged_rewards = _dedupe(merged_programs, merged_rewards)
+        merged_programs, merged_rewards = dedupe_programs(merged_programs, merged_rewards)
         self.put_memory(example_id, merged_programs, merged_rewards)
         return len(merged_programs) - len(old)
 
@@ -501,9 +399,9 @@ class Store:
             raise MapoError(f"no store at {path}")
         if not data.is_file() or data.stat().st_size == 0:
             raise MapoError(f"{path} is not a store (no data.mdb)")
-        if verify and not _writer_active(path):
-            problems = _verify(path)
-            if problems and not _writer_active(path):
+        if verify and not writer_active(path):
+            problems = verify_by_reading(path)
+            if problems and not writer_active(path):
                 raise MapoError(
                     f"store at {path} is damaged ({problems[0]}); restore it from a copy"
                 )
@@ -524,10 +422,10 @@ class Store:
             raise MapoError(f"{path} is not a store (no data.mdb) and is not empty")
         with _store_errors(path):
             path.mkdir(parents=True, exist_ok=True)
-            lock_fd = _lock_writer(path)
+            lock_fd = lock_writer(path)
         try:
             if verify and data.is_file() and data.stat().st_size > 0:
-                problems = _verify(path)
+                problems = verify_by_reading(path)
                 if problems:
                     raise MapoError(
                         f"store at {path} is damaged ({problems[0]}); restore it from a copy"
@@ -539,7 +437,7 @@ class Store:
                 env.reader_check()  # forget reader slots of killed processes
             store = cls(path, env, readonly=False, lock_fd=lock_fd)
         except BaseException:
-            _release_writer(lock_fd)
+            release_writer(lock_fd)
             raise
         try:
             with _store_errors(path):
@@ -598,7 +496,7 @@ class Store:
     def close(self) -> None:
         self._env.close()
         if self._lock_fd is not None:
-            _release_writer(self._lock_fd)
+            release_writer(self._lock_fd)
             self._lock_fd = None
 
     def __enter__(self) -> Self:
@@ -719,106 +617,3 @@ def copy_store(src: Path, dst: Path) -> None:
     """Copy the store at `src` to `dst`, compacted; safe while another process writes `src`."""
     with Store.open_readonly(src) as store:
         store.copy_to(dst)
-
-
-# --- files beside LMDB's ----------------------------------------------------
-
-
-_WALK_SCRIPT = """
-import sys, lmdb
-env = lmdb.open(sys.argv[1], readonly=True, lock=False, max_dbs=16, subdir=True)
-info, stat = env.info(), env.stat()
-size = __import__("os").path.getsize(sys.argv[1] + "/data.mdb")
-if size < (info["last_pgno"] + 1) * stat["psize"]:
-    sys.exit("data.mdb is shorter than its last page: truncated")
-with env.begin() as txn:
-    names = [bytes(k) for k, _ in txn.cursor()]
-    for name in names:
-        try:
-            db = env.open_db(name, txn=txn, create=False)
-        except lmdb.IncompatibleError:  # a plain key, not a sub-database
-            continue
-        for key, value in txn.cursor(db=db):
-            len(value)
-"""
-
-
-def _verify(path: Path) -> list[str]:
-    """Read every page in a child process: a damaged file can crash LMDB (SIGBUS, abort).
-
-    We use a full read rather than lmdb.verify, which reported damage in
-    healthy stores with large values.
-    """
-    done = subprocess.run([sys.executable, "-c", _WALK_SCRIPT, str(path)], capture_output=True,
-                          text=True, check=False)
-    if done.returncode == 0:
-        return []
-    if done.returncode < 0:
-        return [f"reading it crashed (signal {-done.returncode})"]
-    lines = done.stderr.strip().splitlines()
-    return [lines[-1] if lines else f"reading it failed (exit {done.returncode})"]
-
-
-# Writer-lock descriptors held by this process. A forked child (a worker pool)
-# closes its copies, so the lock dies with the writer, not with its last worker.
-_WRITER_FDS: set[int] = set()
-
-
-def _forget_writer_locks() -> None:
-    for fd in _WRITER_FDS:
-        os.close(fd)
-    _WRITER_FDS.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_writer_locks)
-
-
-def _release_writer(fd: int) -> None:
-    if fd in _WRITER_FDS:  # else a forked child: its copy is already closed
-        _WRITER_FDS.discard(fd)
-        os.close(fd)
-
-
-def _lock_writer(path: Path) -> int:
-    """Take `writer.lock` (flock, released by the kernel if we die); MapoError if taken."""
-    lock_path = path / WRITER_LOCK
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    if fcntl is None:  # pragma: no cover
-        return fd
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "another process"
-        os.close(fd)
-        raise MapoError(
-            f"store at {path} is being written by process {holder}; only one "
-            "process writes a store (readers may use it meanwhile)"
-        ) from None
-    except BaseException:
-        os.close(fd)
-        raise
-    _WRITER_FDS.add(fd)
-    try:  # the holder's pid, for the message another writer gets
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    except OSError:
-        pass
-    return fd
-
-
-def _writer_active(path: Path) -> bool:
-    """Whether some process holds the store's writer lock right now."""
-    if fcntl is None:  # pragma: no cover
-        return False
-    try:
-        fd = os.open(path / WRITER_LOCK, os.O_RDONLY)
-    except OSError:
-        return False  # never written by this mapo, or unreadable: nobody can hold it
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False

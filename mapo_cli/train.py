@@ -60,7 +60,8 @@ from mapo_cli.run_dir import (
     truncate_metrics,
 )
 from mapo_cli.scoring import TargetScorer
-from mapo_cli.store import Store, example_key
+from mapo_cli.store import Store
+from mapo_cli.store_values import example_key
 from mapo_cli.train_config import TrainConfig
 
 Program = tuple[int, ...]

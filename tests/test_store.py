@@ -20,15 +20,9 @@ from hypothesis import strategies as st
 
 from mapo_cli.bloom import BloomFilter, ExactSet, make_filter
 from mapo_cli.errors import MapoError
-from mapo_cli.store import (
-    Store,
-    _verify,
-    copy_store,
-    decode_memory,
-    encode_memory,
-    example_key,
-    make_fingerprint,
-)
+from mapo_cli.store import Store, copy_store
+from mapo_cli.store_files import verify_by_reading
+from mapo_cli.store_values import decode_memory, encode_memory, example_key, make_fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
 FINGERPRINT = make_fingerprint(
@@ -502,7 +496,7 @@ def test_a_killed_writer_loses_no_committed_batch(tmp_path: Path) -> None:
         rest, _ = child.communicate(timeout=30)
         text = first + rest
         printed += [int(line) for line in text.split("\n")[:-1]]  # complete lines only
-    assert _verify(path) == []  # every page reads back
+    assert verify_by_reading(path) == []  # every page reads back
     with Store.create_or_open(path, {"grammar": "crash-test"}) as store:
         committed = store.read_status("counter")["samples"]
         memory = store.read_memory("log")
