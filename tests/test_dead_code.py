@@ -13,7 +13,7 @@ from mapo_cli.grammar import load_grammar
 from mapo_cli.interpreter import Interpreter
 from mapo_cli.program import format_program, split_program, to_ids
 from mapo_cli.store import Store
-from tests.tables import example, medals_table
+from tables import example, medals_table
 
 ENTITIES = [{"type": "string", "value": "peru", "span": [4, 5]}]
 
