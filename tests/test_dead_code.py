@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tables import example, medals_table
 
 from mapo_cli.context import ProgramContext
 from mapo_cli.dataset import load_dataset
@@ -13,7 +14,6 @@ from mapo_cli.grammar import load_grammar
 from mapo_cli.interpreter import Interpreter
 from mapo_cli.program import format_program, split_program, to_ids
 from mapo_cli.store import Store
-from tables import example, medals_table
 
 ENTITIES = [{"type": "string", "value": "peru", "span": [4, 5]}]
 

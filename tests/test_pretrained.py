@@ -11,6 +11,7 @@ from mapo_cli.features import SPECIALS, Vocabulary
 from mapo_cli.pretrained import (
     INIT_STD,
     WordVectors,
+    freeze_rows,
     initialise_embeddings,
     load_vectors,
     vectors_root,
@@ -55,3 +56,18 @@ def test_initialisation_rescales_known_rows_and_leaves_the_rest() -> None:
 def test_unknown_source_is_a_clear_error() -> None:
     with pytest.raises(MapoError, match="unknown embeddings"):
         vectors_root("word2vec")
+
+
+def test_frozen_rows_stay_put_under_adam_while_the_others_learn() -> None:
+    torch.manual_seed(0)
+    embedding = torch.nn.Embedding(4, 8)
+    before = embedding.weight.detach().clone()
+    freeze_rows(embedding.weight, np.array([False, True, True, False]))
+    optimizer = torch.optim.Adam(embedding.parameters(), lr=0.1)
+    for _ in range(3):
+        optimizer.zero_grad()
+        embedding(torch.tensor([0, 1, 2, 3])).pow(2).sum().backward()
+        optimizer.step()
+    after = embedding.weight.detach()
+    assert torch.equal(after[1:3], before[1:3])
+    assert not torch.equal(after[0], before[0]) and not torch.equal(after[3], before[3])

@@ -11,10 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 from typer.testing import CliRunner
 
+from mapo_cli.checkpoint import load_checkpoint
 from mapo_cli.main import app
+from mapo_cli.pretrained import load_vectors, vectors_root
 from mapo_cli.store import copy_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,6 +71,14 @@ def test_glove_embeddings_and_whole_buffers_are_run_settings(setup: dict) -> Non
     assert result.exit_code == 0, result.output
     saved = (setup["tmp"] / "options" / "config.toml").read_text()
     assert 'embeddings = "glove-6b-50d"' in saved and "live_memory = false" in saved
+    assert "tune_embeddings = false" in saved
+    # The words GloVe knows kept their vectors (rescaled, cut to the width) through training.
+    trained = load_checkpoint(setup["tmp"] / "options" / "best.pt")
+    found, vectors = load_vectors(vectors_root("glove-6b-50d")).lookup(trained.vocabulary.words)
+    known = trained.model.word_embedding.weight.detach()[torch.from_numpy(found)].numpy()
+    glove = vectors[found][:, : known.shape[1]]
+    assert found.sum() > 10
+    assert np.allclose(known * (glove.std() / known.std()), glove, atol=1e-4)
 
 
 def test_serial_runs_with_one_seed_are_identical(setup: dict) -> None:
