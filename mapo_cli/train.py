@@ -141,7 +141,7 @@ class Trainer:
         if vectors is not None:
             found, known = vectors.lookup(vocabulary.words)
             initialise_embeddings(self.model.word_embedding.weight, found, known)
-            if not config.tune_embeddings:
+            if config.freeze_embeddings:
                 freeze_rows(self.model.word_embedding.weight, found)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.items: LRU[str, Prepared] = LRU(ITEM_CACHE)

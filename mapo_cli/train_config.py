@@ -35,7 +35,7 @@ class TrainConfig:
     hidden: int = 200  # LSTM size (encoder and decoder)
     embedding: int = 200  # word embedding size
     embeddings: str = ""  # start the word embeddings from pretrained vectors ("glove-6b-50d")
-    tune_embeddings: bool = False  # let training update the pretrained vectors (the paper keeps them fixed)
+    freeze_embeddings: bool = False  # keep the pretrained vectors fixed (the paper's setting)
     grad_clip: float = 5.0  # gradient norm clipping
     memory_limit: int = 1000  # at most this many programs per buffer are scored by the actor
     live_memory: bool = True  # reduce memory programs to their live expressions (dead_code.py)
