@@ -10,10 +10,11 @@ questions' words that GloVe knows, so a dev question reads a word training
 never saw as its GloVe vector, not `<UNK>` (all dev tables and half the dev
 questions of WikiTableQuestions have words the training split lacks).
 
-`--freeze-embeddings` keeps those rows fixed, as the paper keeps its 300-d
-GloVe (the layers that read them act as its trainable projection); words
-GloVe lacks (`<NUM>`, `<UNK>`, rare tokens) stay trainable. With 50-d vectors
-that learned markedly slower on WikiTableQuestions (BENCHMARKS.md).
+`--freeze-embeddings` keeps the vectors fixed, as the paper keeps its 300-d
+GloVe (the layers that read them act as its trainable projection): a word
+seen at least `--min-count` times in training learns its other 150
+dimensions beside its fixed 50, a rarer one is its GloVe vector alone, and
+words GloVe lacks (`<NUM>`, `<UNK>`, frequent tokens) learn all 200.
 """
 
 from __future__ import annotations
@@ -81,26 +82,41 @@ def with_known_words(vocabulary: Vocabulary, candidates: tuple[str, ...],
 
 
 @torch.no_grad()
-def initialise_embeddings(weight: torch.Tensor, found: np.ndarray, vectors: np.ndarray) -> int:
-    """Known words' rows: their vectors rescaled to INIT_STD, then zeros. Returns how many.
+def initialise_embeddings(weight: torch.Tensor, found: np.ndarray, vectors: np.ndarray,
+                          clear: np.ndarray) -> int:
+    """Known words' rows start with their vectors rescaled to INIT_STD; returns how many.
 
-    Rows of unknown words keep their random initialisation.
+    The other dimensions of the `clear` rows become zero; every other entry
+    keeps its random initialisation.
     """
     if not found.any():
         return 0
     width = min(weight.shape[1], vectors.shape[1])
     known = vectors[found][:, :width]
     scaled = known * (INIT_STD / max(float(known.std()), 1e-8))
-    rows = torch.from_numpy(np.flatnonzero(found))
-    weight[rows] = 0.0
-    weight[rows, :width] = torch.from_numpy(scaled).to(weight.dtype)
+    weight[torch.from_numpy(np.flatnonzero(clear))] = 0.0
+    weight[torch.from_numpy(np.flatnonzero(found)), :width] = torch.from_numpy(scaled).to(weight.dtype)
     return int(found.sum())
 
 
-def freeze_rows(weight: torch.nn.Parameter, rows: np.ndarray) -> None:
-    """Keep the `rows` (a boolean mask) of `weight` fixed: their gradient is zeroed.
+def fixed_entries(found: np.ndarray, frequent: np.ndarray, dimensions: int,
+                  vector_width: int) -> np.ndarray:
+    """Which embedding entries `--freeze-embeddings` keeps: a (words, dimensions) mask.
+
+    A known word's vector dimensions are fixed; its other dimensions learn if
+    the word is frequent in training, else they stay zero (a rare word is its
+    GloVe vector alone, nothing to memorise an example by). Unknown words learn.
+    """
+    fixed = np.zeros((len(found), dimensions), dtype=bool)
+    fixed[found, :vector_width] = True
+    fixed[found & ~frequent, :] = True
+    return fixed
+
+
+def freeze(weight: torch.nn.Parameter, fixed: np.ndarray) -> None:
+    """Keep the `fixed` entries of `weight` where they are: their gradient is zeroed.
 
     Adam leaves a parameter entry whose gradient is always zero unchanged.
     """
-    keep = torch.from_numpy(~rows).to(weight.dtype).unsqueeze(1)
+    keep = torch.from_numpy(~fixed).to(weight.dtype)
     weight.register_hook(lambda grad: grad * keep)

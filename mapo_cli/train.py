@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
+import numpy as np
 import torch
 import torch.multiprocessing as mp
 
@@ -43,7 +44,8 @@ from mapo_cli.lru import LRU
 from mapo_cli.model import ModelConfig, Programmer
 from mapo_cli.pretrained import (
     WordVectors,
-    freeze_rows,
+    fixed_entries,
+    freeze,
     initialise_embeddings,
     load_vectors,
     vectors_root,
@@ -140,9 +142,15 @@ class Trainer:
         self.model = Programmer(model_config, len(vocabulary), len(data.grammar.builtin_tokens))
         if vectors is not None:
             found, known = vectors.lookup(vocabulary.words)
-            initialise_embeddings(self.model.word_embedding.weight, found, known)
+            weight = self.model.word_embedding.weight
             if config.freeze_embeddings:
-                freeze_rows(self.model.word_embedding.weight, found)
+                # Words seen min_count times in training (listed first) also learn.
+                frequent = np.arange(len(vocabulary)) < len(
+                    build_vocabulary(data.train, data.tables, config.min_count))
+                initialise_embeddings(weight, found, known, clear=found & ~frequent)
+                freeze(weight, fixed_entries(found, frequent, weight.shape[1], known.shape[1]))
+            else:
+                initialise_embeddings(weight, found, known, clear=found)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.items: LRU[str, Prepared] = LRU(ITEM_CACHE)
         self.dev_items: dict[str, Prepared] = {}
@@ -317,10 +325,10 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
     if checkpoint:
         vocabulary = load_checkpoint(checkpoint, data.grammar).vocabulary
     else:
-        vocabulary = build_vocabulary(data.train, data.tables)
+        vocabulary = build_vocabulary(data.train, data.tables, config.min_count)
         if vectors is not None:
-            dev_words = build_vocabulary(data.dev, data.tables).words
-            vocabulary = with_known_words(vocabulary, dev_words, vectors)
+            every_word = build_vocabulary(data.train + data.dev, data.tables).words
+            vocabulary = with_known_words(vocabulary, every_word, vectors)
     trainer = Trainer(config, run, data, vocabulary, vectors)
     order_rng = random.Random(config.seed)
     if checkpoint is not None:

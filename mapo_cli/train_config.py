@@ -36,6 +36,7 @@ class TrainConfig:
     embedding: int = 200  # word embedding size
     embeddings: str = ""  # start the word embeddings from pretrained vectors ("glove-6b-50d")
     freeze_embeddings: bool = False  # keep the pretrained vectors fixed (the paper's setting)
+    min_count: int = 1  # rarer training words are <UNK> (or, with --embeddings, just their vector)
     grad_clip: float = 5.0  # gradient norm clipping
     memory_limit: int = 1000  # at most this many programs per buffer are scored by the actor
     live_memory: bool = True  # reduce memory programs to their live expressions (dead_code.py)
@@ -54,7 +55,7 @@ class TrainConfig:
         if self.objective not in OBJECTIVES:
             raise MapoError(f"unknown objective {self.objective!r}; use one of {', '.join(OBJECTIVES)}")
         positive = ("steps", "batch_examples", "hidden", "embedding", "eval_every", "sync_every",
-                    "memory_limit", "keep_checkpoints", "threads")
+                    "memory_limit", "keep_checkpoints", "threads", "min_count")
         for name in positive:
             if getattr(self, name) < 1:
                 raise MapoError(f"--{name.replace('_', '-')} must be at least 1")

@@ -11,7 +11,8 @@ from mapo_cli.features import SPECIALS, Vocabulary
 from mapo_cli.pretrained import (
     INIT_STD,
     WordVectors,
-    freeze_rows,
+    fixed_entries,
+    freeze,
     initialise_embeddings,
     load_vectors,
     vectors_root,
@@ -45,7 +46,7 @@ def test_initialisation_rescales_known_rows_and_leaves_the_rest() -> None:
     untouched = weight[0].clone()
     found = np.array([False, True, True])
     vectors = np.random.default_rng(0).normal(0, 3.0, (3, 50)).astype(np.float32)
-    assert initialise_embeddings(weight, found, vectors) == 2
+    assert initialise_embeddings(weight, found, vectors, clear=found) == 2
     assert torch.equal(weight[0], untouched)
     assert torch.count_nonzero(weight[1:, 50:]) == 0
     assert weight[1:, :50].std().item() == pytest.approx(INIT_STD, rel=0.05)
@@ -62,7 +63,8 @@ def test_frozen_rows_stay_put_under_adam_while_the_others_learn() -> None:
     torch.manual_seed(0)
     embedding = torch.nn.Embedding(4, 8)
     before = embedding.weight.detach().clone()
-    freeze_rows(embedding.weight, np.array([False, True, True, False]))
+    rows = np.array([False, True, True, False])
+    freeze(embedding.weight, np.repeat(rows[:, None], 8, axis=1))
     optimizer = torch.optim.Adam(embedding.parameters(), lr=0.1)
     for _ in range(3):
         optimizer.zero_grad()
@@ -71,3 +73,15 @@ def test_frozen_rows_stay_put_under_adam_while_the_others_learn() -> None:
     after = embedding.weight.detach()
     assert torch.equal(after[1:3], before[1:3])
     assert not torch.equal(after[0], before[0]) and not torch.equal(after[3], before[3])
+
+
+def test_frozen_glove_words_learn_only_if_frequent() -> None:
+    found = np.array([True, True, False])  # frequent known, rare known, unknown
+    frequent = np.array([True, False, True])
+    fixed = fixed_entries(found, frequent, dimensions=4, vector_width=2)
+    assert fixed.tolist() == [[True, True, False, False], [True, True, True, True],
+                              [False, False, False, False]]
+    weight = torch.ones(3, 4)
+    initialise_embeddings(weight, found, np.full((3, 2), 5.0, dtype=np.float32),
+                          clear=found & ~frequent)
+    assert weight[1, 2:].tolist() == [0.0, 0.0] and weight[0, 2:].tolist() == [1.0, 1.0]

@@ -41,6 +41,9 @@ def train(
     freeze_embeddings: Annotated[bool, typer.Option(
         "--freeze-embeddings", help="Keep the pretrained vectors fixed, as the paper does "
         "(with 50-d vectors this learns slower; see BENCHMARKS.md).")] = False,
+    min_count: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        help="Training words seen fewer times are <UNK>, or with --embeddings their vector "
+        "alone (default 1).")] = None,
     keep_dead_code: Annotated[bool, typer.Option(
         "--keep-dead-code", help="Keep memory programs whole (default: only the expressions "
         "their answer depends on, see `mapo_cli/dead_code.py`).")] = False,
@@ -77,7 +80,7 @@ def train(
              "actors": actors, "serial": serial or None, "read_only_store": read_only_store or None,
              "explore": False if no_explore else None,
              "live_memory": False if keep_dead_code else None, "embeddings": embeddings,
-             "freeze_embeddings": freeze_embeddings or None}
+             "freeze_embeddings": freeze_embeddings or None, "min_count": min_count}
     settings = merge(file_values, flags)
     # With a time budget the bar measures time; else it measures steps.
     by_time = bool(settings.seconds)
