@@ -335,6 +335,8 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
         loaded = load_checkpoint(checkpoint, data.grammar)
         trainer.model.load_state_dict(loaded.model.state_dict())
         trainer.step, extra = load_training_state(state_path(checkpoint), trainer.optimizer)
+        for group in trainer.optimizer.param_groups:  # the config may lower it for the rest
+            group["lr"] = config.learning_rate
         trainer.seconds = float(extra.get("seconds", 0.0))
         trainer.best = extra.get("best")
         torch.set_rng_state(extra["torch_rng"])

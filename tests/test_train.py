@@ -102,6 +102,18 @@ def test_a_finished_run_resumes_where_it_stopped(setup: dict) -> None:
     assert [r["step"] for r in metrics(setup["tmp"] / "r")] == [2, 4]
 
 
+def test_a_resumed_run_can_go_on_with_a_lower_learning_rate(setup: dict) -> None:
+    assert runner.invoke(app, args(setup, "lr", "--steps", "2", "--eval-every", "2",
+                                   "--serial")).exit_code == 0
+    resumed = runner.invoke(app, args(setup, "lr", "--steps", "4", "--eval-every", "2", "--serial",
+                                      "--resume", "--learning-rate", "0.0002"))
+    assert resumed.exit_code == 0, resumed.output
+    run = setup["tmp"] / "lr"
+    assert "learning_rate = 0.0002" in (run / "config.toml").read_text()
+    state = torch.load(run / "checkpoints" / "step-0000004.state.pt", weights_only=False)
+    assert [group["lr"] for group in state["optimizer"]["param_groups"]] == [0.0002]
+
+
 def test_a_killed_run_resumes_from_its_last_checkpoint(setup: dict) -> None:
     run = setup["tmp"] / "killed"
     command = [sys.executable, "-m", "mapo_cli.main", *args(setup, "killed", "--steps", "1000",

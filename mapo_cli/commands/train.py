@@ -51,6 +51,8 @@ def train(
     seconds: Annotated[Optional[float], typer.Option(help="Stop after this wall time.")] = None,  # noqa: UP045
     batch_examples: Annotated[Optional[int], typer.Option(help="Examples per batch (25).")] = None,  # noqa: UP045
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,  # noqa: UP045
+    learning_rate: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        help="Adam's learning rate (default 0.001); with --resume it applies from there on.")] = None,
     eval_every: Annotated[Optional[int], typer.Option(help="Steps between dev evaluations.")] = None,  # noqa: UP045
     actors: Annotated[Optional[int], typer.Option(help="Actor processes (default cores − 1).")] = None,  # noqa: UP045
     serial: Annotated[bool, typer.Option(
@@ -76,7 +78,7 @@ def train(
     flags = {"train": str(train_data) if train_data else None, "dev": str(dev) if dev else None,
              "store": str(store) if store else None, "objective": objective, "alpha": alpha,
              "memory_top_k": memory_top_k, "steps": steps, "seconds": seconds,
-             "batch_examples": batch_examples, "seed": seed, "eval_every": eval_every,
+             "batch_examples": batch_examples, "seed": seed, "learning_rate": learning_rate, "eval_every": eval_every,
              "actors": actors, "serial": serial or None, "read_only_store": read_only_store or None,
              "explore": False if no_explore else None,
              "live_memory": False if keep_dead_code else None, "embeddings": embeddings,
