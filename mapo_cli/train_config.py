@@ -65,6 +65,8 @@ class TrainConfig:
             raise MapoError(f"unknown embeddings {self.embeddings!r}; use one of {', '.join(SOURCES)}")
         if not 0.0 <= self.alpha <= 1.0:
             raise MapoError(f"--alpha must be between 0 and 1, not {self.alpha}")
+        if not self.learning_rate > 0.0:
+            raise MapoError(f"--learning-rate must be above 0, not {self.learning_rate}")
         if not 0.0 <= self.dropout < 1.0:
             raise MapoError(f"--dropout must be in [0, 1), not {self.dropout}")
         for name in ("train", "dev", "store"):

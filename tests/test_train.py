@@ -214,6 +214,10 @@ def test_bad_input_is_a_clear_error(setup: dict, prepared_demo: Path, tmp_path: 
         runner.invoke(app, args(setup, "nothing", "--resume", "--serial")))
     assert "--actors must be at least 1" in one_line_error(
         runner.invoke(app, args(setup, "a0", "--actors", "0")))
+    assert "--min-count must be at least 1" in one_line_error(
+        runner.invoke(app, args(setup, "m0", "--min-count", "0")))
+    assert "--learning-rate must be above 0" in one_line_error(
+        runner.invoke(app, args(setup, "lr0", "--learning-rate", "0")))
     assert "unknown embeddings 'word2vec'" in one_line_error(
         runner.invoke(app, args(setup, "e", "--embeddings", "word2vec")))
     setup["config"].write_text(TINY + "learning_rat = 0.1\n")
