@@ -26,6 +26,7 @@ from typing import Self
 import numpy as np
 import torch
 import torch.multiprocessing as mp
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from mapo_cli.actor import ITEM_CACHE, Actor, ActorBatch
 from mapo_cli.checkpoint import (
@@ -152,6 +153,11 @@ class Trainer:
             else:
                 initialise_embeddings(weight, found, known, clear=found)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        # Dev accuracy swings from one evaluation to the next; an average of recent weights
+        # is steadier and usually better than the latest ones.
+        self.average = (AveragedModel(self.model,
+                                      multi_avg_fn=get_ema_multi_avg_fn(config.average_decay))
+                        if config.average_decay else None)
         self.items: LRU[str, Prepared] = LRU(ITEM_CACHE)
         self.dev_items: dict[str, Prepared] = {}
         self.dev_ids = {e["id"] for e in data.dev[: config.eval_examples or None]}
@@ -185,6 +191,8 @@ class Trainer:
     def learn(self, batch: ActorBatch) -> float:
         loss, _ = update(self.model, self.optimizer, batch.walked.__getitem__, batch.samples,
                          len(batch.example_ids), self.config.entropy, self.config.grad_clip)
+        if self.average is not None:
+            self.average.update_parameters(self.model)
         self.step += 1
         self.samples += len(batch.samples)
         self.window.append(batch)
@@ -195,16 +203,22 @@ class Trainer:
                 self.covered.add(example_id)
         return loss
 
+    @property
+    def evaluated(self) -> Programmer:
+        """The weights that dev accuracy is measured on, and that the best checkpoint keeps."""
+        return self.average.module if self.average is not None else self.model
+
     @torch.no_grad()
     def evaluate(self) -> float:
         """Greedy decoding on dev; accuracy over all dev examples (no program counts as wrong)."""
-        self.model.eval()
+        model = self.evaluated
+        model.eval()
         dev = self.data.dev[: self.config.eval_examples or None]
         correct = 0
         for start in range(0, len(dev), 64):
             chunk = dev[start:start + 64]
             items = [self.item(e["id"]) for e in chunk]
-            for example, item, (program, _) in zip(chunk, items, sample(self.model, items,
+            for example, item, (program, _) in zip(chunk, items, sample(model, items,
                                                                         greedy=True)):
                 if program and program[-1] == 1:
                     answer = item.interpreter.answer(item.interpreter.run(program))
@@ -268,10 +282,11 @@ class Trainer:
             "best": self.best,
             "torch_rng": torch.get_rng_state(),
             "python_rng": repr(python_rng_state),
+            **({"average": self.average.state_dict()} if self.average is not None else {}),
         })
         if dev_accuracy is not None and (self.best is None or dev_accuracy > self.best):
             self.best = dev_accuracy
-            save_checkpoint(self.run / BEST, self.model, self.vocabulary, self.data.grammar,
+            save_checkpoint(self.run / BEST, self.evaluated, self.vocabulary, self.data.grammar,
                             {**extra, "dev_accuracy": dev_accuracy})
         prune_checkpoints(self.run, self.config.keep_checkpoints)
 
@@ -339,6 +354,8 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
             group["lr"] = config.learning_rate
         trainer.seconds = float(extra.get("seconds", 0.0))
         trainer.best = extra.get("best")
+        if trainer.average is not None and "average" in extra:
+            trainer.average.load_state_dict(extra["average"])
         torch.set_rng_state(extra["torch_rng"])
         order_rng.setstate(_parse_rng_state(extra["python_rng"]))
         truncate_metrics(run, trainer.step)

@@ -38,6 +38,8 @@ class TrainConfig:
     freeze_embeddings: bool = False  # keep the pretrained vectors fixed (the paper's setting)
     min_count: int = 1  # rarer training words are <UNK> (or, with --embeddings, just their vector)
     grad_clip: float = 5.0  # gradient norm clipping
+    average_decay: float = 0.0  # >0: evaluate (and keep as best) an exponential moving average
+    # of the weights with this decay per learner step; actors still sample with the latest ones
     memory_limit: int = 1000  # at most this many programs per buffer are scored by the actor
     live_memory: bool = True  # reduce memory programs to their live expressions (dead_code.py)
     seed: int = 0
@@ -67,6 +69,8 @@ class TrainConfig:
             raise MapoError(f"--alpha must be between 0 and 1, not {self.alpha}")
         if not self.learning_rate > 0.0:
             raise MapoError(f"--learning-rate must be above 0, not {self.learning_rate}")
+        if not 0.0 <= self.average_decay < 1.0:
+            raise MapoError(f"--average-decay must be in [0, 1), not {self.average_decay}")
         if not 0.0 <= self.dropout < 1.0:
             raise MapoError(f"--dropout must be in [0, 1), not {self.dropout}")
         for name in ("train", "dev", "store"):

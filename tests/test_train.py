@@ -114,6 +114,30 @@ def test_a_resumed_run_can_go_on_with_a_lower_learning_rate(setup: dict) -> None
     assert [group["lr"] for group in state["optimizer"]["param_groups"]] == [0.0002]
 
 
+def _weights(state: dict) -> dict[str, torch.Tensor]:
+    return {k.removeprefix("module."): v for k, v in state.items() if k != "n_averaged"}
+
+
+def test_a_weight_average_is_evaluated_kept_as_best_and_resumed(setup: dict) -> None:
+    average = ("--average-decay", "0.5", "--serial", "--eval-every", "4", "--read-only-store")
+    assert runner.invoke(app, args(setup, "straight", "--steps", "4", *average)).exit_code == 0
+    assert runner.invoke(app, args(setup, "parts", "--steps", "2", *average)).exit_code == 0
+    assert runner.invoke(app, args(setup, "parts", "--steps", "4", "--resume",
+                                   *average)).exit_code == 0
+    states = {name: torch.load(setup["tmp"] / name / "checkpoints" / "step-0000004.state.pt",
+                               weights_only=False)["extra"]["average"]
+              for name in ("straight", "parts")}
+    # The resumed run went on with the average it had saved: it counts all four steps.
+    assert [int(states[name]["n_averaged"]) for name in states] == [4, 4]
+    # The best checkpoint holds the average (the one evaluated), not the latest weights.
+    run = setup["tmp"] / "straight"
+    best = load_checkpoint(run / "best.pt").model.state_dict()
+    latest = load_checkpoint(run / "checkpoints" / "step-0000004.pt").model.state_dict()
+    averaged = _weights(states["straight"])
+    assert all(torch.equal(best[k], averaged[k]) for k in best)
+    assert not all(torch.equal(best[k], latest[k]) for k in best)
+
+
 def test_a_killed_run_resumes_from_its_last_checkpoint(setup: dict) -> None:
     run = setup["tmp"] / "killed"
     command = [sys.executable, "-m", "mapo_cli.main", *args(setup, "killed", "--steps", "1000",
@@ -218,6 +242,8 @@ def test_bad_input_is_a_clear_error(setup: dict, prepared_demo: Path, tmp_path: 
         runner.invoke(app, args(setup, "m0", "--min-count", "0")))
     assert "--learning-rate must be above 0" in one_line_error(
         runner.invoke(app, args(setup, "lr0", "--learning-rate", "0")))
+    assert "--average-decay must be in [0, 1)" in one_line_error(
+        runner.invoke(app, args(setup, "a1", "--average-decay", "1")))
     assert "unknown embeddings 'word2vec'" in one_line_error(
         runner.invoke(app, args(setup, "e", "--embeddings", "word2vec")))
     setup["config"].write_text(TINY + "learning_rat = 0.1\n")

@@ -53,6 +53,9 @@ def train(
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,  # noqa: UP045
     learning_rate: Annotated[Optional[float], typer.Option(  # noqa: UP045
         help="Adam's learning rate (default 0.001); with --resume it applies from there on.")] = None,
+    average_decay: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        help="Evaluate, and keep as best, a moving average of the weights with this decay per "
+        "step, e.g. 0.999 (default 0: the latest weights).")] = None,
     eval_every: Annotated[Optional[int], typer.Option(help="Steps between dev evaluations.")] = None,  # noqa: UP045
     actors: Annotated[Optional[int], typer.Option(help="Actor processes (default cores − 1).")] = None,  # noqa: UP045
     serial: Annotated[bool, typer.Option(
@@ -79,7 +82,7 @@ def train(
              "store": str(store) if store else None, "objective": objective, "alpha": alpha,
              "memory_top_k": memory_top_k, "steps": steps, "seconds": seconds,
              "batch_examples": batch_examples, "seed": seed, "learning_rate": learning_rate,
-             "eval_every": eval_every,
+             "average_decay": average_decay, "eval_every": eval_every,
              "actors": actors, "serial": serial or None, "read_only_store": read_only_store or None,
              "explore": False if no_explore else None,
              "live_memory": False if keep_dead_code else None, "embeddings": embeddings,
