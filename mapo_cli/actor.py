@@ -47,6 +47,8 @@ class ActorBatch:
     example_ids: list[str]
     samples: list[tuple[str, Program, float, float]]  # (example id, program, reward, weight)
     new_programs: dict[str, list[tuple[Program, float]]] = field(default_factory=dict)
+    filters: dict[str, bytes] = field(default_factory=dict)  # explored-prefix filters this
+    # batch extended (their whole bytes: the learner writes them to the store)
     walked: dict[str, Walked] = field(default_factory=dict)  # what the learner needs per example
     on_policy_return: float = 0.0  # mean reward of the on-policy samples
     clipped: int = 0  # examples whose π(B) was clipped at α
@@ -186,9 +188,11 @@ class Actor:
         self.model.eval()
         items = [self.item(i) for i in example_ids]
         found: dict[str, list[tuple[Program, float]]] = {}
-        on_policy = self._sample_and_explore(example_ids, items, found)
+        on_policy, explored = self._sample_and_explore(example_ids, items, found)
         memory_lp = self._memory_log_probs(example_ids, items)
-        batch = ActorBatch(list(example_ids), [], found, policy_version=self.policy_version)
+        batch = ActorBatch(list(example_ids), [], found, policy_version=self.policy_version,
+                           filters={} if self.config.read_only_store else
+                           {i: self.explored[i].persistent.to_bytes() for i in explored})
         returns = []
         top_k = self.config.memory_top_k or None
         for example_id, program in zip(example_ids, on_policy):
@@ -222,12 +226,17 @@ class Actor:
         return dict(zip(example_ids, values))
 
     def _sample_and_explore(self, example_ids: list[str], items: list[Prepared],
-                            found: dict[str, list[tuple[Program, float]]]) -> list[Program]:
+                            found: dict[str, list[tuple[Program, float]]],
+                            ) -> tuple[list[Program], list[str]]:
         """One on-policy sample per example, and (Algorithm 2's SystematicExploration) one
-        policy-guided new program per example, decoded together in one batch."""
+        policy-guided new program per example, decoded together in one batch.
+
+        Returns the on-policy programs and the examples whose explored prefixes grew.
+        """
         explorers = [None if i in self.exhausted else self.explorer(i) for i in example_ids] \
             if self.config.explore else []
         live = [k for k, e in enumerate(explorers) if e is not None and not e.exhausted]
+        sizes = {k: len(explorers[k].explored.keys) for k in live}
         for k in live:
             explorers[k].begin()
         n = len(items)
@@ -244,4 +253,5 @@ class Actor:
             if program and program[-1] == END_ID:  # finished (not a dead end)
                 explorers[k].finish(program)
                 self.remember(example_ids[k], program, self.reward(example_ids[k], program), found)
-        return [program for program, _ in results[:n]]
+        grew = [example_ids[k] for k in live if len(explorers[k].explored.keys) > sizes[k]]
+        return [program for program, _ in results[:n]], grew

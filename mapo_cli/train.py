@@ -169,6 +169,7 @@ class Trainer:
         self.best: float | None = None
         self.covered = {i for i, programs in data.memory.items() if programs}
         self.pending_programs: dict[str, list[tuple[Program, float]]] = {}
+        self.pending_filters: dict[str, bytes] = {}  # the latest bytes of each extended filter
         self.window: list[ActorBatch] = []
         self.losses: list[float] = []
         self.writer = None  # TensorBoard, opened at the first log
@@ -197,6 +198,7 @@ class Trainer:
         self.samples += len(batch.samples)
         self.window.append(batch)
         self.losses.append(loss)
+        self.pending_filters.update(batch.filters)
         for example_id, found in batch.new_programs.items():
             self.pending_programs.setdefault(example_id, []).extend(found)
             if any(r >= 1.0 for _, r in found):
@@ -225,16 +227,23 @@ class Trainer:
                     correct += TargetScorer(example["answer"]).reward(answer) >= 1.0
         return correct / len(dev) if dev else 0.0
 
-    def flush_programs(self) -> None:
-        """Write newly found programs to the store (this process is its only writer)."""
-        if not self.pending_programs or self.config.read_only_store:
+    def flush_store(self) -> None:
+        """Write newly found programs and extended filters to the store (its only writer).
+
+        A resumed run, or the next one, then goes on exploring where this one stopped.
+        """
+        if self.config.read_only_store or not (self.pending_programs or self.pending_filters):
             self.pending_programs.clear()
+            self.pending_filters.clear()
             return
         with Store.create_or_open(Path(self.config.store), self.data.store_settings,
                                   verify=False) as store, store.writer() as writer:
             for example_id, found in self.pending_programs.items():
                 writer.add_programs(example_id, [p for p, _ in found], [r for _, r in found])
+            for example_id, data in self.pending_filters.items():
+                writer.put_filter(example_id, data)
         self.pending_programs.clear()
+        self.pending_filters.clear()
 
     def log(self, elapsed: float, dev_accuracy: float | None) -> dict:
         window, self.window = self.window, []
@@ -405,7 +414,7 @@ def _after_step(config: TrainConfig, trainer: Trainer, start: float, last_save: 
     if due_eval or due_save:
         accuracy = trainer.evaluate() if due_eval else None
         record = trainer.log(elapsed, accuracy)
-        trainer.flush_programs()
+        trainer.flush_store()
         trainer.save(elapsed, accuracy, order_rng.getstate())
         last_save[0] = time.perf_counter()
     if on_progress:

@@ -16,10 +16,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from mapo_cli.bloom import filter_stats
 from mapo_cli.checkpoint import load_checkpoint
 from mapo_cli.main import app
 from mapo_cli.pretrained import load_vectors, vectors_root
-from mapo_cli.store import copy_store
+from mapo_cli.store import Store, copy_store
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = "hidden = 16\nembedding = 16\neval_examples = 16\nbatch_examples = 8\nmemory_limit = 50\n"
@@ -116,6 +117,26 @@ def test_a_resumed_run_can_go_on_with_a_lower_learning_rate(setup: dict) -> None
 
 def _weights(state: dict) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items() if k != "n_averaged"}
+
+
+def _filter_sizes(store: Path, ids: list[str]) -> dict[str, int]:
+    """Keys each example's explored-prefix filter holds (0: none yet)."""
+    with Store.open_readonly(store) as opened:
+        return {i: filter_stats(opened.read_filter(i))[1] if opened.read_filter(i) else 0
+                for i in ids}
+
+
+def test_training_writes_its_explored_prefixes_back_to_the_store(setup: dict) -> None:
+    ids = [json.loads(line)["id"] for line in setup["train"].read_text().splitlines()]
+    before = _filter_sizes(setup["store"], ids)
+    assert runner.invoke(app, args(setup, "ro", "--steps", "2", "--serial",
+                                   "--read-only-store")).exit_code == 0
+    assert _filter_sizes(setup["store"], ids) == before
+    assert runner.invoke(app, args(setup, "rw", "--steps", "2", "--serial")).exit_code == 0
+    after = _filter_sizes(setup["store"], ids)
+    grew = [i for i in ids if after[i] > before[i]]
+    # Two batches of 8 explored what the store had not exhausted, and nothing was lost.
+    assert 0 < len(grew) <= 16 and all(after[i] >= before[i] for i in ids)
 
 
 def test_a_weight_average_is_evaluated_kept_as_best_and_resumed(setup: dict) -> None:
