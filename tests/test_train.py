@@ -263,6 +263,8 @@ def test_bad_input_is_a_clear_error(setup: dict, prepared_demo: Path, tmp_path: 
         runner.invoke(app, args(setup, "m0", "--min-count", "0")))
     assert "--learning-rate must be above 0" in one_line_error(
         runner.invoke(app, args(setup, "lr0", "--learning-rate", "0")))
+    assert "--dropout must be in [0, 1)" in one_line_error(
+        runner.invoke(app, args(setup, "d1", "--dropout", "1")))
     assert "--average-decay must be in [0, 1)" in one_line_error(
         runner.invoke(app, args(setup, "a1", "--average-decay", "1")))
     assert "unknown embeddings 'word2vec'" in one_line_error(

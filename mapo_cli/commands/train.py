@@ -53,6 +53,8 @@ def train(
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,  # noqa: UP045
     learning_rate: Annotated[Optional[float], typer.Option(  # noqa: UP045
         help="Adam's learning rate (default 0.001); with --resume it applies from there on.")] = None,
+    dropout: Annotated[Optional[float], typer.Option(  # noqa: UP045
+        help="Dropout on embeddings, between LSTM layers and on the decoder output (0.2).")] = None,
     average_decay: Annotated[Optional[float], typer.Option(  # noqa: UP045
         help="Evaluate, and keep as best, a moving average of the weights with this decay per "
         "step, e.g. 0.999 (default 0: the latest weights).")] = None,
@@ -82,7 +84,7 @@ def train(
              "store": str(store) if store else None, "objective": objective, "alpha": alpha,
              "memory_top_k": memory_top_k, "steps": steps, "seconds": seconds,
              "batch_examples": batch_examples, "seed": seed, "learning_rate": learning_rate,
-             "average_decay": average_decay, "eval_every": eval_every,
+             "dropout": dropout, "average_decay": average_decay, "eval_every": eval_every,
              "actors": actors, "serial": serial or None, "read_only_store": read_only_store or None,
              "explore": False if no_explore else None,
              "live_memory": False if keep_dead_code else None, "embeddings": embeddings,
