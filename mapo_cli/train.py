@@ -154,7 +154,7 @@ class Trainer:
                 initialise_embeddings(weight, found, known, clear=found)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         # Dev accuracy swings from one evaluation to the next; an average of recent weights
-        # is steadier and usually better than the latest ones.
+        # swings less, so the best checkpoint is less a matter of when it was taken.
         self.average = (AveragedModel(self.model,
                                       multi_avg_fn=get_ema_multi_avg_fn(config.average_decay))
                         if config.average_decay else None)
