@@ -122,8 +122,8 @@ def _weights(state: dict) -> dict[str, torch.Tensor]:
 def _filter_sizes(store: Path, ids: list[str]) -> dict[str, int]:
     """Keys each example's explored-prefix filter holds (0: none yet)."""
     with Store.open_readonly(store) as opened:
-        return {i: filter_stats(opened.read_filter(i))[1] if opened.read_filter(i) else 0
-                for i in ids}
+        filters = {i: opened.read_filter(i) for i in ids}
+    return {i: filter_stats(data)[1] if data else 0 for i, data in filters.items()}
 
 
 def test_training_writes_its_explored_prefixes_back_to_the_store(setup: dict) -> None:
@@ -257,18 +257,14 @@ def test_bad_input_is_a_clear_error(setup: dict, prepared_demo: Path, tmp_path: 
     assert "made for other data" in one_line_error(runner.invoke(app, wrong_store))
     assert "nothing to resume" in one_line_error(
         runner.invoke(app, args(setup, "nothing", "--resume", "--serial")))
-    assert "--actors must be at least 1" in one_line_error(
-        runner.invoke(app, args(setup, "a0", "--actors", "0")))
-    assert "--min-count must be at least 1" in one_line_error(
-        runner.invoke(app, args(setup, "m0", "--min-count", "0")))
-    assert "--learning-rate must be above 0" in one_line_error(
-        runner.invoke(app, args(setup, "lr0", "--learning-rate", "0")))
-    assert "--dropout must be in [0, 1)" in one_line_error(
-        runner.invoke(app, args(setup, "d1", "--dropout", "1")))
-    assert "--average-decay must be in [0, 1)" in one_line_error(
-        runner.invoke(app, args(setup, "a1", "--average-decay", "1")))
-    assert "unknown embeddings 'word2vec'" in one_line_error(
-        runner.invoke(app, args(setup, "e", "--embeddings", "word2vec")))
+    bad_flags = [("--actors", "0", "--actors must be at least 1"),
+                 ("--min-count", "0", "--min-count must be at least 1"),
+                 ("--learning-rate", "0", "--learning-rate must be above 0"),
+                 ("--dropout", "1", "--dropout must be in [0, 1)"),
+                 ("--average-decay", "1", "--average-decay must be in [0, 1)"),
+                 ("--embeddings", "word2vec", "unknown embeddings 'word2vec'")]
+    for flag, value, message in bad_flags:
+        assert message in one_line_error(runner.invoke(app, args(setup, "bad", flag, value)))
     setup["config"].write_text(TINY + "learning_rat = 0.1\n")
     assert "unknown setting 'learning_rat'" in one_line_error(runner.invoke(app, args(setup, "c")))
     setup["config"].write_text(TINY + 'steps = "many"\n')
