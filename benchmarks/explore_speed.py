@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from mapo_cli.dataset import load_dataset
-from mapo_cli.explore import ExploreSettings, explore_chunk
+from mapo_cli.data.dataset import load_dataset
+from mapo_cli.search.explore import ExploreSettings, explore_chunk
 
 
 def main() -> None:

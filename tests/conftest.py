@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 @pytest.fixture(scope="session")
 def prepared_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo dataset as `mapo prepare wtq` writes it (training, split-1 train/dev)."""
-    from mapo_cli.prepare import prepare_wtq
+    from mapo_cli.data.prepare import prepare_wtq
 
     out = tmp_path_factory.mktemp("demo-prepared")
     prepare_wtq(DEMO, out)
@@ -28,7 +28,7 @@ def real_training(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """WTQ's training.tsv alone (the splits are subsets of it), prepared once."""
     if not WTQ.is_dir():
         pytest.skip(f"WikiTableQuestions not found at {WTQ}")
-    from mapo_cli.prepare import prepare_wtq
+    from mapo_cli.data.prepare import prepare_wtq
 
     source = tmp_path_factory.mktemp("wtq")
     (source / "data").mkdir()
@@ -43,8 +43,8 @@ def real_training(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def demo_store(prepared_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's training split explored briefly (tests copy it before writing to it)."""
-    from mapo_cli.explore import ExploreSettings
-    from mapo_cli.explore_driver import explore_data
+    from mapo_cli.search.explore import ExploreSettings
+    from mapo_cli.search.driver import explore_data
 
     store = tmp_path_factory.mktemp("demo-store") / "store"
     explore_data(prepared_demo / "random-split-1-train.jsonl", store, ExploreSettings(),

@@ -30,7 +30,7 @@ def explore(data: Path, store: Path) -> subprocess.Popen:
 
 
 def contents(store: Path) -> dict:
-    from mapo_cli.store import Store
+    from mapo_cli.store.store import Store
 
     with Store.open_readonly(store) as opened:
         out = {}

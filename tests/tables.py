@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mapo_cli.text import column_names
+from mapo_cli.core.text import column_names
 
 MEDALS_HEADERS = ["Rank", "Nation", "Gold", "Silver", "Year"]
 MEDALS_ROWS = [

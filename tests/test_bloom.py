@@ -1,4 +1,4 @@
-"""Explored-prefix filters: what exploration relies on (mapo_cli/bloom.py)."""
+"""Explored-prefix filters: what exploration relies on (mapo_cli/store/bloom.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapo_cli.bloom import (
+from mapo_cli.store.bloom import (
     BloomFilter,
     ExactSet,
     ScalableBloomFilter,
@@ -18,7 +18,7 @@ from mapo_cli.bloom import (
     make_filter,
     optimal_bits_and_hashes,
 )
-from mapo_cli.errors import MapoError
+from mapo_cli.core.errors import MapoError
 
 keys_strategy = st.lists(st.binary(min_size=0, max_size=24), max_size=300)
 

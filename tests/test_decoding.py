@@ -10,11 +10,11 @@ import torch
 from tables import medals_table, small_table
 from test_interpreter import enumerate_programs
 
-from mapo_cli.decoding import Prepared, beam_search, log_probs, max_decode_steps, prepare, sample
-from mapo_cli.features import build_vocabulary
-from mapo_cli.grammar import load_grammar
-from mapo_cli.interpreter import END_ID
-from mapo_cli.model import ModelConfig, Programmer
+from mapo_cli.learn.decoding import Prepared, beam_search, log_probs, max_decode_steps, prepare, sample
+from mapo_cli.learn.features import build_vocabulary
+from mapo_cli.language.grammar import load_grammar
+from mapo_cli.language.interpreter import END_ID
+from mapo_cli.learn.model import ModelConfig, Programmer
 
 TINY = ModelConfig(embedding_size=8, hidden_size=8, layers=2, dropout=0.2)
 
@@ -186,7 +186,7 @@ def test_batching_gives_the_same_results_as_one_by_one() -> None:
 
 
 def test_invalid_program_is_rejected_with_the_reason() -> None:
-    from mapo_cli.errors import InvalidProgram
+    from mapo_cli.core.errors import InvalidProgram
 
     items = make_items()
     model = make_model(items)

@@ -10,18 +10,18 @@ import pytest
 from tables import example, medals_table, small_table
 from test_interpreter import enumerate_programs
 
-from mapo_cli.bloom import make_filter
-from mapo_cli.errors import MapoError
-from mapo_cli.explore import (
+from mapo_cli.store.bloom import make_filter
+from mapo_cli.core.errors import MapoError
+from mapo_cli.search.explore import (
     ExploreSettings,
     UniformPolicy,
     explore_chunk,
     make_interpreter,
     sample_new_programs,
 )
-from mapo_cli.explore_driver import explore_data
-from mapo_cli.scoring import TargetScorer
-from mapo_cli.store import Store
+from mapo_cli.search.driver import explore_data
+from mapo_cli.data.scoring import TargetScorer
+from mapo_cli.store.store import Store
 
 EXACT = ExploreSettings(triggers=False, filter_mode="exact", error_rate=0.0, max_expressions=2)
 QUESTION = example(
@@ -91,7 +91,7 @@ def test_resuming_after_a_stop_builds_the_same_store(tmp_path: Path, prepared_de
     calls = {"n": 0}
 
     def stops_after_five(task, settings, size, seed):
-        from mapo_cli.explore_driver import _run_task
+        from mapo_cli.search.driver import _run_task
 
         calls["n"] += 1
         if calls["n"] > 5:
@@ -136,7 +136,7 @@ def test_other_settings_or_changed_examples_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_failing_example_does_not_lose_the_others(tmp_path: Path, monkeypatch) -> None:
-    import mapo_cli.explore_driver as driver
+    import mapo_cli.search.driver as driver
 
     good = dict(QUESTION, id="good")
     bad = dict(QUESTION, id="bad")

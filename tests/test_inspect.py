@@ -15,10 +15,10 @@ from tables import example, medals_table
 from test_decode import one_line_error, train_tiny_run
 from typer.testing import CliRunner
 
-from mapo_cli.context import ProgramContext
-from mapo_cli.grammar import load_grammar
+from mapo_cli.language.context import ProgramContext
+from mapo_cli.language.grammar import load_grammar
 from mapo_cli.main import app
-from mapo_cli.program import split_program, to_ids
+from mapo_cli.language.program import split_program, to_ids
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE_KEYS = {"examples", "covered", "coverage", "programs", "memory_programs", "exhausted",
@@ -52,7 +52,7 @@ def invoke_json(*args: str) -> dict:
 
 
 def covered_id(store: Path, at_least: int = 2) -> str:
-    from mapo_cli.store import Store
+    from mapo_cli.store.store import Store
 
     with Store.open_readonly(store) as opened, opened.reader() as reader:
         return next(i for i in reader.ids()
@@ -159,7 +159,7 @@ def test_inspect_store_bad_input_is_a_clear_error(demo_store: Path, tmp_path: Pa
 
 def test_a_planted_spurious_program_is_told_from_the_correct_one() -> None:
     """'most gold': argmax gold is right; `first` is right only because the winner is row 0."""
-    from mapo_cli.spurious import analyse_example
+    from mapo_cli.analysis.spurious import analyse_example
 
     table = medals_table()
     question = example("which nation won the most gold?", [], ["Brazil"])
@@ -180,7 +180,7 @@ def test_a_planted_spurious_program_is_told_from_the_correct_one() -> None:
 
 def test_the_entity_decides_before_peru() -> None:
     """'before peru': the program that finds peru beats the one that happens to pick row 0."""
-    from mapo_cli.spurious import analyse_example
+    from mapo_cli.analysis.spurious import analyse_example
 
     table = medals_table()
     question = example("which nation is before peru?",
@@ -195,9 +195,9 @@ def test_the_entity_decides_before_peru() -> None:
 
 
 def test_fictitious_tables_keep_columns_types_and_entities(demo_store: Path) -> None:
-    from mapo_cli.spurious import entity_cells, fictitious_tables
-    from mapo_cli.store import Store
-    from mapo_cli.text import contains, normalize_text
+    from mapo_cli.analysis.spurious import entity_cells, fictitious_tables
+    from mapo_cli.store.store import Store
+    from mapo_cli.core.text import contains, normalize_text
 
     grammar = load_grammar("wtq")
     with Store.open_readonly(demo_store) as store, store.reader() as reader:
@@ -220,10 +220,10 @@ def test_fictitious_tables_keep_columns_types_and_entities(demo_store: Path) -> 
 
 def test_fast_execution_agrees_with_the_interpreter(demo_store: Path) -> None:
     """`run_program` skips code assistance; on fictitious tables it must judge like `run`."""
-    from mapo_cli.errors import InvalidProgram
-    from mapo_cli.interpreter import Interpreter
-    from mapo_cli.spurious import fictitious_tables, run_program
-    from mapo_cli.store import Store
+    from mapo_cli.core.errors import InvalidProgram
+    from mapo_cli.language.interpreter import Interpreter
+    from mapo_cli.analysis.spurious import fictitious_tables, run_program
+    from mapo_cli.store.store import Store
 
     grammar = load_grammar("wtq")
     checked = invalid = 0

@@ -10,15 +10,15 @@ import pytest
 import torch
 from tables import medals_table
 
-from mapo_cli.checkpoint import (
+from mapo_cli.learn.checkpoint import (
     load_checkpoint,
     load_training_state,
     save_checkpoint,
     save_training_state,
     sidecar_path,
 )
-from mapo_cli.context import ProgramContext
-from mapo_cli.decoding import (
+from mapo_cli.language.context import ProgramContext
+from mapo_cli.learn.decoding import (
     encode_items,
     log_probs,
     prepare,
@@ -26,8 +26,8 @@ from mapo_cli.decoding import (
     valid_mask,
     variable_slot,
 )
-from mapo_cli.errors import MapoError
-from mapo_cli.features import (
+from mapo_cli.core.errors import MapoError
+from mapo_cli.learn.features import (
     DATE_ID,
     NUM_ID,
     SPECIALS,
@@ -35,8 +35,8 @@ from mapo_cli.features import (
     build_vocabulary,
     encode_example,
 )
-from mapo_cli.grammar import load_grammar
-from mapo_cli.model import ModelConfig, Programmer
+from mapo_cli.language.grammar import load_grammar
+from mapo_cli.learn.model import ModelConfig, Programmer
 
 TINY = ModelConfig(embedding_size=8, hidden_size=8, layers=2, dropout=0.0)
 

@@ -9,13 +9,13 @@ import torch
 from tables import example, medals_table
 from test_interpreter import enumerate_programs
 
-from mapo_cli.decoding import prepare
-from mapo_cli.features import build_vocabulary
-from mapo_cli.grammar import load_grammar
-from mapo_cli.learner import loss_of
-from mapo_cli.model import ModelConfig, Programmer
-from mapo_cli.objectives import training_samples
-from mapo_cli.scoring import TargetScorer
+from mapo_cli.learn.decoding import prepare
+from mapo_cli.learn.features import build_vocabulary
+from mapo_cli.language.grammar import load_grammar
+from mapo_cli.learn.learner import loss_of
+from mapo_cli.learn.model import ModelConfig, Programmer
+from mapo_cli.learn.objectives import training_samples
+from mapo_cli.data.scoring import TargetScorer
 
 QUESTION = example("how many nations won 3 gold ?", [{"type": "number", "value": 3, "span": [4, 5]}],
                    ["2"])
@@ -42,7 +42,7 @@ def gradient(model: Programmer, loss: torch.Tensor) -> torch.Tensor:
 
 
 def exact_expected_return_gradient(model, item, everything, rewards) -> tuple[torch.Tensor, float]:
-    from mapo_cli.decoding import log_probs
+    from mapo_cli.learn.decoding import log_probs
 
     logp = log_probs(model, [item] * len(everything), everything)
     assert math.isclose(float(logp.detach().exp().sum()), 1.0, rel_tol=1e-4)  # π sums to 1 over programs
@@ -52,7 +52,7 @@ def exact_expected_return_gradient(model, item, everything, rewards) -> tuple[to
 
 def mapo_gradient(model, item, buffer, alpha: float, top_k: int | None,
                   forced: tuple | None = None) -> torch.Tensor:
-    from mapo_cli.decoding import log_probs
+    from mapo_cli.learn.decoding import log_probs
 
     with torch.no_grad():
         memory_logp = log_probs(model, [item] * len(buffer), buffer).tolist()
@@ -82,7 +82,7 @@ def test_clipping_scales_the_inside_term_to_alpha_over_pi_b() -> None:
 
 def test_sampling_inside_the_buffer_is_unbiased() -> None:
     """E over a⁺ ∼ π⁺ of the one-sample estimate equals the exact gradient (α = 0)."""
-    from mapo_cli.decoding import log_probs
+    from mapo_cli.learn.decoding import log_probs
 
     model, item, everything, rewards, buffer = setup()
     exact, pi_b = exact_expected_return_gradient(model, item, everything, rewards)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from mapo_cli.errors import MapoError
-from mapo_cli.features import SPECIALS, Vocabulary
-from mapo_cli.pretrained import (
+from mapo_cli.core.errors import MapoError
+from mapo_cli.learn.features import SPECIALS, Vocabulary
+from mapo_cli.learn.pretrained import (
     INIT_STD,
     WordVectors,
     fixed_entries,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mapo_cli.run_dir import CHECKPOINTS, checkpoint_path, prune_checkpoints, state_path
+from mapo_cli.learn.run_dir import CHECKPOINTS, checkpoint_path, prune_checkpoints, state_path
 
 
 def _fake_checkpoint(run: Path, step: int) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mapo_cli import scoring
-from mapo_cli.errors import MapoError
+from mapo_cli.data import scoring
+from mapo_cli.core.errors import MapoError
 from mapo_cli.main import app
-from mapo_cli.scoring import (
+from mapo_cli.data.scoring import (
     DateValue,
     NumberValue,
     StringValue,

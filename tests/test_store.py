@@ -1,4 +1,4 @@
-"""The LMDB store (mapo_cli/store.py): what explore, train and inspect rely on."""
+"""The LMDB store (mapo_cli/store/store.py): what explore, train and inspect rely on."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapo_cli.bloom import BloomFilter, ExactSet, make_filter
-from mapo_cli.errors import MapoError
-from mapo_cli.store import Store, copy_store
-from mapo_cli.store_files import verify_by_reading
-from mapo_cli.store_values import decode_memory, encode_memory, example_key, make_fingerprint
+from mapo_cli.store.bloom import BloomFilter, ExactSet, make_filter
+from mapo_cli.core.errors import MapoError
+from mapo_cli.store.store import Store, copy_store
+from mapo_cli.store.files import verify_by_reading
+from mapo_cli.store.values import decode_memory, encode_memory, example_key, make_fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
 FINGERPRINT = make_fingerprint(
@@ -301,8 +301,8 @@ def test_a_damaged_store_is_a_clear_error_never_a_crash(tmp_path: Path, damage) 
     bad = damaged_copy(tmp_path / "s", tmp_path / "bad", damage)
     # In a child process: a crash inside LMDB would kill it, not pass silently.
     code = (
-        "import json, sys; from pathlib import Path; from mapo_cli.store import Store\n"
-        "from mapo_cli.errors import MapoError\n"
+        "import json, sys; from pathlib import Path; from mapo_cli.store.store import Store\n"
+        "from mapo_cli.core.errors import MapoError\n"
         "fingerprint = json.loads(sys.argv[2])\n"
         "for opener in (Store.open_readonly, lambda p: Store.create_or_open(p, fingerprint)):\n"
         "    try:\n"
@@ -427,7 +427,7 @@ def test_a_forked_worker_does_not_keep_the_writer_lock(tmp_path: Path) -> None:
 READER = r"""
 import json, sys
 from pathlib import Path
-from mapo_cli.store import Store
+from mapo_cli.store.store import Store
 total = int(sys.argv[2])
 store = Store.open_readonly(Path(sys.argv[1]))
 print("ready", flush=True)
@@ -467,8 +467,8 @@ def test_a_reader_in_another_process_sees_consistent_snapshots(store: Store) -> 
 WRITER = r"""
 import sys
 from pathlib import Path
-from mapo_cli.bloom import BloomFilter
-from mapo_cli.store import Store
+from mapo_cli.store.bloom import BloomFilter
+from mapo_cli.store.store import Store
 store = Store.create_or_open(Path(sys.argv[1]), {"grammar": "crash-test"})
 store.add_examples([({"id": "log"}, {}), ({"id": "counter"}, {})])
 blob = BloomFilter(100_000, 0.01).to_bytes()  # makes each transaction take a while

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mapo_cli.errors import MapoError
-from mapo_cli.tables import (
+from mapo_cli.core.errors import MapoError
+from mapo_cli.data.tables import (
     build_table,
     find_dates,
     load_csv_table,

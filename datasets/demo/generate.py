@@ -43,7 +43,7 @@ DEV_FRACTION = 0.2
 MAX_LIST = 5
 
 # --------------------------------------------------------------------------- text
-# Mirrors mapo_cli/text.py so that this script needs nothing but the stdlib.
+# Mirrors mapo_cli/core/text.py so that this script needs nothing but the stdlib.
 
 _TOKEN = re.compile(r"[a-z0-9]+|[^a-z0-9\s]")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")

@@ -19,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from mapo_cli.errors import MapoError
+from mapo_cli.core.errors import MapoError
 
 console = Console()
 err_console = Console(stderr=True)

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from mapo_cli.commands.common import console, err_console, print_json, reports_errors
-from mapo_cli.dataset import find_example, load_examples, load_tables
-from mapo_cli.errors import MapoError
+from mapo_cli.data.dataset import find_example, load_examples, load_tables
+from mapo_cli.core.errors import MapoError
 
 
 @reports_errors
@@ -25,7 +25,7 @@ def exec_program(
 
     An invalid program is reported with the token at fault and why (exit code 2).
     """
-    from mapo_cli.execution import execute
+    from mapo_cli.analysis.execution import execute
 
     example = find_example(load_examples(data), example_id)
     table = load_tables(data, {example["table"]}).get(example["table"])

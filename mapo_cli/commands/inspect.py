@@ -39,8 +39,8 @@ def inspect_store(
     under the model and the one it prefers. Safe while another process writes
     the store: it reads one consistent snapshot.
     """
-    from mapo_cli.errors import MapoError
-    from mapo_cli.store_report import example_report, store_report
+    from mapo_cli.core.errors import MapoError
+    from mapo_cli.analysis.store_report import example_report, store_report
 
     if example is None:
         if run is not None:
@@ -169,11 +169,11 @@ def inspect_spurious(
     with identical answers on all of them. The likely-correct class uses the
     most question entities, then the most columns the question mentions, then
     the fewest it does not, then has the most programs; the others are likely
-    spurious (see mapo_cli/spurious.py). With --run, also whether the model's
+    spurious (see mapo_cli/analysis/spurious.py). With --run, also whether the model's
     preferred program is in the likely-correct class.
     """
-    from mapo_cli.dataset import write_jsonl
-    from mapo_cli.spurious import analyse_store
+    from mapo_cli.data.dataset import write_jsonl
+    from mapo_cli.analysis.spurious import analyse_store
 
     with count_progress("spurious", disable=json_output) as report_progress:
         report = analyse_store(store, tables=tables, seed=seed, run=run, limit=limit or None,
@@ -243,7 +243,7 @@ def inspect_run(
     fraction of examples whose π(B) was clipped at α, over learner steps; give
     several runs to compare them on one figure (the paper's Figure 3).
     """
-    from mapo_cli.run_report import differing_settings, load_run, plot_runs
+    from mapo_cli.analysis.run_report import differing_settings, load_run, plot_runs
 
     infos = [load_run(run) for run in runs]
     if plot is not None:

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from mapo_cli.commands.common import console, err_console, print_json, reports_errors
-from mapo_cli.dataset import load_examples
-from mapo_cli.scoring import read_predictions, score_predictions
+from mapo_cli.data.dataset import load_examples
+from mapo_cli.data.scoring import read_predictions, score_predictions
 
 
 @reports_errors

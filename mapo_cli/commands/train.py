@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
 from mapo_cli.commands.common import LazyProgress, console, err_console, print_json, reports_errors
-from mapo_cli.errors import MapoError
+from mapo_cli.core.errors import MapoError
 
 
 def _pct(value: float | None) -> str:
@@ -46,7 +46,7 @@ def train(
         "alone (default 1).")] = None,
     keep_dead_code: Annotated[bool, typer.Option(
         "--keep-dead-code", help="Keep memory programs whole (default: only the expressions "
-        "their answer depends on, see `mapo_cli/dead_code.py`).")] = False,
+        "their answer depends on, see `mapo_cli/language/liveness.py`).")] = False,
     steps: Annotated[Optional[int], typer.Option(help="Learner steps (default 2000).")] = None,  # noqa: UP045
     seconds: Annotated[Optional[float], typer.Option(help="Stop after this wall time.")] = None,  # noqa: UP045
     batch_examples: Annotated[Optional[int], typer.Option(help="Examples per batch (25).")] = None,  # noqa: UP045
@@ -71,9 +71,9 @@ def train(
     The effective configuration is saved in RUN/config.toml; `--resume`
     continues a stopped run where its last checkpoint left off.
     """
-    from mapo_cli.run_dir import CONFIG
-    from mapo_cli.train import train as run_training
-    from mapo_cli.train_config import merge, read_config_file
+    from mapo_cli.learn.run_dir import CONFIG
+    from mapo_cli.learn.train import train as run_training
+    from mapo_cli.learn.config import merge, read_config_file
 
     if actors is not None and actors < 1:
         raise MapoError("--actors must be at least 1")

@@ -1,0 +1,267 @@
+"""Beam-search decoding of a whole data file with a trained checkpoint (`mapo decode`).
+
+The paper's inference (section 5.1): beam search of size 5 with code
+assistance; the answer is the top program's. Workers compute, this process
+collects (DESIGN.md's rule): each worker process loads the checkpoint itself
+with one torch thread and decodes chunks of examples with the batched
+`decoding.beam_search`; accuracy is then computed here with the official
+scorer over every example of the file, so an example without a valid program
+is simply wrong, and the figure equals `mapo score` on the written predictions.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mapo_cli.learn.checkpoint import Checkpoint, load_checkpoint
+from mapo_cli.data.dataset import load_dataset
+from mapo_cli.learn.decoding import beam_search, prepare
+from mapo_cli.core.errors import MapoError
+from mapo_cli.language.grammar import Grammar, load_grammar
+from mapo_cli.language.interpreter import END_ID
+from mapo_cli.language.program import format_program
+from mapo_cli.learn.run_dir import resolve_checkpoint
+from mapo_cli.data.scoring import TargetScorer, score_predictions
+
+
+@dataclass
+class Decoded:
+    """One program of an example's beam: notation, probability under the model, answer, reward."""
+
+    program: str
+    log_probability: float
+    answer: list[str]
+    reward: float
+
+    @property
+    def probability(self) -> float:
+        return math.exp(self.log_probability)
+
+
+@dataclass
+class ExampleResult:
+    """An example's beam, most probable first; the prediction is the top program's answer."""
+
+    id: str
+    question: str
+    beam: list[Decoded] = field(default_factory=list)
+    error: str | None = None  # why this example could not be decoded (it then counts as wrong)
+
+    @property
+    def prediction(self) -> list[str]:
+        return self.beam[0].answer if self.beam else []
+
+    def to_json(self, correct: bool) -> dict[str, Any]:
+        """The `--programs` record: the beam with probabilities, answers and rewards."""
+        return {
+            "id": self.id,
+            "question": self.question,
+            "prediction": self.prediction,
+            "correct": correct,
+            "error": self.error,
+            "programs": [{**asdict(d), "probability": d.probability} for d in self.beam],
+        }
+
+
+@dataclass
+class DecodeReport:
+    """Accuracy over all examples of the data file, and every example's beam (in file order)."""
+
+    checkpoint: str
+    data: str
+    beam_size: int
+    workers: int
+    accuracy: float
+    correct: int
+    total: int
+    no_program: int
+    seconds: float
+    results: list[ExampleResult]
+    per_example: dict[str, bool]
+
+    @property
+    def examples_per_second(self) -> float:
+        return self.total / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def predictions(self) -> dict[str, list[str]]:
+        return {r.id: r.prediction for r in self.results}
+
+    def summary(self) -> dict[str, Any]:
+        """What `--json` prints."""
+        return {
+            "checkpoint": self.checkpoint, "data": self.data, "beam": self.beam_size,
+            "workers": self.workers, "accuracy": self.accuracy, "correct": self.correct,
+            "total": self.total, "no_program": self.no_program,
+            "errors": sum(r.error is not None for r in self.results),
+            "seconds": round(self.seconds, 3),
+            "examples_per_second": round(self.examples_per_second, 2),
+        }
+
+
+class Decoder:
+    """A loaded checkpoint that turns examples into beams (one per worker process)."""
+
+    def __init__(self, checkpoint: Checkpoint, max_expressions: int | None) -> None:
+        self.checkpoint = checkpoint
+        self.max_expressions = max_expressions
+
+    def decode(self, examples: list[dict], tables: dict[str, dict],
+               beam_size: int) -> list[ExampleResult]:
+        """Beam-search a chunk of examples in one batch; a failing example fails alone."""
+        try:
+            return self._decode(examples, tables, beam_size)
+        except Exception as error:  # noqa: BLE001 - find the culprit one by one, keep the others
+            if len(examples) == 1:
+                return [_failed(examples[0], error)]
+        results = []
+        for example in examples:
+            try:
+                results += self._decode([example], tables, beam_size)
+            except Exception as error:  # noqa: BLE001 - reported with the example, counts as wrong
+                results.append(_failed(example, error))
+        return results
+
+    def _decode(self, examples: list[dict], tables: dict[str, dict],
+                beam_size: int) -> list[ExampleResult]:
+        cp = self.checkpoint
+        items = [prepare(e, tables[e["table"]], cp.grammar, cp.vocabulary, self.max_expressions)
+                 for e in examples]
+        beams = beam_search(cp.model, items, beam_size)
+        results = []
+        for example, item, beam in zip(examples, items, beams):
+            scorer = TargetScorer(example["answer"])
+            decoded = []
+            for tokens, log_probability in beam:
+                if not tokens or tokens[-1] != END_ID:
+                    continue
+                answer = item.interpreter.answer(item.interpreter.run(tokens))
+                decoded.append(Decoded(format_program(tokens, item.ctx.vocab), log_probability,
+                                       answer, scorer.reward(answer)))
+            results.append(ExampleResult(example["id"], example["question"], decoded))
+        return results
+
+
+def _failed(example: dict, error: Exception) -> ExampleResult:
+    return ExampleResult(example["id"], example.get("question", ""),
+                         error=f"{type(error).__name__}: {error}")
+
+
+def load_decoder(checkpoint_path: Path, grammar: Grammar) -> Decoder:
+    """Load a checkpoint for data of `grammar`; MapoError if they do not belong together."""
+    checkpoint = load_checkpoint(checkpoint_path, grammar)
+    max_expressions = checkpoint.extra.get("max_expressions")
+    return Decoder(checkpoint, int(max_expressions) if max_expressions else None)
+
+
+def data_grammar(examples: list[dict], data: Path) -> Grammar:
+    """The one grammar the examples of a data file were prepared for."""
+    grammars = {e["grammar"] for e in examples}
+    if len(grammars) != 1:
+        raise MapoError(f"{data}: examples use several grammars: {sorted(grammars)}")
+    return load_grammar(grammars.pop())
+
+
+def decode_file(checkpoint: Path, data: Path, beam_size: int = 5, workers: int = 0,
+                batch: int = 32,
+                on_progress: Callable[[int, int], None] | None = None) -> DecodeReport:
+    """Decode every example of `data` with a run's best checkpoint (or a checkpoint file).
+
+    `workers` processes (0: all cores) each decode chunks of `batch` examples;
+    `on_progress(done, total)` is called as chunks finish.
+    """
+    if beam_size < 1:
+        raise MapoError(f"--beam must be at least 1, not {beam_size}")
+    if batch < 1:
+        raise MapoError(f"--batch must be at least 1, not {batch}")
+    if workers < 0:
+        raise MapoError(f"--workers must be at least 1 (or 0 for all cores), not {workers}")
+    path = resolve_checkpoint(Path(checkpoint))
+    examples, tables = load_dataset(data)
+    if not examples:
+        raise MapoError(f"{data}: no examples")
+    grammar = data_grammar(examples, Path(data))
+    decoder = load_decoder(path, grammar)  # fail fast here rather than in every worker
+    chunks = [examples[i:i + batch] for i in range(0, len(examples), batch)]
+    workers = min(workers or os.cpu_count() or 1, len(chunks))
+    start = time.perf_counter()
+    by_id: dict[str, ExampleResult] = {}
+    done = 0
+    for chunk_results in _run_chunks(chunks, tables, decoder, path, grammar, beam_size, workers):
+        for result in chunk_results:
+            by_id[result.id] = result
+        done += len(chunk_results)
+        if on_progress:
+            on_progress(done, len(examples))
+    seconds = time.perf_counter() - start
+    results = [by_id[e["id"]] for e in examples]
+    report = score_predictions({r.id: r.prediction for r in results}, examples)
+    return DecodeReport(str(path), str(data), beam_size, workers, report.accuracy, report.correct,
+                        report.total, sum(not r.beam for r in results), seconds, results,
+                        report.per_example)
+
+
+# ---------------------------------------------------------------- worker processes
+
+_decoder: Decoder | None = None  # the checkpoint a worker process loaded for itself
+
+
+def _init_worker(checkpoint: str, grammar_source: str) -> None:
+    global _decoder
+    torch.set_num_threads(1)
+    _decoder = load_decoder(Path(checkpoint), load_grammar(grammar_source))
+
+
+def _decode_chunk(examples: list[dict], tables: dict[str, dict],
+                  beam_size: int) -> list[ExampleResult]:
+    assert _decoder is not None, "worker not initialised"
+    return _decoder.decode(examples, tables, beam_size)
+
+
+def _run_chunks(chunks: list[list[dict]], tables: dict[str, dict], decoder: Decoder,
+                path: Path, grammar: Grammar, beam_size: int,
+                workers: int) -> Iterator[list[ExampleResult]]:
+    """Each chunk's results as they finish: in this process (1 worker) or in a process pool."""
+    def needed(chunk: list[dict]) -> dict[str, dict]:
+        return {e["table"]: tables[e["table"]] for e in chunk}
+
+    if workers <= 1:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # like a worker: batched steps are too small to gain from more
+        try:
+            for chunk in chunks:
+                yield decoder.decode(chunk, needed(chunk), beam_size)
+        finally:
+            torch.set_num_threads(threads)
+        return
+    # spawn, not fork: a forked torch with live OpenMP threads may hang
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=(str(path), grammar.source)) as pool:
+        pending = list(reversed(chunks))
+        in_flight: set[Future] = set()
+        try:
+            while pending or in_flight:
+                while pending and len(in_flight) < 2 * workers:
+                    chunk = pending.pop()
+                    in_flight.add(pool.submit(_decode_chunk, chunk, needed(chunk), beam_size))
+                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool:
+                        raise MapoError("a decoding worker process died (out of memory?); "
+                                        "try fewer --workers or a smaller --batch") from None
+        finally:
+            for future in in_flight:
+                future.cancel()

@@ -1,0 +1,46 @@
+"""Run one program in the notation on one example: what `mapo exec` and tests use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mapo_cli.language.context import ProgramContext, bits, literal_value
+from mapo_cli.language.grammar import load_grammar
+from mapo_cli.language.interpreter import Interpreter, answer_strings
+from mapo_cli.language.program import split_program, to_ids, unlinked_literals
+from mapo_cli.data.scoring import TargetScorer
+
+
+@dataclass
+class ExecResult:
+    answer: list[str]
+    reward: float
+    trace: list[tuple[str, str]] = field(default_factory=list)  # (variable, description)
+    notes: list[str] = field(default_factory=list)
+
+
+def execute(example: dict, table: dict, program: str) -> ExecResult:
+    """Execute a program with full checking; InvalidProgram names the bad token."""
+    grammar = load_grammar(example["grammar"])
+    tokens = split_program(program)
+    base = ProgramContext(example, table, grammar)
+    extra = unlinked_literals(tokens, set(base.vocab))
+    ctx = ProgramContext(example, table, grammar, extra_literals=extra) if extra else base
+    notes = [f"literal {literal_value(e)[2]} was not found in the question by entity linking"
+             for e in extra]
+    interpreter = Interpreter(ctx)
+    state = interpreter.run(to_ids(tokens, ctx))
+    answer = interpreter.answer(state)
+    trace = [(f"v{i}", describe(value)) for i, value in enumerate(state.env)]
+    reward = TargetScorer(example["answer"]).reward(answer)
+    return ExecResult(answer, reward, trace, notes)
+
+
+def describe(value: tuple) -> str:
+    """A variable's value for `--trace`: rows by index, answers by their strings."""
+    value_type, payload = value
+    if value_type == "rows":
+        rows = bits(payload)
+        label = "row" if len(rows) == 1 else "rows"
+        return f"{label} {', '.join(str(r) for r in rows)}"
+    return f"{value_type} {answer_strings(value)}"

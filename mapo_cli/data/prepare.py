@@ -1,0 +1,339 @@
+"""`mapo prepare`: question TSVs and their tables in, prepared data (docs/formats.md) out.
+
+One pipeline for WikiTableQuestions and for a user's CSV tables: read every
+question line (a bad line becomes a reported problem), then handle each table
+once (parse it, then tokenise and link every distinct question about it) in a
+process pool, then write `<name>.jsonl` per question file and one
+`tables.jsonl`. Library code: it reports, the CLI prints.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mapo_cli.data.dataset import write_jsonl
+from mapo_cli.core.errors import MapoError
+from mapo_cli.language.grammar import load_grammar, resolve_grammar
+from mapo_cli.data.questions import CellIndex, Entity, analyse_question
+from mapo_cli.data.tables import Table, load_csv_table, load_wtq_table
+
+HEADER = ["id", "utterance", "context", "targetValue"]
+ProgressFn = Callable[[int, int], None]
+"""Called as progress(tables_done, tables_total) while tables are handled."""
+TableLoader = Callable[[str], Table]
+
+POOL_MIN_TABLES = 64
+"""Below this many tables a process pool costs more than it saves."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A question line that was skipped, and why."""
+
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass
+class PrepareReport:
+    """What `prepare` wrote: examples per output file, tables, skipped lines."""
+
+    out: Path
+    grammar: str
+    examples: dict[str, int] = field(default_factory=dict)
+    tables: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "out": str(self.out),
+            "grammar": self.grammar,
+            "examples": self.examples,
+            "tables": self.tables,
+            "problems": [str(problem) for problem in self.problems],
+            "seconds": round(self.seconds, 2),
+        }
+
+
+@dataclass(frozen=True)
+class QuestionLine:
+    """One parsed line of a question TSV."""
+
+    file: str
+    line: int
+    id: str
+    utterance: str
+    context: str
+    answer: list[str]
+
+
+@dataclass
+class TableResult:
+    """A worker's answer for one table: the table (or why it failed) and each question's analysis."""
+
+    table_id: str
+    table: Table | None
+    error: str | None
+    analyses: dict[str, tuple[list[str], list[Entity]]]
+
+
+# ----------------------------------------------------------------- grammar
+
+
+def check_grammar(grammar: str) -> str:
+    """The grammar as recorded in the data: a bundled name, or an absolute .toml path.
+
+    Loaded once here, so that a broken grammar file stops `prepare` before any
+    work instead of every later command.
+    """
+    load_grammar(grammar)
+    path = resolve_grammar(grammar)
+    if "/" not in grammar and not grammar.endswith(".toml"):
+        return grammar
+    return str(path.resolve())
+
+
+# ----------------------------------------------------------------- question files
+
+
+_ESCAPE = re.compile(r"\\(.)")
+_UNESCAPES = {"n": "\n", "p": "|", "\\": "\\"}
+
+
+def unescape(field_text: str) -> str:
+    r"""Undo WikiTableQuestions TSV escapes: `\n` newline, `\p` pipe, `\\` backslash."""
+    return _ESCAPE.sub(lambda m: _UNESCAPES.get(m[1], m[0]), field_text)
+
+
+def parse_answer(target: str) -> list[str]:
+    """`targetValue` as a list: items are separated by `|` (a literal pipe is `\\p`)."""
+    return [unescape(item) for item in target.split("|")]
+
+
+def _parse_line(name: str, number: int, raw: bytes) -> QuestionLine | Problem:
+    """One TSV line as a question, or the problem that makes it unusable."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return Problem(name, number, f"not UTF-8 (byte 0x{raw[error.start]:02x})")
+    fields = text.split("\t")
+    if len(fields) != len(HEADER):
+        return Problem(
+            name,
+            number,
+            f"expected {len(HEADER)} tab-separated fields "
+            f"({', '.join(HEADER)}), found {len(fields)}",
+        )
+    example_id, utterance, context, target = (f.strip() for f in fields)
+    if not example_id or not utterance or not context:
+        return Problem(name, number, "empty id, utterance or context")
+    return QuestionLine(
+        name, number, example_id, unescape(utterance), context, parse_answer(target)
+    )
+
+
+def read_questions(path: Path) -> tuple[list[QuestionLine], list[Problem]]:
+    """Every usable line of a question TSV (the header line is optional) and the problems."""
+    if not path.is_file():
+        raise MapoError(f"{path}: no such question file")
+    name = str(path)
+    questions: list[QuestionLine] = []
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        raw = raw.rstrip(b"\r")
+        if not raw.strip() or (number == 1 and raw.split(b"\t") == [h.encode() for h in HEADER]):
+            continue
+        parsed = _parse_line(name, number, raw)
+        if isinstance(parsed, QuestionLine) and parsed.id in seen:
+            parsed = Problem(name, number, f"duplicate id {parsed.id!r}")
+        if isinstance(parsed, Problem):
+            problems.append(parsed)
+        else:
+            seen.add(parsed.id)
+            questions.append(parsed)
+    return questions, problems
+
+
+# ----------------------------------------------------------------- tables
+
+
+def process_table(loader: TableLoader, table_id: str, utterances: list[str]) -> TableResult:
+    """Load one table and analyse every distinct question about it (runs in a worker)."""
+    try:
+        table = loader(table_id)
+    except (MapoError, OSError) as error:
+        return TableResult(table_id, None, str(error), {})
+    index = CellIndex(table)
+    analyses = {utterance: analyse_question(utterance, index) for utterance in utterances}
+    return TableResult(table_id, table, None, analyses)
+
+
+def _process_batch(loader: TableLoader, jobs: list[tuple[str, list[str]]]) -> list[TableResult]:
+    return [process_table(loader, table_id, utterances) for table_id, utterances in jobs]
+
+
+def process_tables(
+    loader: TableLoader, jobs: dict[str, list[str]], progress: ProgressFn | None
+) -> dict[str, TableResult]:
+    """Every table's result; in a process pool when there are enough tables to pay for it."""
+    results: dict[str, TableResult] = {}
+    total = len(jobs)
+    for batch in _run_batches(loader, sorted(jobs.items())):
+        for result in batch:
+            results[result.table_id] = result
+        if progress is not None:
+            progress(len(results), total)
+    return results
+
+
+def _run_batches(
+    loader: TableLoader, items: list[tuple[str, list[str]]]
+) -> Iterator[list[TableResult]]:
+    """Results in batches of about 16 tables, from a pool on machines with more than one core."""
+    batches = [items[i : i + 16] for i in range(0, len(items), 16)]
+    cores = (
+        os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    )
+    workers = min(len(cores), 8)
+    if workers < 2 or len(items) < POOL_MIN_TABLES:
+        for batch in batches:
+            yield _process_batch(loader, batch)
+        return
+    # spawn, not fork: the CLI's progress bar runs a thread, and forking a threaded
+    # process can deadlock the child.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_process_batch, loader, batch) for batch in batches]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+# ----------------------------------------------------------------- the pipeline
+
+
+def _example(question: QuestionLine, result: TableResult, grammar: str) -> dict[str, Any]:
+    tokens, entities = result.analyses[question.utterance]
+    return {
+        "id": question.id,
+        "question": question.utterance,
+        "tokens": tokens,
+        "entities": entities,
+        "answer": question.answer,
+        "table": question.context,
+        "grammar": grammar,
+    }
+
+
+def _fail_or_report(problem: Problem, problems: list[Problem], strict: bool) -> None:
+    if strict:
+        raise MapoError(str(problem))
+    problems.append(problem)
+
+
+def run_prepare(
+    files: list[Path],
+    out: Path,
+    loader: TableLoader,
+    grammar: str,
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+) -> PrepareReport:
+    """Convert question files whose tables `loader` reads; see the module docstring."""
+    started = time.perf_counter()
+    report = PrepareReport(out=out, grammar=check_grammar(grammar))
+    if out.exists() and not out.is_dir():
+        raise MapoError(f"{out}: exists and is not a directory")
+    read = [(path, *read_questions(path)) for path in files]
+    jobs: dict[str, list[str]] = {}
+    for _path, questions, problems in read:
+        for problem in problems:
+            _fail_or_report(problem, report.problems, strict)
+        for question in questions:
+            utterances = jobs.setdefault(question.context, [])
+            if question.utterance not in utterances:
+                utterances.append(question.utterance)
+    results = process_tables(loader, jobs, progress)
+    examples_by_file: dict[Path, list[dict[str, Any]]] = {}
+    used: dict[str, Table] = {}
+    for path, questions, _problems in read:
+        examples = examples_by_file.setdefault(path, [])
+        for question in questions:
+            result = results[question.context]
+            if result.table is None:
+                message = f"bad table: {result.error}"
+                _fail_or_report(
+                    Problem(question.file, question.line, message), report.problems, strict
+                )
+                continue
+            examples.append(_example(question, result, report.grammar))
+            used[question.context] = result.table
+    report.problems.sort(key=lambda p: (p.file, p.line))
+    out.mkdir(parents=True, exist_ok=True)
+    for path, examples in examples_by_file.items():
+        write_jsonl(out / f"{path.stem}.jsonl", examples)
+        report.examples[f"{path.stem}.jsonl"] = len(examples)
+    write_jsonl(out / "tables.jsonl", [used[table_id] for table_id in sorted(used)])
+    report.tables = len(used)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def prepare_wtq(
+    source: Path,
+    out: Path,
+    grammar: str = "wtq",
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+) -> PrepareReport:
+    """Prepare every `SOURCE/data/*.tsv` of a WikiTableQuestions release into OUT."""
+    source, out = Path(source), Path(out)
+    if not source.is_dir():
+        raise MapoError(f"{source}: no such directory (expected a WikiTableQuestions release)")
+    files = sorted((source / "data").glob("*.tsv"))
+    if not files:
+        raise MapoError(
+            f"{source}: no data/*.tsv question files (is it a WikiTableQuestions release?)"
+        )
+    if any(path.stem == "tables" for path in files):
+        raise MapoError(f"{source}/data/tables.tsv: its output would overwrite tables.jsonl")
+    loader = functools.partial(load_wtq_table, source)
+    return run_prepare(files, out, loader, grammar, strict, progress)
+
+
+def prepare_csv(
+    questions_tsv: Path,
+    out: Path,
+    tables_dir: Path | None = None,
+    grammar: str = "wtq",
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+) -> PrepareReport:
+    """Prepare a user's question TSV whose `context` column names CSV files in `tables_dir`.
+
+    `tables_dir` defaults to the directory of the question file.
+    """
+    questions_tsv, out = Path(questions_tsv), Path(out)
+    if not questions_tsv.is_file():
+        raise MapoError(f"{questions_tsv}: no such question file")
+    tables_dir = questions_tsv.parent if tables_dir is None else Path(tables_dir)
+    if not tables_dir.is_dir():
+        raise MapoError(f"{tables_dir}: no such tables directory")
+    if questions_tsv.stem == "tables":
+        raise MapoError(f"{questions_tsv}: its output would overwrite tables.jsonl; rename it")
+    loader = functools.partial(load_csv_table, tables_dir)
+    return run_prepare([questions_tsv], out, loader, grammar, strict, progress)

@@ -1,0 +1,213 @@
+"""Everything one example's programs need, precomputed once per example.
+
+Row sets are Python int bitmasks (bit i = row i), so filters are `&` on
+masks; typed column views hold parsed values and sorted orders; the masks a
+filter needs for a given literal are computed once and cached.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from mapo_cli.language.grammar import Grammar
+from mapo_cli.core.text import contains, normalize_text
+
+Date = tuple[int, int, int]  # year, month, day; -1 where unknown
+
+
+def parse_date(text: str) -> Date | None:
+    """`YYYY-MM-DD` with `xx` for unknown parts, as in prepared data."""
+    parts = text.strip().lower().split("-")
+    if len(parts) != 3:
+        return None
+    try:
+        values = tuple(-1 if set(p) <= {"x"} else int(p) for p in parts)
+    except ValueError:
+        return None
+    if values == (-1, -1, -1):
+        return None
+    return values  # type: ignore[return-value]
+
+
+def format_date(date: Date) -> str:
+    year, month, day = date
+    y = "xxxx" if year < 0 else f"{year:04d}"
+    m = "xx" if month < 0 else f"{month:02d}"
+    d = "xx" if day < 0 else f"{day:02d}"
+    return f"{y}-{m}-{d}"
+
+
+def format_number(value: float) -> str:
+    """Numbers as answers: integers without a decimal point, others shortest-exact."""
+    if math.isfinite(value) and abs(value - round(value)) < 1e-9 and abs(value) < 1e15:
+        return str(round(value))
+    return repr(float(f"{value:.12g}"))
+
+
+def bits(mask: int) -> list[int]:
+    """Row indices of a row-set mask, ascending."""
+    rows = []
+    while mask:
+        low = mask & -mask
+        rows.append(low.bit_length() - 1)
+        mask ^= low
+    return rows
+
+
+@dataclass
+class View:
+    """One typed view of a column: `r.<name>-<kind>`."""
+
+    name: str
+    kind: str  # "str", "num" or "date"
+    values: list[Any]  # per row: str (normalised), float, Date, or None
+    display: list[str | None]  # per row: the answer string
+    present: int = 0  # mask of rows with a value
+    order: list[int] = field(default_factory=list)  # rows with a value, ascending by value
+
+    @property
+    def token(self) -> str:
+        return f"r.{self.name}-{self.kind}"
+
+    @property
+    def column_type(self) -> str:
+        return f"{self.kind}_column"
+
+
+def build_views(table: dict) -> list[View]:
+    """The str, num and date views of every column, in column order."""
+    views = []
+    rows = table["rows"]
+    for c, name in enumerate(table["columns"]):
+        raw = [row[c].strip() if c < len(row) else "" for row in rows]
+        views.append(View(name, "str", [normalize_text(x) or None for x in raw],
+                          [x if x else None for x in raw]))
+        numbers = table["numbers"][c]
+        if numbers is not None:
+            values = [None if v is None else float(v) for v in numbers]
+            views.append(View(name, "num", values,
+                              [None if v is None else format_number(v) for v in values]))
+        dates = table["dates"][c]
+        if dates is not None:
+            values = [None if v is None else parse_date(v) for v in dates]
+            views.append(View(name, "date", values,
+                              [None if v is None else format_date(v) for v in values]))
+    for view in views:
+        present = [i for i, v in enumerate(view.values) if v is not None]
+        view.present = sum(1 << i for i in present)
+        if view.kind != "str":
+            view.order = sorted(present, key=lambda i, vals=view.values: (vals[i], i))
+    return views
+
+
+def literal_value(entity: dict) -> tuple[str, Any, str]:
+    """(type, value, token) of a question entity; the token is how programs write it."""
+    kind, value = entity["type"], entity["value"]
+    if kind == "string":
+        norm = normalize_text(str(value))
+        return "string", norm, '"' + norm + '"'
+    if kind == "number":
+        number = float(value)
+        return "number", number, format_number(number)
+    if kind == "date":
+        date = parse_date(str(value))
+        if date is None:
+            raise ValueError(f"bad date entity {value!r}")
+        return "date", date, format_date(date)
+    raise ValueError(f"unknown entity type {kind!r}")
+
+
+class ProgramContext:
+    """One example's table, literals and token vocabulary.
+
+    Token ids: the grammar's built-ins first, then `all_rows`, the column
+    views in column order, the question's entities in question order, and
+    `v0 ... v<max-1>`. This order is fixed by the data, so stored programs and
+    checkpoints stay valid across runs.
+    """
+
+    def __init__(self, example: dict, table: dict, grammar: Grammar,
+                 max_expressions: int | None = None, extra_literals: list[dict] = ()) -> None:
+        self.example = example
+        self.grammar = grammar
+        self.max_expressions = max_expressions or grammar.max_expressions
+        self.n_rows = len(table["rows"])
+        self.all_rows = (1 << self.n_rows) - 1
+        self.views = build_views(table)
+        literals = []
+        seen = set()
+        for entity in list(example.get("entities", [])) + list(extra_literals):
+            kind, value, token = literal_value(entity)
+            if (kind, value) not in seen and (kind != "string" or value):
+                seen.add((kind, value))
+                literals.append((kind, value, token))
+        self.literals = literals
+        builtins = grammar.builtin_tokens
+        self.n_builtins = len(builtins)
+        # Fixed variables: (type, value) per token after the built-ins.
+        self.fixed: list[tuple[str, Any]] = [("rows", self.all_rows)]
+        self.fixed += [(v.column_type, i) for i, v in enumerate(self.views)]
+        self.fixed += [(kind, value) for kind, value, _ in literals]
+        self.first_var = self.n_builtins + len(self.fixed)
+        self.vocab: list[str] = list(builtins) + ["all_rows"] + [v.token for v in self.views]
+        self.vocab += [token for _, _, token in literals]
+        self.vocab += [f"v{i}" for i in range(self.max_expressions)]
+        self.token_id = {token: i for i, token in enumerate(self.vocab)}
+        self._contains: dict[tuple[int, str], int] = {}
+        self._compare: dict[tuple[int, str, Any], int] = {}
+
+    def contains_mask(self, view_index: int, needle: str) -> int:
+        """Rows whose cell in this str view contains the normalised string."""
+        key = (view_index, needle)
+        mask = self._contains.get(key)
+        if mask is None:
+            values = self.views[view_index].values
+            mask = 0
+            for i, cell in enumerate(values):
+                if cell is not None and contains(cell, needle):
+                    mask |= 1 << i
+            self._contains[key] = mask
+        return mask
+
+    def compare_mask(self, view_index: int, op: str, target: Any) -> int:
+        """Rows whose value in this num/date view stands in relation `op` to target."""
+        key = (view_index, op, target)
+        mask = self._compare.get(key)
+        if mask is None:
+            mask = _compare_mask(self.views[view_index].values, op, target)
+            self._compare[key] = mask
+        return mask
+
+
+def _comparable(value: Any, target: Any) -> tuple[Any, Any] | None:
+    """Numbers compare as they are; a date compares on the parts the target knows."""
+    if isinstance(target, tuple):
+        if not isinstance(value, tuple):
+            return None
+        known = [p for p in range(3) if target[p] >= 0]
+        key = tuple(value[p] for p in known)
+        if any(k < 0 for k in key):
+            return None
+        return key, tuple(target[p] for p in known)
+    if isinstance(value, tuple):
+        return None
+    return value, target
+
+
+def _compare_mask(values: list[Any], op: str, target: Any) -> int:
+    mask = 0
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        pair = _comparable(value, target)
+        if pair is None:
+            continue
+        a, b = pair
+        if (
+            (op == ">" and a > b) or (op == ">=" and a >= b) or (op == "<" and a < b)
+            or (op == "<=" and a <= b) or (op == "=" and a == b) or (op == "!=" and a != b)
+        ):
+            mask |= 1 << i
+    return mask

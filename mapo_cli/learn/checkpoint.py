@@ -1,0 +1,169 @@
+"""Checkpoints that are safe to share: tensors only, plus a JSON sidecar that rebuilds the model.
+
+`NAME.pt` holds the model's state_dict and loads with `weights_only=True`
+(reading it never runs code). `NAME.json` beside it holds the ModelConfig,
+the word vocabulary, the grammar's name and content hash and a SHA-256 of
+the weights, so a checkpoint used with another grammar, or a truncated or
+altered file, is a clear MapoError rather than silent nonsense.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mapo_cli.core.errors import MapoError
+from mapo_cli.learn.features import Vocabulary
+from mapo_cli.language.grammar import Grammar, load_grammar
+from mapo_cli.learn.model import ModelConfig, Programmer
+
+FORMAT = "mapo-checkpoint/1"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model (in eval mode) and what it needs to read examples."""
+
+    model: Programmer
+    vocabulary: Vocabulary
+    grammar: Grammar
+    extra: dict[str, Any] = field(default_factory=dict)  # what the trainer stored (settings, step)
+
+
+def sidecar_path(path: Path | str) -> Path:
+    """`run/best.pt` → `run/best.json`."""
+    return Path(path).with_suffix(".json")
+
+
+def save_checkpoint(path: Path | str, model: Programmer, vocabulary: Vocabulary, grammar: Grammar,
+                    extra: dict[str, Any] | None = None) -> None:
+    """Write `path` (weights) and its sidecar atomically; `extra` must be JSON-serialisable."""
+    path = Path(path)
+    _atomic_torch_save(model.state_dict(), path)
+    sidecar = {
+        "format": FORMAT,
+        "model_config": model.config.to_json(),
+        "vocabulary": vocabulary.to_json(),
+        "grammar": {"name": grammar.name, "source": grammar.source,
+                    "content_hash": grammar.content_hash},
+        "n_builtins": model.n_builtins,
+        "weights_sha256": _sha256(path),
+        "extra": extra or {},
+    }
+    _atomic_write_text(sidecar_path(path), json.dumps(sidecar, indent=1, sort_keys=True) + "\n")
+
+
+def load_checkpoint(path: Path | str, grammar: Grammar | None = None) -> Checkpoint:
+    """Rebuild the model; `grammar` is the one the data uses (default: the recorded one).
+
+    Every problem (missing or corrupted file, another grammar, a grammar file
+    that changed since training) is a MapoError with a one-line message.
+    """
+    path = Path(path)
+    meta = _read_sidecar(path)
+    recorded = meta["grammar"]
+    if grammar is None:
+        grammar = load_grammar(recorded["source"])
+    if grammar.content_hash != recorded["content_hash"]:
+        raise MapoError(
+            f"{path}: trained with grammar {recorded['name']!r} (hash {recorded['content_hash']}), "
+            f"but the data uses grammar {grammar.name!r} (hash {grammar.content_hash}); "
+            "decode with data prepared for the checkpoint's grammar")
+    if len(grammar.builtin_tokens) != meta["n_builtins"]:
+        raise MapoError(f"{path}: the grammar's built-in tokens do not match the checkpoint")
+    vocabulary = Vocabulary.from_json(meta["vocabulary"], f"{sidecar_path(path)}: vocabulary")
+    config = ModelConfig.from_json(meta["model_config"])
+    model = Programmer(config, len(vocabulary), meta["n_builtins"])
+    state = _torch_load(path, expected_sha256=meta["weights_sha256"])
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MapoError(f"{path}: weights do not fit the recorded model ({first})") from None
+    model.eval()
+    return Checkpoint(model, vocabulary, grammar, dict(meta.get("extra") or {}))
+
+
+def save_training_state(path: Path | str, optimizer: torch.optim.Optimizer, step: int,
+                        extra: dict[str, Any] | None = None) -> None:
+    """Optimizer state, step and `extra` (tensors, numbers, strings, lists, dicts: RNG states)."""
+    path = Path(path)
+    _atomic_torch_save({"optimizer": optimizer.state_dict(), "step": int(step),
+                        "extra": extra or {}}, path)
+    _atomic_write_text(path.with_suffix(".sha256"), _sha256(path) + "\n")
+
+
+def load_training_state(path: Path | str,
+                        optimizer: torch.optim.Optimizer) -> tuple[int, dict[str, Any]]:
+    """Restore the optimizer in place; return (step, extra)."""
+    path = Path(path)
+    digest = path.with_suffix(".sha256")
+    expected = digest.read_text().strip() if digest.is_file() else None
+    state = _torch_load(path, expected_sha256=expected)
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+        return int(state["step"]), dict(state.get("extra") or {})
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise MapoError(f"{path}: not a training state for this model ({error})") from None
+
+
+# ---------------------------------------------------------------- files
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    sidecar = sidecar_path(path)
+    if not path.is_file():
+        raise MapoError(f"{path}: no such checkpoint")
+    if not sidecar.is_file():
+        raise MapoError(f"{sidecar}: missing (a checkpoint needs its .json sidecar)")
+    try:
+        meta = json.loads(sidecar.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise MapoError(f"{sidecar}: not a checkpoint sidecar ({error})") from None
+    required = ("format", "model_config", "vocabulary", "grammar", "n_builtins", "weights_sha256")
+    if not isinstance(meta, dict) or any(key not in meta for key in required):
+        raise MapoError(f"{sidecar}: not a checkpoint sidecar (missing keys)")
+    if meta["format"] != FORMAT:
+        raise MapoError(f"{sidecar}: checkpoint format {meta['format']!r}, expected {FORMAT!r}")
+    grammar = meta["grammar"]
+    if not isinstance(grammar, dict) or not {"name", "source", "content_hash"} <= set(grammar):
+        raise MapoError(f"{sidecar}: the grammar record is incomplete")
+    return meta
+
+
+def _torch_load(path: Path, expected_sha256: str | None) -> Any:
+    if not path.is_file():
+        raise MapoError(f"{path}: no such file")
+    if expected_sha256 is not None and _sha256(path) != expected_sha256:
+        raise MapoError(f"{path}: corrupted (its checksum does not match the one saved with it)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # noqa: BLE001 -- torch raises many types for a damaged file
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise MapoError(f"{path}: cannot read the checkpoint ({first})") from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, path)

@@ -1,0 +1,381 @@
+"""Programs from the neural programmer, with code assistance: scoring, sampling, beam search.
+
+This is the API the trainer and `mapo decode` use. Everything is batched
+over many (example, program) pairs: the encoder runs once per distinct
+example, and one decoder step over all sequences is a few tensor ops. The
+only per-sequence Python work is asking each example's Interpreter which
+tokens are valid and stepping it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from mapo_cli.language.context import ProgramContext
+from mapo_cli.core.errors import InvalidProgram
+from mapo_cli.learn.features import Features, Vocabulary, encode_example
+from mapo_cli.language.grammar import Grammar
+from mapo_cli.language.interpreter import CLOSE_ID, END_ID, Interpreter, State
+from mapo_cli.learn.model import DecoderState, Programmer, make_batch
+
+Program = tuple[int, ...]
+Scored = tuple[Program, float]  # a program and its log-probability under the model
+
+_CACHE_LIMIT = 4096  # teacher-forcing walks remembered per example (memory-buffer programs)
+
+
+Walk = tuple[list[tuple[int, ...]], list[int]]  # per step: valid tokens, variable slot
+
+
+@dataclass
+class Prepared:
+    """One example, ready to decode: its context, interpreter and model features (built once)."""
+
+    example: dict
+    ctx: ProgramContext
+    interpreter: Interpreter
+    features: Features
+    _walks: dict[Program, Walk] = field(default_factory=dict, repr=False)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.ctx.vocab)
+
+    def walk(self, program: Program) -> Walk:
+        """Per step: the valid tokens before it and the variable slot a `)` fills (-1 else)."""
+        cached = self._walks.get(program)
+        if cached is not None:
+            return cached
+        if not program or program[-1] != END_ID:
+            raise InvalidProgram(f"{self.example.get('id')}: a program must end with <END>")
+        interpreter, state = self.interpreter, self.interpreter.start()
+        valid_sets, slots = [], []
+        for token in program:
+            valid = interpreter.valid_tokens(state)
+            if token not in valid:
+                raise InvalidProgram(f"{self.example.get('id')}: {interpreter.explain(state, token)}")
+            valid_sets.append(valid)
+            slots.append(variable_slot(self.ctx, state, token))
+            state = interpreter.step(state, token)
+        if len(self._walks) >= _CACHE_LIMIT:
+            self._walks.clear()
+        self._walks[program] = (valid_sets, slots)
+        return valid_sets, slots
+
+    def walked(self, programs: Iterable[Program]) -> Walked:
+        """What teacher forcing on `programs` needs, without the interpreter (small to send)."""
+        return Walked(self.features, self.vocab_size, {p: self.walk(p) for p in programs})
+
+
+@dataclass
+class Walked:
+    """An example's features and the walks of some programs: enough for `log_probs`.
+
+    Actors send these to the learner with their samples, so the learner needs
+    no interpreter (building one and walking cold caches cost it 40 % of a step).
+    """
+
+    features: Features
+    vocab_size: int
+    walks: dict[Program, Walk]
+
+    def walk(self, program: Program) -> Walk:
+        walk = self.walks.get(program)
+        if walk is None:
+            raise InvalidProgram(f"no walk was sent for the program {program}")
+        return walk
+
+
+def prepare(example: dict, table: dict, grammar: Grammar, vocabulary: Vocabulary,
+            max_expressions: int | None = None,
+            allowed_functions: Iterable[int] | None = None) -> Prepared:
+    """Build an example's context, interpreter and features (use the store's settings)."""
+    ctx = ProgramContext(example, table, grammar, max_expressions)
+    interpreter = Interpreter(ctx, allowed_functions)
+    return Prepared(example, ctx, interpreter, encode_example(example, table, ctx, vocabulary))
+
+
+def max_decode_steps(grammar: Grammar, max_expressions: int | None = None) -> int:
+    """No valid program is longer: each expression is `(f`, its arguments and `)`, then `<END>`."""
+    arity = max(f.arity for f in grammar.functions)
+    return (max_expressions or grammar.max_expressions) * (arity + 2) + 1
+
+
+def variable_slot(ctx: ProgramContext, state: State, token: int) -> int:
+    """The token id of the variable that `token` binds: `)` closing expression i binds v<i>."""
+    return ctx.first_var + len(state.env) if token == CLOSE_ID and state.partial else -1
+
+
+def encode_items(model: Programmer, items: Sequence[Prepared | Walked]) -> DecoderState:
+    """Encode each distinct example once (by identity); one decoder row per item (items may repeat)."""
+    unique: dict[int, int] = {}
+    distinct: list[Prepared] = []
+    for item in items:
+        if id(item) not in unique:
+            unique[id(item)] = len(distinct)
+            distinct.append(item)
+    batch = make_batch([d.features for d in distinct], [d.vocab_size for d in distinct],
+                       model.n_builtins)
+    state = model.encode(batch)
+    rows = [unique[id(item)] for item in items]
+    if rows == list(range(len(distinct))):
+        return state
+    return state.select(torch.tensor(rows, dtype=torch.long))
+
+
+def valid_mask(valid_sets: Sequence[Sequence[int]], width: int) -> Tensor:
+    """(N, width) bool: row n is True exactly at the token ids in valid_sets[n]."""
+    mask = np.zeros((len(valid_sets), width), dtype=bool)
+    for row, valid in enumerate(valid_sets):
+        mask[row, list(valid)] = True
+    return torch.from_numpy(mask)
+
+
+# ---------------------------------------------------------------- teacher forcing
+
+
+def log_probs(model: Programmer, items: Sequence[Prepared | Walked], programs: Sequence[Program],
+              return_entropy: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """log π(program | question) for each (items[k], programs[k]) pair, differentiable.
+
+    Programs are token-id tuples ending with `<END>`; a program the
+    interpreter rejects raises InvalidProgram. With `return_entropy`, also
+    each pair's mean per-step entropy of the valid-token distribution (for the
+    entropy regulariser), as a second (P,) tensor.
+    """
+    if len(items) != len(programs):
+        raise ValueError("log_probs needs one program per item")
+    if not items:
+        empty = torch.zeros(0)
+        return (empty, empty) if return_entropy else empty
+    walks = [item.walk(tuple(program)) for item, program in zip(items, programs)]
+    steps = max(len(program) for program in programs)
+    pairs = len(items)
+    state = encode_items(model, items)
+    width = state.width
+    # After its <END>, a sequence keeps "choosing" <END> among {<END>}: log-prob 0, masked out.
+    valid = np.zeros((steps, pairs, width), dtype=bool)
+    valid[:, :, END_ID] = True
+    tokens = np.full((steps, pairs), END_ID, dtype=np.int64)
+    slots = np.full((steps, pairs), -1, dtype=np.int64)
+    for k, (program, (valid_sets, slot_list)) in enumerate(zip(programs, walks)):
+        for t, allowed in enumerate(valid_sets):
+            valid[t, k, END_ID] = False
+            valid[t, k, list(allowed)] = True
+        tokens[: len(program), k] = program
+        slots[: len(program), k] = slot_list
+    lengths = torch.tensor([len(p) for p in programs])
+    valid_t, tokens_t, slots_t = (torch.from_numpy(a) for a in (valid, tokens, slots))
+    total = torch.zeros(pairs)
+    entropy = torch.zeros(pairs)
+    for t in range(steps):
+        step = model.decode_step(state, valid_t[t])
+        alive = t < lengths
+        chosen = step.log_probs.gather(1, tokens_t[t].unsqueeze(1)).squeeze(1)
+        total = total + torch.where(alive, chosen, torch.zeros_like(chosen))
+        if return_entropy:
+            p_log_p = (step.log_probs.exp() * step.log_probs.masked_fill(~valid_t[t], 0.0))
+            entropy = entropy - torch.where(alive, p_log_p.sum(1), torch.zeros_like(chosen))
+        if t + 1 < steps:
+            state = model.feed(step.state, tokens_t[t], step.output, slots_t[t])
+    if return_entropy:
+        return total, entropy / lengths
+    return total
+
+
+# ---------------------------------------------------------------- sampling and greedy
+
+
+@torch.no_grad()
+def sample(model: Programmer, items: Sequence[Prepared], generator: torch.Generator | None = None,
+           greedy: bool = False, max_steps: int | None = None,
+           restrict: Callable[[int, State], Sequence[int]] | None = None) -> list[Scored]:
+    """One program per item: sampled from π (with `generator`) or greedy; with its log-prob.
+
+    Uses the model in its current mode (call `model.eval()` to turn dropout
+    off). Every returned program ends with `<END>` unless `max_steps` cut it
+    short; an example with no valid program at all gives `((), -inf)`.
+    `restrict(k, state)`, when given, narrows item k's valid tokens (systematic
+    exploration offers only unexplored ones); an empty offer stops that item
+    where it is (a dead end: its unfinished prefix is returned).
+    """
+    results: list[Scored] = [((), float("-inf"))] * len(items)
+    states = [item.interpreter.start() for item in items]
+    live = [k for k, s in enumerate(states) if items[k].interpreter.valid_tokens(s)]
+    if not live:
+        return results
+    decoder = encode_items(model, [items[k] for k in live])
+    totals = [0.0] * len(items)
+    limit = max_steps or max(max_decode_steps(i.ctx.grammar, i.ctx.max_expressions) for i in items)
+    for _ in range(limit):
+        if restrict is None:
+            valid_sets = [items[k].interpreter.valid_tokens(states[k]) for k in live]
+        else:
+            valid_sets = [restrict(k, states[k]) for k in live]
+            stuck = [row for row, valid in enumerate(valid_sets) if not valid]
+            if stuck:
+                keep = [row for row, valid in enumerate(valid_sets) if valid]
+                decoder = decoder.select(torch.tensor(keep, dtype=torch.long))
+                live = [live[row] for row in keep]
+                valid_sets = [valid_sets[row] for row in keep]
+                if not live:
+                    break
+        step = model.decode_step(decoder, valid_mask(valid_sets, decoder.width))
+        if greedy:
+            chosen = step.log_probs.argmax(dim=1)
+        else:
+            chosen = torch.multinomial(step.log_probs.exp(), 1, generator=generator).squeeze(1)
+        chosen_lp = step.log_probs.gather(1, chosen.unsqueeze(1)).squeeze(1).tolist()
+        slots, keep = [], []
+        for row, (k, token) in enumerate(zip(live, chosen.tolist())):
+            slots.append(variable_slot(items[k].ctx, states[k], token))
+            states[k] = items[k].interpreter.step(states[k], token)
+            totals[k] += chosen_lp[row]
+            if not states[k].done:
+                keep.append(row)
+        decoder = model.feed(step.state, chosen, step.output, torch.tensor(slots))
+        if len(keep) < len(live):
+            decoder = decoder.select(torch.tensor(keep, dtype=torch.long))
+            live = [live[row] for row in keep]
+        if not live:
+            break
+    for k, state in enumerate(states):
+        if state.tokens:
+            results[k] = (state.tokens, totals[k])
+    return results
+
+
+# ---------------------------------------------------------------- beam search
+
+
+@dataclass
+class _Hypothesis:
+    item: int
+    state: State
+    score: float
+
+
+@torch.no_grad()
+def beam_search(model: Programmer, items: Sequence[Prepared], beam_size: int = 5,
+                max_steps: int | None = None) -> list[list[Scored]]:
+    """Per item, up to `beam_size` finished programs, most probable first.
+
+    Batched over items × beams. At each step every item keeps its
+    `beam_size` best expansions among all valid ones; an expansion that ends
+    the program is finished and leaves the beam. With a beam at least as
+    large as the number of valid programs the search is exhaustive.
+    """
+    finished: list[list[Scored]] = [[] for _ in items]
+    alive = [_Hypothesis(k, item.interpreter.start(), 0.0) for k, item in enumerate(items)
+             if item.interpreter.valid_tokens(item.interpreter.start())]
+    if not alive:
+        return finished
+    decoder = encode_items(model, [items[h.item] for h in alive])
+    limit = max_steps or max(max_decode_steps(i.ctx.grammar, i.ctx.max_expressions) for i in items)
+    for _ in range(limit):
+        valid_sets = [items[h.item].interpreter.valid_tokens(h.state) for h in alive]
+        width = decoder.width
+        step = model.decode_step(decoder, valid_mask(valid_sets, width))
+        scores = step.log_probs + torch.tensor([h.score for h in alive]).unsqueeze(1)
+        chosen = _best_expansions(alive, scores, beam_size)
+        next_alive, slots, rows, tokens = [], [], [], []
+        for parent, token, score in chosen:
+            hypothesis = alive[parent]
+            item = items[hypothesis.item]
+            state = item.interpreter.step(hypothesis.state, token)
+            if state.done:
+                finished[hypothesis.item].append((state.tokens, score))
+                continue
+            next_alive.append(_Hypothesis(hypothesis.item, state, score))
+            slots.append(variable_slot(item.ctx, hypothesis.state, token))
+            rows.append(parent)
+            tokens.append(token)
+        if not next_alive:
+            break
+        decoder = _branch(model, step, rows, tokens, slots)
+        alive = next_alive
+    return [sorted(found, key=lambda scored: -scored[1])[:beam_size] for found in finished]
+
+
+def _branch(model: Programmer, step, rows: list[int], tokens: list[int],
+            slots: list[int]) -> DecoderState:
+    """Continue from step rows `rows` (a row may repeat: one child each) with `tokens` fed."""
+    index = torch.tensor(rows, dtype=torch.long)
+    return model.feed(step.state.select(index), torch.tensor(tokens, dtype=torch.long),
+                      step.output[index], torch.tensor(slots, dtype=torch.long))
+
+
+def _best_expansions(alive: list[_Hypothesis], scores: Tensor,
+                     beam_size: int) -> list[tuple[int, int, float]]:
+    """Each item's `beam_size` best (parent row, token, score) over all its hypotheses' tokens."""
+    groups: dict[int, list[int]] = {}
+    for row, hypothesis in enumerate(alive):
+        groups.setdefault(hypothesis.item, []).append(row)
+    width = scores.shape[1]
+    depth = max(len(rows) for rows in groups.values())
+    padded = torch.cat([scores, torch.full((1, width), float("-inf"))])
+    dummy = len(alive)
+    grid = torch.tensor([rows + [dummy] * (depth - len(rows)) for rows in groups.values()])
+    flat = padded[grid].reshape(len(groups), depth * width)
+    # A stable sort breaks exact ties by (hypothesis, token), whatever the batch's width.
+    top_scores, top_index = flat.sort(dim=1, descending=True, stable=True)
+    keep = min(beam_size, depth * width)
+    top_scores, top_index = top_scores[:, :keep], top_index[:, :keep]
+    chosen = []
+    for g, (values, indices) in enumerate(zip(top_scores.tolist(), top_index.tolist())):
+        for value, index in zip(values, indices):
+            if value == float("-inf"):
+                break
+            chosen.append((int(grid[g, index // width]), index % width, value))
+    return chosen
+
+
+# ---------------------------------------------------------------- scoring memory buffers
+
+
+@torch.no_grad()
+def tree_log_probs(model: Programmer, items: Sequence[Prepared],
+                   programs: Sequence[Sequence[Program]]) -> list[list[float]]:
+    """log π of many programs per item, sharing the work of common prefixes.
+
+    Memory buffers hold programs that mostly share their first expressions;
+    walking them as a prefix tree costs one decoder row per distinct prefix
+    instead of one per program. Same values as `log_probs` (no gradient).
+    """
+    scores = [[0.0] * len(group) for group in programs]
+    # A frontier node: (item index, interpreter state, indices of the programs below it).
+    frontier = [(k, items[k].interpreter.start(), list(range(len(group))))
+                for k, group in enumerate(programs) if group]
+    if not frontier:
+        return scores
+    decoder = encode_items(model, [items[k] for k, _, _ in frontier])
+    depth = 0
+    while frontier:
+        valid_sets = [items[k].interpreter.valid_tokens(state) for k, state, _ in frontier]
+        step = model.decode_step(decoder, valid_mask(valid_sets, decoder.width))
+        table = step.log_probs.tolist()
+        children, rows, tokens, slots = [], [], [], []
+        for row, (k, state, members) in enumerate(frontier):
+            by_token: dict[int, list[int]] = {}
+            for m in members:
+                by_token.setdefault(programs[k][m][depth], []).append(m)
+            for token, group in by_token.items():
+                for m in group:
+                    scores[k][m] += table[row][token]
+                if token == END_ID or token not in valid_sets[row]:
+                    continue  # finished (or impossible: its score is already -inf)
+                children.append((k, items[k].interpreter.step(state, token), group))
+                rows.append(row)
+                tokens.append(token)
+                slots.append(variable_slot(items[k].ctx, state, token))
+        if not children:
+            break
+        decoder = _branch(model, step, rows, tokens, slots)
+        frontier = children
+        depth += 1
+    return scores

@@ -1,0 +1,347 @@
+"""The neural programmer: a seq2seq model with a key-variable memory (Neural Symbolic Machines).
+
+The encoder reads the question; the decoder writes program tokens. Every
+token an example's program may use has a *key*: built-ins have learned keys,
+`all_rows` a learned key, columns a key from their name's words, question
+entities a key from the encoder outputs over their span, and `v<i>` the
+decoder output at the step that closed expression i. A step's logits are
+the decoder's query dotted with every key; tokens the interpreter does not
+offer get -inf, so the model never puts probability on an invalid program.
+
+Everything is batched: `encode` runs once per batch of examples,
+`decode_step` / `feed` advance all sequences together. Which tokens are
+valid, and which slot a closed expression fills, come from the caller
+(`mapo_cli.learn.decoding`, which asks the interpreters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from mapo_cli.core.errors import MapoError
+from mapo_cli.learn.features import ENTITY_TYPES, PAD_ID, VIEW_KINDS, Features
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of the programmer; saved with every checkpoint (section 5.1 of the paper)."""
+
+    embedding_size: int = 200
+    """Width of the trainable word embeddings (question words and column-name words)."""
+    hidden_size: int = 200
+    """LSTM width of the decoder and of the encoder (both directions together); also the key width."""
+    layers: int = 2
+    """LSTM layers in the encoder and in the decoder, with skip connections between layers."""
+    dropout: float = 0.2
+    """Dropout on embeddings, between LSTM layers and on the decoder output (training mode only)."""
+
+    def __post_init__(self) -> None:
+        if self.hidden_size < 2 or self.hidden_size % 2:
+            raise MapoError(f"hidden_size must be an even number >= 2, not {self.hidden_size}")
+        if self.embedding_size < 1 or self.layers < 1 or not 0 <= self.dropout < 1:
+            raise MapoError(f"invalid model config {self}")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> ModelConfig:
+        names = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or set(data) - names:
+            raise MapoError(f"not a model config: {data!r}")
+        try:
+            return cls(**{k: (float(v) if k == "dropout" else int(v)) for k, v in data.items()})
+        except (TypeError, ValueError) as error:
+            raise MapoError(f"not a model config: {error}") from None
+
+
+@dataclass
+class Batch:
+    """Tensors for B distinct examples (built by `make_batch`)."""
+
+    words: Tensor  # (B, L) word ids, PAD after each question
+    in_table: Tensor  # (B, L) float
+    lengths: Tensor  # (B,) question lengths (at least 1)
+    column_words: Tensor  # (C, W) word ids of every column view in the batch
+    column_counts: Tensor  # (C,) float
+    column_kinds: Tensor  # (C,)
+    column_rows: Tensor  # (C,) which example
+    column_slots: Tensor  # (C,) token id in that example's vocabulary
+    entity_spans: Tensor  # (N, 2) [start, end) in the question
+    entity_types: Tensor  # (N,)
+    entity_rows: Tensor  # (N,)
+    entity_slots: Tensor  # (N,)
+    vocab_sizes: Tensor  # (B,)
+    first_variable: Tensor  # (B,) token id of v0
+    n_builtins: int
+
+
+def make_batch(features: Sequence[Features], vocab_sizes: Sequence[int], n_builtins: int) -> Batch:
+    """Pad a list of encoded examples; token slots follow ProgramContext's order.
+
+    Slots: built-ins, then `all_rows`, the column views, the literals, `v0...`.
+    """
+    length = max(1, *(len(f.word_ids) for f in features))
+    words = torch.full((len(features), length), PAD_ID, dtype=torch.long)
+    in_table = torch.zeros(len(features), length)
+    col_words, col_counts, col_kinds, col_rows, col_slots = [], [], [], [], []
+    spans, ent_types, ent_rows, ent_slots, first_variable = [], [], [], [], []
+    for row, f in enumerate(features):
+        n = len(f.word_ids)
+        words[row, :n] = torch.tensor(f.word_ids, dtype=torch.long)
+        in_table[row, :n] = torch.tensor(f.in_table, dtype=torch.float)
+        first_column = n_builtins + 1
+        for k, ids in enumerate(f.column_word_ids):
+            col_words.append(ids)
+            col_counts.append(f.column_counts[k])
+            col_kinds.append(f.column_kinds[k])
+            col_rows.append(row)
+            col_slots.append(first_column + k)
+        first_literal = first_column + len(f.column_word_ids)
+        for k, span in enumerate(f.entity_spans):
+            spans.append(span)
+            ent_types.append(f.entity_types[k])
+            ent_rows.append(row)
+            ent_slots.append(first_literal + k)
+        first_variable.append(first_literal + len(f.entity_spans))
+    width = max((len(ids) for ids in col_words), default=1)
+    column_words = torch.full((len(col_words), width), PAD_ID, dtype=torch.long)
+    for k, ids in enumerate(col_words):
+        column_words[k, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return Batch(
+        words=words,
+        in_table=in_table,
+        lengths=torch.tensor([max(1, len(f.word_ids)) for f in features], dtype=torch.long),
+        column_words=column_words,
+        column_counts=torch.tensor(col_counts, dtype=torch.float),
+        column_kinds=torch.tensor(col_kinds, dtype=torch.long),
+        column_rows=torch.tensor(col_rows, dtype=torch.long),
+        column_slots=torch.tensor(col_slots, dtype=torch.long),
+        entity_spans=torch.tensor(spans, dtype=torch.long).reshape(-1, 2),
+        entity_types=torch.tensor(ent_types, dtype=torch.long),
+        entity_rows=torch.tensor(ent_rows, dtype=torch.long),
+        entity_slots=torch.tensor(ent_slots, dtype=torch.long),
+        vocab_sizes=torch.tensor(list(vocab_sizes), dtype=torch.long),
+        first_variable=torch.tensor(first_variable, dtype=torch.long),
+        n_builtins=n_builtins,
+    )
+
+
+@dataclass
+class DecoderState:
+    """Everything the next decoder step needs.
+
+    Per example (B rows, shared by all its sequences): encoder outputs and
+    fixed keys. Per sequence (N rows): recurrent state, bound variable keys,
+    and which example it belongs to. Products between per-example and
+    per-sequence tensors are batched matrix products over examples (see
+    `Programmer._grouped`), so many programs of one example cost little more
+    than one.
+    """
+
+    encoded: Tensor  # (B, L, H) encoder outputs
+    question_mask: Tensor  # (B, L) bool
+    keys: Tensor  # (B, V, H) key of every fixed token; zero at the `v<i>` slots
+    first_variable: Tensor  # (B,) token id of v0
+    example: Tensor  # (N,) which example each sequence belongs to
+    slot: Tensor  # (N,) the sequence's position among its example's sequences
+    group_size: int  # the largest number of sequences of one example
+    variable_keys: Tensor  # (N, M, H) key of `v<i>` once bound
+    h: list[Tensor]  # per decoder layer (N, H)
+    c: list[Tensor]
+    inputs: Tensor  # (N, H) the key of the previous token (or the start vector)
+
+    @property
+    def width(self) -> int:
+        """Token ids run from 0 to width - 1 (the largest vocabulary in the batch)."""
+        return self.keys.shape[1]
+
+    def select(self, index: Tensor) -> DecoderState:
+        """Sequences `index` (repeats allowed): programs of one example, beams, survivors."""
+        example = self.example[index]
+        slot, group_size = _positions_in_groups(example)
+        return dataclasses.replace(
+            self, example=example, slot=slot, group_size=group_size,
+            variable_keys=self.variable_keys[index], h=[h[index] for h in self.h],
+            c=[c[index] for c in self.c], inputs=self.inputs[index])
+
+
+def _positions_in_groups(example: Tensor) -> tuple[Tensor, int]:
+    """For each row, its rank among the rows of the same example; and the largest group."""
+    if len(example) == 0:
+        return example.clone(), 1
+    order = torch.argsort(example, stable=True)
+    ordered = example[order]
+    first = torch.searchsorted(ordered, ordered)  # index of each group's first row
+    slot = torch.empty_like(example)
+    slot[order] = torch.arange(len(example)) - first
+    return slot, int(slot.max()) + 1
+
+
+@dataclass
+class StepOutput:
+    log_probs: Tensor  # (N, V): log π(token | prefix), -inf where invalid
+    output: Tensor  # (N, H) the decoder output (becomes v<i>'s key when the token is `)`)
+    state: DecoderState  # recurrent state advanced; inputs not yet fed
+
+
+class Programmer(nn.Module):
+    """Seq2seq with key-variable memory; see the module docstring for the data flow."""
+
+    def __init__(self, config: ModelConfig, n_words: int, n_builtins: int) -> None:
+        super().__init__()
+        self.config = config
+        self.n_words = n_words
+        self.n_builtins = n_builtins
+        e, h = config.embedding_size, config.hidden_size
+        self.drop = nn.Dropout(config.dropout)
+        self.word_embedding = nn.Embedding(n_words, e, padding_idx=PAD_ID)
+        self.encoder = nn.ModuleList(
+            nn.LSTM(e + 1 if layer == 0 else h, h // 2, batch_first=True, bidirectional=True)
+            for layer in range(config.layers))
+        self.decoder = nn.ModuleList(nn.LSTMCell(h, h) for _ in range(config.layers))
+        self.start_input = nn.Parameter(torch.randn(h) * 0.1)
+        self.builtin_keys = nn.Parameter(torch.randn(n_builtins, h) * 0.1)
+        self.all_rows_key = nn.Parameter(torch.randn(h) * 0.1)
+        self.column_key = nn.Linear(e + 1, h)  # mean name-word embedding + question-word count
+        self.column_kind = nn.Embedding(len(VIEW_KINDS), h)
+        self.entity_key = nn.Linear(h, h)  # mean encoder output over the span
+        self.entity_type = nn.Embedding(len(ENTITY_TYPES), h)
+        self.variable_key = nn.Linear(h, h)  # decoder output at the `)` of the expression
+        self.attention = nn.Linear(h, h, bias=False)
+        self.combine = nn.Linear(2 * h, h)
+        self.query = nn.Linear(h, h)
+        for table in (self.word_embedding, self.column_kind, self.entity_type):
+            nn.init.normal_(table.weight, std=0.1)
+        with torch.no_grad():
+            self.word_embedding.weight[PAD_ID].zero_()
+
+    # ---------------------------------------------------------------- encoder and memory
+
+    def encode(self, batch: Batch) -> DecoderState:
+        """Run the encoder and build every token's key: one row per example."""
+        x = torch.cat([self.word_embedding(batch.words), batch.in_table.unsqueeze(-1)], dim=-1)
+        below: Tensor | None = None
+        finals_h, finals_c = [], []
+        length = batch.words.shape[1]
+        for layer in self.encoder:
+            packed = pack_padded_sequence(self.drop(x), batch.lengths, batch_first=True,
+                                          enforce_sorted=False)
+            out, (h, c) = layer(packed)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=length)
+            finals_h.append(torch.cat([h[0], h[1]], dim=-1))
+            finals_c.append(torch.cat([c[0], c[1]], dim=-1))
+            below = out if below is None else out + below  # skip connection
+            x = below
+        assert below is not None
+        mask = torch.arange(length).unsqueeze(0) < batch.lengths.unsqueeze(1)
+        b = len(batch.lengths)
+        variables = max(1, int((batch.vocab_sizes - batch.first_variable).max()))
+        return DecoderState(
+            encoded=below, question_mask=mask, keys=self._keys(batch, below),
+            first_variable=batch.first_variable, example=torch.arange(b),
+            slot=torch.zeros(b, dtype=torch.long), group_size=1,
+            variable_keys=below.new_zeros(b, variables, self.config.hidden_size),
+            h=finals_h, c=finals_c, inputs=self.start_input.unsqueeze(0).expand(b, -1))
+
+    def _keys(self, batch: Batch, encoded: Tensor) -> Tensor:
+        """(B, V, H): built-ins, all_rows, columns, entities; `v<i>` slots start at zero."""
+        b, h = encoded.shape[0], self.config.hidden_size
+        width = int(batch.vocab_sizes.max())
+        rows = torch.arange(b)
+        positions = [(rows.unsqueeze(1) * width + torch.arange(self.n_builtins)).reshape(-1),
+                     rows * width + self.n_builtins]
+        values = [self.builtin_keys.repeat(b, 1), self.all_rows_key.expand(b, h)]
+        if len(batch.column_rows):
+            words = batch.column_words
+            present = (words != PAD_ID).float().unsqueeze(-1)
+            mean = (self.word_embedding(words) * present).sum(1) / present.sum(1).clamp(min=1)
+            column = self.column_key(torch.cat([self.drop(mean),
+                                                batch.column_counts.unsqueeze(1)], dim=-1))
+            positions.append(batch.column_rows * width + batch.column_slots)
+            values.append(column + self.column_kind(batch.column_kinds))
+        if len(batch.entity_rows):
+            steps = torch.arange(encoded.shape[1]).unsqueeze(0)
+            spans = batch.entity_spans
+            inside = ((steps >= spans[:, :1]) & (steps < spans[:, 1:])).float()
+            weights = inside / inside.sum(1, keepdim=True).clamp(min=1)
+            mean = torch.bmm(weights.unsqueeze(1), encoded[batch.entity_rows]).squeeze(1)
+            positions.append(batch.entity_rows * width + batch.entity_slots)
+            values.append(self.entity_key(mean) + self.entity_type(batch.entity_types))
+        keys = encoded.new_zeros(b * width, h).index_put((torch.cat(positions),),
+                                                         torch.cat(values))
+        return keys.view(b, width, h)
+
+    # ---------------------------------------------------------------- decoder
+
+    def decode_step(self, state: DecoderState, valid: Tensor) -> StepOutput:
+        """One step for all N sequences; `valid` (N, V) bool is the interpreter's offer."""
+        x = state.inputs
+        below: Tensor | None = None
+        hs, cs = [], []
+        for layer, cell in enumerate(self.decoder):
+            h, c = cell(self.drop(x), (state.h[layer], state.c[layer]))
+            hs.append(h)
+            cs.append(c)
+            below = h if below is None else h + below  # skip connection
+            x = below
+        assert below is not None
+        scores = self._grouped(state, state.encoded, self.attention(below))
+        scores = scores.masked_fill(~state.question_mask[state.example], float("-inf"))
+        context = self._grouped(state, state.encoded.transpose(1, 2), torch.softmax(scores, 1))
+        output = torch.tanh(self.combine(torch.cat([below, context], dim=-1)))
+        query = self.query(self.drop(output))
+        logits = self._grouped(state, state.keys, query)
+        variable_logits = torch.bmm(state.variable_keys, query.unsqueeze(2)).squeeze(2)
+        logits = logits.scatter_add(1, self._variable_positions(state), variable_logits)
+        log_probs = torch.log_softmax(logits.masked_fill(~valid, float("-inf")), dim=-1)
+        return StepOutput(log_probs, output, dataclasses.replace(state, h=hs, c=cs))
+
+    @staticmethod
+    def _grouped(state: DecoderState, per_example: Tensor, vectors: Tensor) -> Tensor:
+        """(N, X): per_example[example[n]] @ vectors[n] for every sequence n.
+
+        One batched matrix product over examples (sequences of one example
+        side by side), instead of N matrix-vector products on copies.
+        """
+        b, d = per_example.shape[0], vectors.shape[1]
+        grouped = vectors.new_zeros(b, state.group_size, d)
+        grouped = grouped.index_put((state.example, state.slot), vectors)
+        return torch.bmm(per_example, grouped.transpose(1, 2))[state.example, :, state.slot]
+
+    @staticmethod
+    def _variable_positions(state: DecoderState) -> Tensor:
+        """(N, M) token id of each v<i>; slots past an example's vocabulary hold a zero key,
+        so clamping them onto some column adds nothing there."""
+        offsets = torch.arange(state.variable_keys.shape[1]).unsqueeze(0)
+        first = state.first_variable[state.example].unsqueeze(1)
+        return (first + offsets).clamp(max=state.width - 1)
+
+    def feed(self, state: DecoderState, tokens: Tensor, output: Tensor,
+             variable_slots: Tensor) -> DecoderState:
+        """Feed the chosen tokens; a `)` stores the step's output as key of slot `v<i>`.
+
+        `variable_slots` (N,) holds the token id of the variable a `)` binds, -1 elsewhere.
+        """
+        variable_keys = state.variable_keys
+        count = variable_keys.shape[1]
+        first = state.first_variable[state.example]
+        if bool((variable_slots >= 0).any()):
+            bind = (torch.arange(count).unsqueeze(0) == (variable_slots - first).unsqueeze(1)) & (
+                variable_slots >= 0).unsqueeze(1)
+            variable_keys = torch.where(bind.unsqueeze(-1), self.variable_key(output).unsqueeze(1),
+                                        variable_keys)
+        # A fixed token's key, or (its fixed key being zero) a bound variable's key.
+        fixed = state.keys.reshape(-1, state.keys.shape[2])
+        index = tokens - first
+        is_variable = ((index >= 0) & (index < count)).unsqueeze(1)
+        bound = variable_keys[torch.arange(len(tokens)), index.clamp(0, count - 1)]
+        inputs = fixed.index_select(0, state.example * state.width + tokens) + torch.where(
+            is_variable, bound, torch.zeros_like(bound))
+        return dataclasses.replace(state, variable_keys=variable_keys, inputs=inputs)

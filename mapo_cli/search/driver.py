@@ -1,0 +1,189 @@
+"""Parallel exploration of a whole data file into a store.
+
+Workers run `explore_chunk` (pure); this process is the store's only writer.
+Each example is explored in chunks of samples; a chunk's random seed is a
+function of (seed, example id, samples done), so a run that is stopped and
+resumed builds the same store as one that runs through.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mapo_cli.data.dataset import load_dataset
+from mapo_cli.core.errors import MapoError
+from mapo_cli.search.explore import ChunkResult, ExploreSettings, explore_chunk
+from mapo_cli.store.store import Store
+
+
+@dataclass
+class Progress:
+    """What the progress display shows; updated after every committed chunk."""
+
+    total: int
+    done: int = 0
+    covered: int = 0
+    samples: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Task:
+    example: dict
+    table: dict
+    filter_bytes: bytes | None
+    samples_done: int
+    capacity: int
+
+
+def _run_task(task: _Task, settings: ExploreSettings, chunk: int, seed: int) -> ChunkResult:
+    """Worker entry point: never raises, so one bad example cannot take others down."""
+    try:
+        return explore_chunk(task.example, task.table, settings, task.filter_bytes,
+                             task.samples_done, chunk, seed, capacity=task.capacity)
+    except Exception as error:  # noqa: BLE001 - reported per example, exploration goes on
+        return ChunkResult(task.example["id"], error=f"{type(error).__name__}: {error}")
+
+
+def explore_data(data_path: Path, store_path: Path, settings: ExploreSettings, *,
+                 workers: int, samples_per_example: int, seconds: float | None = None,
+                 seed: int = 0, chunk: int = 1000, commit_every: float = 2.0,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 task_runner: Callable[..., ChunkResult] = _run_task) -> dict:
+    """Explore every example of a data file until K samples or exhaustion; return a summary."""
+    if workers < 1:
+        raise MapoError(f"--workers must be at least 1, not {workers}")
+    if samples_per_example < 1:
+        raise MapoError(f"--samples-per-example must be at least 1, not {samples_per_example}")
+    examples, tables = load_dataset(data_path)
+    grammars = {example["grammar"] for example in examples}
+    if len(grammars) > 1:
+        raise MapoError(f"{data_path}: examples use several grammars: {sorted(grammars)}")
+    store = Store.create_or_open(store_path, settings.fingerprint())
+    try:
+        store.add_examples([(example, tables[example["table"]]) for example in examples])
+        return _explore(store, examples, tables, settings, workers, samples_per_example, seconds,
+                        seed, chunk, commit_every, on_progress, task_runner)
+    finally:
+        store.close()
+
+
+def _explore(store: Store, examples: list[dict], tables: dict, settings: ExploreSettings,
+             workers: int, target: int, seconds: float | None, seed: int, chunk: int,
+             commit_every: float, on_progress, task_runner) -> dict:
+    start = time.perf_counter()
+    deadline = None if seconds is None else start + seconds
+    progress = Progress(total=len(examples))
+    statuses: dict[str, dict] = {}
+    covered: set[str] = set()
+    pending: list[_Task] = []
+    for example in examples:
+        status = store.read_status(example["id"]) or new_status()
+        statuses[example["id"]] = status
+        if status["covered"]:
+            covered.add(example["id"])
+        if status["exhausted"] or status["samples"] >= target:
+            progress.done += 1
+            continue
+        pending.append(_Task(example, tables[example["table"]],
+                             store.read_filter(example["id"]), status["samples"],
+                             capacity=int(1.3 * target) + 64))
+    pending.reverse()  # pop() takes examples in file order
+    results: list[ChunkResult] = []
+    timer = {"last_commit": time.perf_counter(), "store": 0.0}
+
+    def commit() -> None:
+        t0 = time.perf_counter()
+        with store.writer() as writer:
+            for result in results:
+                if result.programs:
+                    writer.add_programs(result.example_id, result.programs, result.rewards)
+                if result.filter_bytes:
+                    writer.put_filter(result.example_id, result.filter_bytes)
+                writer.put_status(result.example_id, statuses[result.example_id])
+        results.clear()
+        timer["last_commit"] = time.perf_counter()
+        timer["store"] += timer["last_commit"] - t0
+
+    def out_of_time() -> bool:
+        return deadline is not None and time.perf_counter() >= deadline
+
+    executor = ProcessPoolExecutor(workers) if workers > 1 else None
+    in_flight: dict[Future, _Task] = {}
+    try:
+        while pending or in_flight:
+            while pending and not out_of_time() and len(in_flight) < 2 * workers:
+                task = pending.pop()
+                size = min(chunk, target - task.samples_done)
+                if executor is None:
+                    future: Future = Future()
+                    future.set_result(task_runner(task, settings, size, seed))
+                else:
+                    future = executor.submit(task_runner, task, settings, size, seed)
+                in_flight[future] = task
+            if not in_flight:
+                break
+            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            for future in finished:
+                task = in_flight.pop(future)
+                result = future.result()
+                status = update_status(statuses[task.example["id"]], result)
+                results.append(result)
+                progress.samples += result.samples
+                if status["covered"]:
+                    covered.add(task.example["id"])
+                task.samples_done = status["samples"]
+                task.filter_bytes = result.filter_bytes or task.filter_bytes
+                if result.error:
+                    progress.errors.append(f"{task.example['id']}: {result.error}")
+                if result.error or status["exhausted"] or status["samples"] >= target:
+                    progress.done += 1
+                elif not out_of_time():
+                    pending.append(task)
+            if results and time.perf_counter() - timer["last_commit"] >= commit_every:
+                commit()
+            progress.covered = len(covered)
+            progress.seconds = time.perf_counter() - start
+            if on_progress:
+                on_progress(progress)
+    finally:
+        if results:
+            commit()
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+    elapsed = time.perf_counter() - start
+    summary = store.summary()
+    summary.update(
+        seconds=round(elapsed, 3),
+        run_programs=progress.samples,
+        programs_per_second=round(progress.samples / elapsed, 1) if elapsed else 0.0,
+        store_seconds=round(timer["store"], 3),
+        finished=progress.done == progress.total,
+        errors=progress.errors,
+    )
+    return summary
+
+
+def new_status() -> dict:
+    """The status of an example nobody has explored yet."""
+    return {"samples": 0, "dead_ends": 0, "exhausted": False, "covered": False, "memory": 0,
+            "seconds": 0.0, "fp_probes": 0, "fp_hits": 0, "error": None}
+
+
+def update_status(status: dict, result: ChunkResult) -> dict:
+    """Fold one chunk's result into the example's status (in place)."""
+    status["samples"] += result.samples
+    status["dead_ends"] += result.dead_ends
+    status["exhausted"] = status["exhausted"] or result.exhausted
+    status["memory"] += len(result.programs)
+    status["covered"] = status["covered"] or any(r >= 1.0 for r in result.rewards)
+    status["seconds"] = round(status["seconds"] + result.seconds, 4)
+    status["error"] = result.error
+    status["fp_probes"] += result.fp_probes
+    status["fp_hits"] += result.fp_hits
+    return status
