@@ -45,6 +45,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check mapo_cli tests datasets benchmarks
+	$(BIN)/lint-imports
 
 bench: bench-explore bench-train
 

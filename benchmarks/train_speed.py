@@ -20,13 +20,13 @@ from pathlib import Path
 
 import torch
 
+from mapo_cli.core.lru import LRU
 from mapo_cli.learn.actor import ITEM_CACHE, Actor
 from mapo_cli.learn.checkpoint import load_checkpoint
+from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.learner import update
-from mapo_cli.core.lru import LRU
 from mapo_cli.learn.run_dir import latest_checkpoint
 from mapo_cli.learn.train import load_training_data
-from mapo_cli.learn.config import TrainConfig
 
 
 def main() -> None:

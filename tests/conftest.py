@@ -43,8 +43,8 @@ def real_training(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def demo_store(prepared_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's training split explored briefly (tests copy it before writing to it)."""
-    from mapo_cli.search.explore import ExploreSettings
     from mapo_cli.search.driver import explore_data
+    from mapo_cli.search.explore import ExploreSettings
 
     store = tmp_path_factory.mktemp("demo-store") / "store"
     explore_data(prepared_demo / "random-split-1-train.jsonl", store, ExploreSettings(),

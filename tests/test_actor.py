@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from mapo_cli.learn.actor import Actor
 from mapo_cli.language.liveness import without_dead_code
+from mapo_cli.learn.actor import Actor
+from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.features import build_vocabulary
 from mapo_cli.learn.model import ModelConfig, Programmer
 from mapo_cli.learn.train import load_training_data
-from mapo_cli.learn.config import TrainConfig
 
 
 def make_actor(prepared_demo: Path, demo_store: Path, **settings) -> tuple[Actor, dict]:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mapo_cli.core.errors import MapoError
 from mapo_cli.store.bloom import (
     BloomFilter,
     ExactSet,
@@ -18,7 +19,6 @@ from mapo_cli.store.bloom import (
     make_filter,
     optimal_bits_and_hashes,
 )
-from mapo_cli.core.errors import MapoError
 
 keys_strategy = st.lists(st.binary(min_size=0, max_size=24), max_size=300)
 

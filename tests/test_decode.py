@@ -110,12 +110,12 @@ def test_decoded_programs_are_the_models_beam_with_exact_probabilities(
         tiny_run: Path, prepared_demo: Path) -> None:
     """Beam search itself is checked against exhaustive enumeration in test_decoding.py;
     here: what `decode` reports is that beam, valid programs with their true log π."""
-    from mapo_cli.learn.checkpoint import load_checkpoint
-    from mapo_cli.data.dataset import load_dataset
     from mapo_cli.analysis.decode import Decoder
-    from mapo_cli.learn.decoding import beam_search, log_probs, prepare
+    from mapo_cli.data.dataset import load_dataset
     from mapo_cli.language.grammar import load_grammar
     from mapo_cli.language.program import format_program
+    from mapo_cli.learn.checkpoint import load_checkpoint
+    from mapo_cli.learn.decoding import beam_search, log_probs, prepare
 
     examples, tables = load_dataset(prepared_demo / "random-split-1-dev.jsonl")
     examples = examples[:6]
@@ -157,8 +157,8 @@ def smaller_grammar(tmp_path: Path) -> Path:
 
 def test_a_checkpoint_of_another_grammar_is_a_clear_error(
         tiny_run: Path, prepared_demo: Path, tmp_path: Path) -> None:
-    from mapo_cli.learn.checkpoint import load_checkpoint, save_checkpoint
     from mapo_cli.language.grammar import load_grammar
+    from mapo_cli.learn.checkpoint import load_checkpoint, save_checkpoint
     from mapo_cli.learn.model import ModelConfig, Programmer
 
     grammar = load_grammar(str(smaller_grammar(tmp_path)))

@@ -10,10 +10,17 @@ import torch
 from tables import medals_table, small_table
 from test_interpreter import enumerate_programs
 
-from mapo_cli.learn.decoding import Prepared, beam_search, log_probs, max_decode_steps, prepare, sample
-from mapo_cli.learn.features import build_vocabulary
 from mapo_cli.language.grammar import load_grammar
 from mapo_cli.language.interpreter import END_ID
+from mapo_cli.learn.decoding import (
+    Prepared,
+    beam_search,
+    log_probs,
+    max_decode_steps,
+    prepare,
+    sample,
+)
+from mapo_cli.learn.features import build_vocabulary
 from mapo_cli.learn.model import ModelConfig, Programmer
 
 TINY = ModelConfig(embedding_size=8, hidden_size=8, layers=2, dropout=0.2)

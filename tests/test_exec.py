@@ -10,8 +10,8 @@ import pytest
 from conftest import DEMO
 from typer.testing import CliRunner
 
-from mapo_cli.data.dataset import load_dataset
 from mapo_cli.analysis.execution import execute
+from mapo_cli.data.dataset import load_dataset
 
 runner = CliRunner()
 

@@ -10,8 +10,9 @@ import pytest
 from tables import example, medals_table, small_table
 from test_interpreter import enumerate_programs
 
-from mapo_cli.store.bloom import make_filter
 from mapo_cli.core.errors import MapoError
+from mapo_cli.data.scoring import TargetScorer
+from mapo_cli.search.driver import explore_data
 from mapo_cli.search.explore import (
     ExploreSettings,
     UniformPolicy,
@@ -19,8 +20,7 @@ from mapo_cli.search.explore import (
     make_interpreter,
     sample_new_programs,
 )
-from mapo_cli.search.driver import explore_data
-from mapo_cli.data.scoring import TargetScorer
+from mapo_cli.store.bloom import make_filter
 from mapo_cli.store.store import Store
 
 EXACT = ExploreSettings(triggers=False, filter_mode="exact", error_rate=0.0, max_expressions=2)
@@ -136,7 +136,7 @@ def test_other_settings_or_changed_examples_are_refused(tmp_path: Path) -> None:
 
 
 def test_a_failing_example_does_not_lose_the_others(tmp_path: Path, monkeypatch) -> None:
-    import mapo_cli.search.driver as driver
+    from mapo_cli.search import driver
 
     good = dict(QUESTION, id="good")
     bad = dict(QUESTION, id="bad")

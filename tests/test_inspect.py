@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import load_grammar
-from mapo_cli.main import app
 from mapo_cli.language.program import split_program, to_ids
+from mapo_cli.main import app
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE_KEYS = {"examples", "covered", "coverage", "programs", "memory_programs", "exhausted",
@@ -196,8 +196,8 @@ def test_the_entity_decides_before_peru() -> None:
 
 def test_fictitious_tables_keep_columns_types_and_entities(demo_store: Path) -> None:
     from mapo_cli.analysis.spurious import entity_cells, fictitious_tables
-    from mapo_cli.store.store import Store
     from mapo_cli.core.text import contains, normalize_text
+    from mapo_cli.store.store import Store
 
     grammar = load_grammar("wtq")
     with Store.open_readonly(demo_store) as store, store.reader() as reader:
@@ -220,9 +220,9 @@ def test_fictitious_tables_keep_columns_types_and_entities(demo_store: Path) -> 
 
 def test_fast_execution_agrees_with_the_interpreter(demo_store: Path) -> None:
     """`run_program` skips code assistance; on fictitious tables it must judge like `run`."""
+    from mapo_cli.analysis.spurious import fictitious_tables, run_program
     from mapo_cli.core.errors import InvalidProgram
     from mapo_cli.language.interpreter import Interpreter
-    from mapo_cli.analysis.spurious import fictitious_tables, run_program
     from mapo_cli.store.store import Store
 
     grammar = load_grammar("wtq")

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tables import example, medals_table, small_table
 
-from mapo_cli.language.context import ProgramContext
 from mapo_cli.core.errors import InvalidProgram
+from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import load_grammar
 from mapo_cli.language.interpreter import END_ID, Interpreter, answer_strings
 from mapo_cli.language.program import format_program, split_program, to_ids

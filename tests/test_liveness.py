@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from tables import example, medals_table
 
-from mapo_cli.language.context import ProgramContext
 from mapo_cli.data.dataset import load_dataset
-from mapo_cli.language.liveness import without_dead_code
+from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import load_grammar
 from mapo_cli.language.interpreter import Interpreter
+from mapo_cli.language.liveness import without_dead_code
 from mapo_cli.language.program import format_program, split_program, to_ids
 from mapo_cli.store.store import Store
 

@@ -10,6 +10,9 @@ import pytest
 import torch
 from tables import medals_table
 
+from mapo_cli.core.errors import MapoError
+from mapo_cli.language.context import ProgramContext
+from mapo_cli.language.grammar import load_grammar
 from mapo_cli.learn.checkpoint import (
     load_checkpoint,
     load_training_state,
@@ -17,7 +20,6 @@ from mapo_cli.learn.checkpoint import (
     save_training_state,
     sidecar_path,
 )
-from mapo_cli.language.context import ProgramContext
 from mapo_cli.learn.decoding import (
     encode_items,
     log_probs,
@@ -26,7 +28,6 @@ from mapo_cli.learn.decoding import (
     valid_mask,
     variable_slot,
 )
-from mapo_cli.core.errors import MapoError
 from mapo_cli.learn.features import (
     DATE_ID,
     NUM_ID,
@@ -35,7 +36,6 @@ from mapo_cli.learn.features import (
     build_vocabulary,
     encode_example,
 )
-from mapo_cli.language.grammar import load_grammar
 from mapo_cli.learn.model import ModelConfig, Programmer
 
 TINY = ModelConfig(embedding_size=8, hidden_size=8, layers=2, dropout=0.0)

@@ -9,13 +9,13 @@ import torch
 from tables import example, medals_table
 from test_interpreter import enumerate_programs
 
+from mapo_cli.data.scoring import TargetScorer
+from mapo_cli.language.grammar import load_grammar
 from mapo_cli.learn.decoding import prepare
 from mapo_cli.learn.features import build_vocabulary
-from mapo_cli.language.grammar import load_grammar
 from mapo_cli.learn.learner import loss_of
 from mapo_cli.learn.model import ModelConfig, Programmer
 from mapo_cli.learn.objectives import training_samples
-from mapo_cli.data.scoring import TargetScorer
 
 QUESTION = example("how many nations won 3 gold ?", [{"type": "number", "value": 3, "span": [4, 5]}],
                    ["2"])

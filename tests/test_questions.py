@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mapo_cli.core.text import contains, normalize_text
 from mapo_cli.data.questions import CellIndex, analyse_question, tokenize
 from mapo_cli.data.tables import build_table
-from mapo_cli.core.text import contains, normalize_text
 
 MEDALS = build_table(
     "t/medals.csv",

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mapo_cli.data import scoring
 from mapo_cli.core.errors import MapoError
-from mapo_cli.main import app
+from mapo_cli.data import scoring
 from mapo_cli.data.scoring import (
     DateValue,
     NumberValue,
@@ -24,6 +23,7 @@ from mapo_cli.data.scoring import (
     to_value,
     write_predictions,
 )
+from mapo_cli.main import app
 
 # ---------------------------------------------------------------- strings
 

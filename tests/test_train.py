@@ -16,10 +16,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from mapo_cli.store.bloom import filter_stats
 from mapo_cli.learn.checkpoint import load_checkpoint
-from mapo_cli.main import app
 from mapo_cli.learn.pretrained import load_vectors, vectors_root
+from mapo_cli.main import app
+from mapo_cli.store.bloom import filter_stats
 from mapo_cli.store.store import Store, copy_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,8 +246,8 @@ def one_line_error(result) -> str:
 
 
 def test_bad_input_is_a_clear_error(setup: dict, prepared_demo: Path, tmp_path: Path) -> None:
-    from mapo_cli.search.explore import ExploreSettings
     from mapo_cli.search.driver import explore_data
+    from mapo_cli.search.explore import ExploreSettings
 
     other = tmp_path / "other-store"
     explore_data(prepared_demo / "random-split-1-dev.jsonl", other, ExploreSettings(), workers=1,

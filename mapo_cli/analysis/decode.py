@@ -24,15 +24,15 @@ from typing import Any
 
 import torch
 
-from mapo_cli.learn.checkpoint import Checkpoint, load_checkpoint
-from mapo_cli.data.dataset import load_dataset
-from mapo_cli.learn.decoding import beam_search, prepare
 from mapo_cli.core.errors import MapoError
+from mapo_cli.data.dataset import load_dataset
+from mapo_cli.data.scoring import TargetScorer, score_predictions
 from mapo_cli.language.grammar import Grammar, load_grammar
 from mapo_cli.language.interpreter import END_ID
 from mapo_cli.language.program import format_program
+from mapo_cli.learn.checkpoint import Checkpoint, load_checkpoint
+from mapo_cli.learn.decoding import beam_search, prepare
 from mapo_cli.learn.run_dir import resolve_checkpoint
-from mapo_cli.data.scoring import TargetScorer, score_predictions
 
 
 @dataclass

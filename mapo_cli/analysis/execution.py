@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mapo_cli.data.scoring import TargetScorer
 from mapo_cli.language.context import ProgramContext, bits, literal_value
 from mapo_cli.language.grammar import load_grammar
 from mapo_cli.language.interpreter import Interpreter, answer_strings
 from mapo_cli.language.program import split_program, to_ids, unlinked_literals
-from mapo_cli.data.scoring import TargetScorer
 
 
 @dataclass

@@ -40,15 +40,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mapo_cli.language.context import ProgramContext, literal_value, parse_date
 from mapo_cli.core.errors import MapoError
-from mapo_cli.learn.features import column_words
+from mapo_cli.core.text import contains, normalize_text
+from mapo_cli.data.scoring import predicted_value
+from mapo_cli.language.context import ProgramContext, literal_value, parse_date
 from mapo_cli.language.grammar import Grammar, load_grammar
 from mapo_cli.language.interpreter import CLOSE_ID, END_ID, Interpreter, State
 from mapo_cli.language.program import format_program
-from mapo_cli.data.scoring import predicted_value
+from mapo_cli.learn.features import column_words
 from mapo_cli.store.store import Store
-from mapo_cli.core.text import contains, normalize_text
 
 Program = tuple[int, ...]
 Json = dict[str, Any]

@@ -16,8 +16,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mapo_cli.language.context import ProgramContext
 from mapo_cli.core.errors import MapoError
+from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import Grammar, load_grammar
 from mapo_cli.language.interpreter import CLOSE_ID, FIRST_FUNCTION_ID
 from mapo_cli.language.program import format_program

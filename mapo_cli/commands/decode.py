@@ -43,8 +43,8 @@ def decode(
     accuracy equals `mapo score` on the predictions written with --out.
     The checkpoint must have been trained with the grammar DATA was prepared for.
     """
-    from mapo_cli.data.dataset import write_jsonl
     from mapo_cli.analysis.decode import decode_file
+    from mapo_cli.data.dataset import write_jsonl
     from mapo_cli.data.scoring import write_predictions
 
     with count_progress("decode", disable=json_output) as show:

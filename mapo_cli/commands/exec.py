@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from mapo_cli.commands.common import console, err_console, print_json, reports_errors
-from mapo_cli.data.dataset import find_example, load_examples, load_tables
 from mapo_cli.core.errors import MapoError
+from mapo_cli.data.dataset import find_example, load_examples, load_tables
 
 
 @reports_errors

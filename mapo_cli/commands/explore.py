@@ -49,11 +49,11 @@ def explore(
     Workers compute; this process alone writes the store, in batched
     transactions, so a stopped or killed run resumes where it ended.
     """
-    from mapo_cli.data.dataset import load_examples
     from mapo_cli.core.errors import MapoError
-    from mapo_cli.search.explore import ExploreSettings
-    from mapo_cli.search.driver import explore_data
+    from mapo_cli.data.dataset import load_examples
     from mapo_cli.language.grammar import load_grammar
+    from mapo_cli.search.driver import explore_data
+    from mapo_cli.search.explore import ExploreSettings
 
     examples = load_examples(data)
     if not examples:

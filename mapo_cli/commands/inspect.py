@@ -39,8 +39,8 @@ def inspect_store(
     under the model and the one it prefers. Safe while another process writes
     the store: it reads one consistent snapshot.
     """
-    from mapo_cli.core.errors import MapoError
     from mapo_cli.analysis.store_report import example_report, store_report
+    from mapo_cli.core.errors import MapoError
 
     if example is None:
         if run is not None:
@@ -172,8 +172,8 @@ def inspect_spurious(
     spurious (see mapo_cli/analysis/spurious.py). With --run, also whether the model's
     preferred program is in the likely-correct class.
     """
-    from mapo_cli.data.dataset import write_jsonl
     from mapo_cli.analysis.spurious import analyse_store
+    from mapo_cli.data.dataset import write_jsonl
 
     with count_progress("spurious", disable=json_output) as report_progress:
         report = analyse_store(store, tables=tables, seed=seed, run=run, limit=limit or None,

@@ -71,9 +71,9 @@ def train(
     The effective configuration is saved in RUN/config.toml; `--resume`
     continues a stopped run where its last checkpoint left off.
     """
+    from mapo_cli.learn.config import merge, read_config_file
     from mapo_cli.learn.run_dir import CONFIG
     from mapo_cli.learn.train import train as run_training
-    from mapo_cli.learn.config import merge, read_config_file
 
     if actors is not None and actors < 1:
         raise MapoError("--actors must be at least 1")

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mapo_cli.data.dataset import write_jsonl
 from mapo_cli.core.errors import MapoError
-from mapo_cli.language.grammar import load_grammar, resolve_grammar
+from mapo_cli.data.dataset import write_jsonl
 from mapo_cli.data.questions import CellIndex, Entity, analyse_question
 from mapo_cli.data.tables import Table, load_csv_table, load_wtq_table
+from mapo_cli.language.grammar import load_grammar, resolve_grammar
 
 HEADER = ["id", "utterance", "context", "targetValue"]
 ProgressFn = Callable[[int, int], None]

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mapo_cli.data.tables import Table, find_dates
 from mapo_cli.core.text import normalize_text
+from mapo_cli.data.tables import Table, find_dates
 
 Entity = dict[str, Any]
 

@@ -11,8 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from mapo_cli.language.grammar import Grammar
 from mapo_cli.core.text import contains, normalize_text
+from mapo_cli.language.grammar import Grammar
 
 Date = tuple[int, int, int]  # year, month, day; -1 where unknown
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from mapo_cli.language.context import ProgramContext, format_date, format_number
 from mapo_cli.core.errors import InvalidProgram
+from mapo_cli.language.context import ProgramContext, format_date, format_number
 from mapo_cli.language.grammar import Function
 from mapo_cli.language.semantics import SEMANTICS
 

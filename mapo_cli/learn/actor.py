@@ -15,10 +15,17 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mapo_cli.store.bloom import filter_from_bytes, make_filter
-from mapo_cli.language.liveness import without_dead_code
-from mapo_cli.learn.decoding import Prepared, Walked, prepare, sample, tree_log_probs
 from mapo_cli.core.errors import InvalidProgram
+from mapo_cli.core.lru import LRU
+from mapo_cli.data.scoring import TargetScorer
+from mapo_cli.language.grammar import Grammar
+from mapo_cli.language.interpreter import END_ID, Interpreter, State
+from mapo_cli.language.liveness import without_dead_code
+from mapo_cli.learn.config import TrainConfig
+from mapo_cli.learn.decoding import Prepared, Walked, prepare, sample, tree_log_probs
+from mapo_cli.learn.features import Vocabulary
+from mapo_cli.learn.model import Programmer
+from mapo_cli.learn.objectives import training_samples
 from mapo_cli.search.explore import (
     ROOT_KEY,
     ExploredPrefixes,
@@ -27,14 +34,7 @@ from mapo_cli.search.explore import (
     key_of,
     mark_finished_ancestors,
 )
-from mapo_cli.learn.features import Vocabulary
-from mapo_cli.language.grammar import Grammar
-from mapo_cli.language.interpreter import END_ID, Interpreter, State
-from mapo_cli.core.lru import LRU
-from mapo_cli.learn.model import Programmer
-from mapo_cli.learn.objectives import training_samples
-from mapo_cli.data.scoring import TargetScorer
-from mapo_cli.learn.config import TrainConfig
+from mapo_cli.store.bloom import filter_from_bytes, make_filter
 
 Program = tuple[int, ...]
 ITEM_CACHE = 1500  # examples whose interpreter and features stay in memory

@@ -19,8 +19,8 @@ from typing import Any
 import torch
 
 from mapo_cli.core.errors import MapoError
-from mapo_cli.learn.features import Vocabulary
 from mapo_cli.language.grammar import Grammar, load_grammar
+from mapo_cli.learn.features import Vocabulary
 from mapo_cli.learn.model import ModelConfig, Programmer
 
 FORMAT = "mapo-checkpoint/1"

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from mapo_cli.language.context import ProgramContext
 from mapo_cli.core.errors import InvalidProgram
-from mapo_cli.learn.features import Features, Vocabulary, encode_example
+from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import Grammar
 from mapo_cli.language.interpreter import CLOSE_ID, END_ID, Interpreter, State
+from mapo_cli.learn.features import Features, Vocabulary, encode_example
 from mapo_cli.learn.model import DecoderState, Programmer, make_batch
 
 Program = tuple[int, ...]

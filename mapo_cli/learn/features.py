@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mapo_cli.language.context import ProgramContext, literal_value
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.text import normalize_text
+from mapo_cli.language.context import ProgramContext, literal_value
 
 PAD, UNK, NUM, DATE = "<PAD>", "<UNK>", "<NUM>", "<DATE>"
 SPECIALS = (PAD, UNK, NUM, DATE)

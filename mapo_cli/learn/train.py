@@ -28,6 +28,11 @@ import torch
 import torch.multiprocessing as mp
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from mapo_cli.core.errors import MapoError
+from mapo_cli.core.lru import LRU
+from mapo_cli.data.dataset import load_dataset
+from mapo_cli.data.scoring import TargetScorer
+from mapo_cli.language.grammar import Grammar, load_grammar
 from mapo_cli.learn.actor import ITEM_CACHE, Actor, ActorBatch
 from mapo_cli.learn.checkpoint import (
     load_checkpoint,
@@ -35,13 +40,10 @@ from mapo_cli.learn.checkpoint import (
     save_checkpoint,
     save_training_state,
 )
-from mapo_cli.data.dataset import load_dataset
+from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.decoding import Prepared, prepare, sample
-from mapo_cli.core.errors import MapoError
 from mapo_cli.learn.features import Vocabulary, build_vocabulary
-from mapo_cli.language.grammar import Grammar, load_grammar
 from mapo_cli.learn.learner import update
-from mapo_cli.core.lru import LRU
 from mapo_cli.learn.model import ModelConfig, Programmer
 from mapo_cli.learn.pretrained import (
     WordVectors,
@@ -63,10 +65,8 @@ from mapo_cli.learn.run_dir import (
     state_path,
     truncate_metrics,
 )
-from mapo_cli.data.scoring import TargetScorer
 from mapo_cli.store.store import Store
 from mapo_cli.store.values import example_key
-from mapo_cli.learn.config import TrainConfig
 
 Program = tuple[int, ...]
 

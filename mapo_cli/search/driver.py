@@ -14,8 +14,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mapo_cli.data.dataset import load_dataset
 from mapo_cli.core.errors import MapoError
+from mapo_cli.data.dataset import load_dataset
 from mapo_cli.search.explore import ChunkResult, ExploreSettings, explore_chunk
 from mapo_cli.store.store import Store
 

@@ -28,8 +28,8 @@ from typing import Any, Self
 
 import lmdb
 
-from mapo_cli.store.bloom import filter_stats
 from mapo_cli.core.errors import MapoError
+from mapo_cli.store.bloom import filter_stats
 from mapo_cli.store.files import (
     WRITER_LOCK,
     lock_writer,
