@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 @pytest.fixture(scope="session")
 def prepared_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo dataset as `mapo prepare wtq` writes it (training, split-1 train/dev)."""
-    from mapo_cli.data.prepare import prepare_wtq
+    from mapo_cli.data.prepare_wtq import prepare_wtq
 
     out = tmp_path_factory.mktemp("demo-prepared")
     prepare_wtq(DEMO, out)
@@ -28,7 +28,7 @@ def real_training(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """WTQ's training.tsv alone (the splits are subsets of it), prepared once."""
     if not WTQ.is_dir():
         pytest.skip(f"WikiTableQuestions not found at {WTQ}")
-    from mapo_cli.data.prepare import prepare_wtq
+    from mapo_cli.data.prepare_wtq import prepare_wtq
 
     source = tmp_path_factory.mktemp("wtq")
     (source / "data").mkdir()

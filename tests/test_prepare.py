@@ -10,7 +10,9 @@ from typer.testing import CliRunner
 
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.dataset import EXAMPLE_KEYS, TABLE_KEYS, load_dataset, load_examples
-from mapo_cli.data.prepare import parse_answer, prepare_csv, prepare_wtq, read_questions
+from mapo_cli.data.prepare import parse_answer, read_questions
+from mapo_cli.data.prepare_csv import prepare_csv
+from mapo_cli.data.prepare_wtq import prepare_wtq
 from mapo_cli.main import app
 
 WTQ = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "wtq"

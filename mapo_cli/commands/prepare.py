@@ -11,7 +11,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from mapo_cli.commands.common import console, err_console, print_json, reports_errors
-from mapo_cli.data.prepare import PrepareReport, prepare_csv, prepare_wtq
+from mapo_cli.data.prepare import PrepareReport
+from mapo_cli.data.prepare_csv import prepare_csv
+from mapo_cli.data.prepare_wtq import prepare_wtq
 
 MAX_PROBLEMS_SHOWN = 20
 

@@ -1,6 +1,7 @@
 """`mapo prepare`: question TSVs and their tables in, prepared data (docs/formats.md) out.
 
-One pipeline for WikiTableQuestions and for a user's CSV tables: read every
+One pipeline for every source (`prepare_wtq`, `prepare_csv`: each finds its
+files and its table loader, then calls `run_prepare`): read every
 question line (a bad line becomes a reported problem), then handle each table
 once (parse it, then tokenise and link every distinct question about it) in a
 process pool, then write `<name>.jsonl` per question file and one
@@ -9,7 +10,6 @@ process pool, then write `<name>.jsonl` per question file and one
 
 from __future__ import annotations
 
-import functools
 import multiprocessing
 import os
 import re
@@ -23,7 +23,7 @@ from typing import Any
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.dataset import write_jsonl
 from mapo_cli.data.questions import CellIndex, Entity, analyse_question
-from mapo_cli.data.tables import Table, load_csv_table, load_wtq_table
+from mapo_cli.data.tables import Table
 from mapo_cli.language.grammar import load_grammar, resolve_grammar
 
 HEADER = ["id", "utterance", "context", "targetValue"]
@@ -291,49 +291,3 @@ def run_prepare(
     report.tables = len(used)
     report.seconds = time.perf_counter() - started
     return report
-
-
-def prepare_wtq(
-    source: Path,
-    out: Path,
-    grammar: str = "wtq",
-    strict: bool = False,
-    progress: ProgressFn | None = None,
-) -> PrepareReport:
-    """Prepare every `SOURCE/data/*.tsv` of a WikiTableQuestions release into OUT."""
-    source, out = Path(source), Path(out)
-    if not source.is_dir():
-        raise MapoError(f"{source}: no such directory (expected a WikiTableQuestions release)")
-    files = sorted((source / "data").glob("*.tsv"))
-    if not files:
-        raise MapoError(
-            f"{source}: no data/*.tsv question files (is it a WikiTableQuestions release?)"
-        )
-    if any(path.stem == "tables" for path in files):
-        raise MapoError(f"{source}/data/tables.tsv: its output would overwrite tables.jsonl")
-    loader = functools.partial(load_wtq_table, source)
-    return run_prepare(files, out, loader, grammar, strict, progress)
-
-
-def prepare_csv(
-    questions_tsv: Path,
-    out: Path,
-    tables_dir: Path | None = None,
-    grammar: str = "wtq",
-    strict: bool = False,
-    progress: ProgressFn | None = None,
-) -> PrepareReport:
-    """Prepare a user's question TSV whose `context` column names CSV files in `tables_dir`.
-
-    `tables_dir` defaults to the directory of the question file.
-    """
-    questions_tsv, out = Path(questions_tsv), Path(out)
-    if not questions_tsv.is_file():
-        raise MapoError(f"{questions_tsv}: no such question file")
-    tables_dir = questions_tsv.parent if tables_dir is None else Path(tables_dir)
-    if not tables_dir.is_dir():
-        raise MapoError(f"{tables_dir}: no such tables directory")
-    if questions_tsv.stem == "tables":
-        raise MapoError(f"{questions_tsv}: its output would overwrite tables.jsonl; rename it")
-    loader = functools.partial(load_csv_table, tables_dir)
-    return run_prepare([questions_tsv], out, loader, grammar, strict, progress)
