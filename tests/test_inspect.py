@@ -195,7 +195,7 @@ def test_the_entity_decides_before_peru() -> None:
 
 
 def test_fictitious_tables_keep_columns_types_and_entities(demo_store: Path) -> None:
-    from mapo_cli.analysis.spurious import entity_cells, fictitious_tables
+    from mapo_cli.analysis.fictitious import entity_cells, fictitious_tables
     from mapo_cli.core.text import contains, normalize_text
     from mapo_cli.store.store import Store
 
@@ -220,7 +220,7 @@ def test_fictitious_tables_keep_columns_types_and_entities(demo_store: Path) -> 
 
 def test_fast_execution_agrees_with_the_interpreter(demo_store: Path) -> None:
     """`run_program` skips code assistance; on fictitious tables it must judge like `run`."""
-    from mapo_cli.analysis.spurious import fictitious_tables, run_program
+    from mapo_cli.analysis.fictitious import fictitious_tables, run_program
     from mapo_cli.core.errors import InvalidProgram
     from mapo_cli.language.interpreter import Interpreter
     from mapo_cli.store.store import Store

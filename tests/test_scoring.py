@@ -10,17 +10,19 @@ from typer.testing import CliRunner
 
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data import scoring
-from mapo_cli.data.scoring import (
+from mapo_cli.data.answer_values import (
     DateValue,
     NumberValue,
     StringValue,
-    TargetScorer,
-    answer_matches,
     normalize,
-    read_predictions,
-    score_predictions,
     target_value,
     to_value,
+)
+from mapo_cli.data.scoring import (
+    TargetScorer,
+    answer_matches,
+    read_predictions,
+    score_predictions,
     write_predictions,
 )
 from mapo_cli.main import app

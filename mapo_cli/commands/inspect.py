@@ -172,7 +172,7 @@ def inspect_spurious(
     spurious (see mapo_cli/analysis/spurious.py). With --run, also whether the model's
     preferred program is in the likely-correct class.
     """
-    from mapo_cli.analysis.spurious import analyse_store
+    from mapo_cli.analysis.spurious_report import analyse_store
     from mapo_cli.data.dataset import write_jsonl
 
     with count_progress("spurious", disable=json_output) as report_progress:

@@ -1,0 +1,97 @@
+"""What of the question a program's answer depends on: steps 1-3 of the rule in `spurious`.
+
+A program that ignores "peru" cannot be about peru; counting the entities and
+columns used by the expressions the answer depends on (not dead code) is what
+lets us rank behaviour classes without annotations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mapo_cli.analysis.fictitious import entity_cells
+from mapo_cli.core.text import normalize_text
+from mapo_cli.language.context import ProgramContext, literal_value
+from mapo_cli.language.interpreter import CLOSE_ID, END_ID
+from mapo_cli.learn.features import column_words
+
+Program = tuple[int, ...]
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """What of the question a program's answer depends on (rule steps 1-3)."""
+
+    entities: int
+    mentioned_columns: int
+    unmentioned_columns: int
+
+    def key(self) -> tuple[int, int, int]:
+        return (self.entities, self.mentioned_columns, -self.unmentioned_columns)
+
+
+def live_expressions(tokens: Program, first_var: int) -> list[list[int]]:
+    """The argument tokens of the expressions that the last one depends on (a backward slice)."""
+    expressions: list[list[int]] = []
+    inside = False
+    for token in tokens:
+        if not inside:
+            if token == END_ID:
+                break
+            expressions.append([])  # `token` is the function of a new expression
+            inside = True
+        elif token == CLOSE_ID:
+            inside = False
+        else:
+            expressions[-1].append(token)
+    live: set[int] = set()
+    stack = [len(expressions) - 1] if expressions else []
+    while stack:
+        index = stack.pop()
+        if index not in live:
+            live.add(index)
+            stack += [t - first_var for t in expressions[index] if t >= first_var]
+    return [expressions[i] for i in sorted(live)]
+
+
+def mentioned_columns(example: Json, table: Json) -> set[str]:
+    """Columns the question mentions: by a word of their name, or by a string entity in a cell
+    ("canada" mentions the nation column)."""
+    words = {w for token in example.get("tokens", []) for w in normalize_text(token).split()}
+    named = {name for name in table["columns"] if any(w in words for w in column_words(name))}
+    return named | {table["columns"][c] for _, c in entity_cells(table, example, ("string",))}
+
+
+def literal_mentions(example: Json, ctx: ProgramContext) -> list[Any]:
+    """Per literal of the context, the question mention it comes from (its span, else itself).
+
+    A year is often both a number and a date entity of one span: one mention.
+    """
+    span_of: dict[tuple[str, Any], Any] = {}
+    for entity in example.get("entities", []):
+        try:
+            kind, value, _ = literal_value(entity)
+        except (ValueError, KeyError):
+            continue
+        span = entity.get("span")
+        span_of.setdefault((kind, value), tuple(span) if span else (kind, value))
+    return [span_of.get((kind, value), (kind, value)) for kind, value, _ in ctx.literals]
+
+
+def grounding(tokens: Program, ctx: ProgramContext, mentioned_names: set[str],
+              mentions: list[Any]) -> Grounding:
+    """Entities and columns used by the expressions that the program's answer depends on."""
+    first_column = ctx.n_builtins + 1  # after the built-ins and all_rows
+    first_literal = first_column + len(ctx.views)
+    entities, mentioned, unmentioned = set(), set(), set()
+    for arguments in live_expressions(tokens, ctx.first_var):
+        for token in arguments:
+            if first_column <= token < first_literal:
+                name = ctx.views[token - first_column].name
+                (mentioned if name in mentioned_names else unmentioned).add(name)
+            elif first_literal <= token < ctx.first_var:
+                entities.add(mentions[token - first_literal])
+    return Grounding(len(entities), len(mentioned), len(unmentioned))
+
