@@ -10,15 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mapo_cli.core.errors import MapoError
-from mapo_cli.store.bloom import (
-    BloomFilter,
-    ExactSet,
-    ScalableBloomFilter,
-    filter_from_bytes,
-    filter_stats,
-    make_filter,
-    optimal_bits_and_hashes,
-)
+from mapo_cli.store.bloom import BloomFilter, optimal_bits_and_hashes
+from mapo_cli.store.exact import ExactSet
+from mapo_cli.store.filters import filter_from_bytes, filter_stats, make_filter
+from mapo_cli.store.scalable import ScalableBloomFilter
 
 keys_strategy = st.lists(st.binary(min_size=0, max_size=24), max_size=300)
 

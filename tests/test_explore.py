@@ -20,7 +20,7 @@ from mapo_cli.search.explore import (
     make_interpreter,
     sample_new_programs,
 )
-from mapo_cli.store.bloom import make_filter
+from mapo_cli.store.filters import make_filter
 from mapo_cli.store.store import Store
 
 EXACT = ExploreSettings(triggers=False, filter_mode="exact", error_rate=0.0, max_expressions=2)

@@ -19,8 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mapo_cli.core.errors import MapoError
-from mapo_cli.store.bloom import BloomFilter, ExactSet, make_filter
+from mapo_cli.store.bloom import BloomFilter
+from mapo_cli.store.exact import ExactSet
 from mapo_cli.store.files import verify_by_reading
+from mapo_cli.store.filters import make_filter
 from mapo_cli.store.store import Store, copy_store
 from mapo_cli.store.values import decode_memory, encode_memory, example_key, make_fingerprint
 

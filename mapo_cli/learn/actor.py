@@ -34,7 +34,7 @@ from mapo_cli.search.explore import (
     key_of,
     mark_finished_ancestors,
 )
-from mapo_cli.store.bloom import filter_from_bytes, make_filter
+from mapo_cli.store.filters import filter_from_bytes, make_filter
 
 Program = tuple[int, ...]
 ITEM_CACHE = 1500  # examples whose interpreter and features stay in memory

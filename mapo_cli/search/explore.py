@@ -25,7 +25,7 @@ from mapo_cli.data.scoring import TargetScorer
 from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import Grammar, load_grammar, triggered_functions
 from mapo_cli.language.interpreter import Interpreter, State
-from mapo_cli.store.bloom import filter_from_bytes, make_filter
+from mapo_cli.store.filters import filter_from_bytes, make_filter
 from mapo_cli.store.values import make_fingerprint
 
 FP_PROBES = 1000  # random never-inserted keys probed per chunk to measure false positives
