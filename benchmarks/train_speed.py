@@ -26,7 +26,7 @@ from mapo_cli.learn.checkpoint import load_checkpoint
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.learner import update
 from mapo_cli.learn.run_dir import latest_checkpoint
-from mapo_cli.learn.train import load_training_data
+from mapo_cli.learn.training_data import load_training_data
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from mapo_cli.learn.actor import Actor
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.features import build_vocabulary
 from mapo_cli.learn.model import ModelConfig, Programmer
-from mapo_cli.learn.train import load_training_data
+from mapo_cli.learn.training_data import load_training_data
 
 
 def make_actor(prepared_demo: Path, demo_store: Path, **settings) -> tuple[Actor, dict]:

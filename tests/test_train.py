@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from mapo_cli.learn.checkpoint import load_checkpoint
 from mapo_cli.learn.pretrained import load_vectors, vectors_root
 from mapo_cli.main import app
-from mapo_cli.store.bloom import filter_stats
+from mapo_cli.store.filters import filter_stats
 from mapo_cli.store.store import Store, copy_store
 
 ROOT = Path(__file__).resolve().parents[1]

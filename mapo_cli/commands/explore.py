@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
@@ -17,6 +17,9 @@ from mapo_cli.commands.common import (
     print_json,
     reports_errors,
 )
+
+if TYPE_CHECKING:
+    from mapo_cli.search.explore import ExploreSettings
 
 SUMMARY_KEYS = ("examples", "covered", "coverage", "programs", "programs_per_second", "seconds",
                 "store_bytes", "bits_per_prefix")
@@ -51,39 +54,15 @@ def explore(
     """
     from mapo_cli.core.errors import MapoError
     from mapo_cli.data.dataset import load_examples
-    from mapo_cli.language.grammar import load_grammar
-    from mapo_cli.search.driver import explore_data
-    from mapo_cli.search.explore import ExploreSettings
 
     examples = load_examples(data)
     if not examples:
         raise MapoError(f"{data}: no examples")
-    grammar = load_grammar(examples[0]["grammar"])
-    if not 0 < error_rate < 1:
-        raise MapoError(f"--error-rate must be between 0 and 1, not {error_rate}")
-    settings = ExploreSettings(
-        grammar=examples[0]["grammar"],
-        max_expressions=max_expressions or grammar.max_expressions,
-        triggers=not no_triggers,
-        filter_mode="exact" if exact else "bloom",
-        error_rate=0.0 if exact else error_rate,
-    )
-    workers = workers or os.cpu_count() or 1
-    progress = LazyProgress(
-        TextColumn("[bold]explore"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]:>8.0f} programs/s"),
-        TextColumn("coverage {task.fields[coverage]:.1%}"), TimeRemainingColumn(),
-        total=len(examples), disable=json_output, rate=0.0, coverage=0.0)
-    with progress:
-
-        def show(p) -> None:
-            progress.update(completed=p.done, rate=p.samples / max(p.seconds, 1e-9),
-                            coverage=p.covered / max(p.total, 1))
-
-        summary = explore_data(data, store, settings, workers=workers,
-                               samples_per_example=samples_per_example,
-                               seconds=seconds or None, seed=seed, chunk=chunk or samples_per_example,
-                               on_progress=show)
+    settings = _settings(examples[0]["grammar"], max_expressions, no_triggers, exact, error_rate)
+    summary = _explore_showing_progress(
+        data, store, settings, len(examples), json_output, workers=workers or os.cpu_count() or 1,
+        samples_per_example=samples_per_example, seconds=seconds or None, seed=seed,
+        chunk=chunk or samples_per_example)
     if json_output:
         print_json(summary)
         return
@@ -92,6 +71,44 @@ def explore(
     console.print(summary_table(summary, "exploration"))
     if not summary["finished"]:
         console.print("stopped before every example was done: run the same command to resume")
+
+
+def _settings(grammar_name: str, max_expressions: int, no_triggers: bool, exact: bool,
+              error_rate: float) -> ExploreSettings:
+    """What the store's fingerprint is made of: exploring into a store again must match it."""
+    from mapo_cli.core.errors import MapoError
+    from mapo_cli.language.grammar import load_grammar
+    from mapo_cli.search.explore import ExploreSettings
+
+    grammar = load_grammar(grammar_name)
+    if not 0 < error_rate < 1:
+        raise MapoError(f"--error-rate must be between 0 and 1, not {error_rate}")
+    return ExploreSettings(
+        grammar=grammar_name,
+        max_expressions=max_expressions or grammar.max_expressions,
+        triggers=not no_triggers,
+        filter_mode="exact" if exact else "bloom",
+        error_rate=0.0 if exact else error_rate,
+    )
+
+
+def _explore_showing_progress(data: Path, store: Path, settings: ExploreSettings, total: int,
+                              json_output: bool, **options: Any) -> dict:
+    """`explore_data(data, store, settings, **options)` with a live bar on stderr (none with --json)."""
+    from mapo_cli.search.driver import explore_data
+
+    progress = LazyProgress(
+        TextColumn("[bold]explore"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]:>8.0f} programs/s"),
+        TextColumn("coverage {task.fields[coverage]:.1%}"), TimeRemainingColumn(),
+        total=total, disable=json_output, rate=0.0, coverage=0.0)
+    with progress:
+
+        def show(p) -> None:
+            progress.update(completed=p.done, rate=p.samples / max(p.seconds, 1e-9),
+                            coverage=p.covered / max(p.total, 1))
+
+        return explore_data(data, store, settings, on_progress=show, **options)
 
 
 def summary_table(summary: dict, title: str) -> Table:

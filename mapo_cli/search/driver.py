@@ -76,39 +76,11 @@ def explore_data(data_path: Path, store_path: Path, settings: ExploreSettings, *
 def _explore(store: Store, examples: list[dict], tables: dict, settings: ExploreSettings,
              workers: int, target: int, seconds: float | None, seed: int, chunk: int,
              commit_every: float, on_progress, task_runner) -> dict:
+    """Keep up to two chunks per worker in flight until every example is done or time is up."""
     start = time.perf_counter()
     deadline = None if seconds is None else start + seconds
-    progress = Progress(total=len(examples))
-    statuses: dict[str, dict] = {}
-    covered: set[str] = set()
-    pending: list[_Task] = []
-    for example in examples:
-        status = store.read_status(example["id"]) or new_status()
-        statuses[example["id"]] = status
-        if status["covered"]:
-            covered.add(example["id"])
-        if status["exhausted"] or status["samples"] >= target:
-            progress.done += 1
-            continue
-        pending.append(_Task(example, tables[example["table"]],
-                             store.read_filter(example["id"]), status["samples"],
-                             capacity=int(1.3 * target) + 64))
-    pending.reverse()  # pop() takes examples in file order
-    results: list[ChunkResult] = []
-    timer = {"last_commit": time.perf_counter(), "store": 0.0}
-
-    def commit() -> None:
-        t0 = time.perf_counter()
-        with store.writer() as writer:
-            for result in results:
-                if result.programs:
-                    writer.add_programs(result.example_id, result.programs, result.rewards)
-                if result.filter_bytes:
-                    writer.put_filter(result.example_id, result.filter_bytes)
-                writer.put_status(result.example_id, statuses[result.example_id])
-        results.clear()
-        timer["last_commit"] = time.perf_counter()
-        timer["store"] += timer["last_commit"] - t0
+    ledger = _Ledger(store, len(examples), target)
+    pending = ledger.plan(examples, tables)
 
     def out_of_time() -> bool:
         return deadline is not None and time.perf_counter() >= deadline
@@ -120,53 +92,116 @@ def _explore(store: Store, examples: list[dict], tables: dict, settings: Explore
             while pending and not out_of_time() and len(in_flight) < 2 * workers:
                 task = pending.pop()
                 size = min(chunk, target - task.samples_done)
-                if executor is None:
-                    future: Future = Future()
-                    future.set_result(task_runner(task, settings, size, seed))
-                else:
-                    future = executor.submit(task_runner, task, settings, size, seed)
-                in_flight[future] = task
+                in_flight[_submit(executor, task_runner, task, settings, size, seed)] = task
             if not in_flight:
                 break
             finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
             for future in finished:
                 task = in_flight.pop(future)
-                result = future.result()
-                status = update_status(statuses[task.example["id"]], result)
-                results.append(result)
-                progress.samples += result.samples
-                if status["covered"]:
-                    covered.add(task.example["id"])
-                task.samples_done = status["samples"]
-                task.filter_bytes = result.filter_bytes or task.filter_bytes
-                if result.error:
-                    progress.errors.append(f"{task.example['id']}: {result.error}")
-                if result.error or status["exhausted"] or status["samples"] >= target:
-                    progress.done += 1
-                elif not out_of_time():
+                if ledger.record(task, future.result()) and not out_of_time():
                     pending.append(task)
-            if results and time.perf_counter() - timer["last_commit"] >= commit_every:
-                commit()
-            progress.covered = len(covered)
-            progress.seconds = time.perf_counter() - start
+            if ledger.results and time.perf_counter() - ledger.last_commit >= commit_every:
+                ledger.commit()
+            ledger.progress.covered = len(ledger.covered)
+            ledger.progress.seconds = time.perf_counter() - start
             if on_progress:
-                on_progress(progress)
+                on_progress(ledger.progress)
     finally:
-        if results:
-            commit()
+        if ledger.results:
+            ledger.commit()
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
-    elapsed = time.perf_counter() - start
-    summary = store.summary()
-    summary.update(
-        seconds=round(elapsed, 3),
-        run_programs=progress.samples,
-        programs_per_second=round(progress.samples / elapsed, 1) if elapsed else 0.0,
-        store_seconds=round(timer["store"], 3),
-        finished=progress.done == progress.total,
-        errors=progress.errors,
-    )
-    return summary
+    return ledger.summary(time.perf_counter() - start)
+
+
+def _submit(executor: ProcessPoolExecutor | None, task_runner: Callable[..., ChunkResult],
+            task: _Task, settings: ExploreSettings, size: int, seed: int) -> Future:
+    """Run a chunk in a worker, or (one worker: no pool) here, at once."""
+    if executor is None:
+        future: Future = Future()
+        future.set_result(task_runner(task, settings, size, seed))
+        return future
+    return executor.submit(task_runner, task, settings, size, seed)
+
+
+class _Ledger:
+    """What this process knows of every example, and the results the store has yet to get.
+
+    Statuses, coverage and progress are updated as chunks come back; `commit`
+    writes the results so far in one transaction.
+    """
+
+    def __init__(self, store: Store, total: int, target: int) -> None:
+        self.store = store
+        self.target = target
+        self.progress = Progress(total=total)
+        self.statuses: dict[str, dict] = {}
+        self.covered: set[str] = set()
+        self.results: list[ChunkResult] = []
+        self.last_commit = time.perf_counter()
+        self.store_seconds = 0.0
+
+    def _enough(self, status: dict) -> bool:
+        return status["exhausted"] or status["samples"] >= self.target
+
+    def plan(self, examples: list[dict], tables: dict) -> list[_Task]:
+        """A task per example that wants more samples; pop() takes them in file order."""
+        pending: list[_Task] = []
+        for example in examples:
+            status = self.store.read_status(example["id"]) or new_status()
+            self.statuses[example["id"]] = status
+            if status["covered"]:
+                self.covered.add(example["id"])
+            if self._enough(status):
+                self.progress.done += 1
+                continue
+            pending.append(_Task(example, tables[example["table"]],
+                                 self.store.read_filter(example["id"]), status["samples"],
+                                 capacity=int(1.3 * self.target) + 64))
+        pending.reverse()
+        return pending
+
+    def record(self, task: _Task, result: ChunkResult) -> bool:
+        """Fold a chunk's result into its example (and `task`); whether it wants more samples."""
+        status = update_status(self.statuses[task.example["id"]], result)
+        self.results.append(result)
+        self.progress.samples += result.samples
+        if status["covered"]:
+            self.covered.add(task.example["id"])
+        task.samples_done = status["samples"]
+        task.filter_bytes = result.filter_bytes or task.filter_bytes
+        if result.error:
+            self.progress.errors.append(f"{task.example['id']}: {result.error}")
+        if result.error or self._enough(status):
+            self.progress.done += 1
+            return False
+        return True
+
+    def commit(self) -> None:
+        t0 = time.perf_counter()
+        with self.store.writer() as writer:
+            for result in self.results:
+                if result.programs:
+                    writer.add_programs(result.example_id, result.programs, result.rewards)
+                if result.filter_bytes:
+                    writer.put_filter(result.example_id, result.filter_bytes)
+                writer.put_status(result.example_id, self.statuses[result.example_id])
+        self.results.clear()
+        self.last_commit = time.perf_counter()
+        self.store_seconds += self.last_commit - t0
+
+    def summary(self, elapsed: float) -> dict:
+        """The store's summary plus this run's figures."""
+        summary = self.store.summary()
+        summary.update(
+            seconds=round(elapsed, 3),
+            run_programs=self.progress.samples,
+            programs_per_second=round(self.progress.samples / elapsed, 1) if elapsed else 0.0,
+            store_seconds=round(self.store_seconds, 3),
+            finished=self.progress.done == self.progress.total,
+            errors=self.progress.errors,
+        )
+        return summary
 
 
 def new_status() -> dict:

@@ -1,0 +1,101 @@
+"""Actor processes: each samples with a stale policy copy while this process learns.
+
+The learner's weights go to the actors through one shared-memory model and a
+version counter (every `sync_every` steps); batches come back through a
+bounded queue. Not deterministic: which actor's batch comes first varies.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import random
+import signal
+
+import torch
+import torch.multiprocessing as mp
+
+from mapo_cli.core.errors import MapoError
+from mapo_cli.learn.actor import Actor, ActorBatch
+from mapo_cli.learn.config import TrainConfig
+from mapo_cli.learn.features import Vocabulary
+from mapo_cli.learn.model import Programmer
+from mapo_cli.learn.runner import ProgressFn, batches, run_loop
+from mapo_cli.learn.trainer import Trainer
+from mapo_cli.learn.training_data import TrainingData
+
+
+def run_parallel(config: TrainConfig, trainer: Trainer, data: TrainingData,
+                 vocabulary: Vocabulary, order_rng: random.Random,
+                 on_progress: ProgressFn | None) -> dict:
+    """`--actors` processes (default cores − 1), each with its share of the training examples."""
+    actors = config.actors or max((os.cpu_count() or 2) - 1, 1)
+    config = dataclasses.replace(config, actors=actors)
+    context = mp.get_context("spawn")
+    shared = Programmer(trainer.model.config, len(vocabulary), trainer.model.n_builtins)
+    shared.load_state_dict(trainer.model.state_dict())
+    shared.share_memory()
+    version = context.Value("i", trainer.step)
+    out = context.Queue(maxsize=2 * actors)
+    stop = context.Event()
+    processes = [context.Process(target=_actor_main, daemon=True,
+                                 args=(rank, config, data, vocabulary, shared, version, out, stop))
+                 for rank in range(actors)]
+    for process in processes:
+        process.start()
+
+    def next_batch() -> ActorBatch:
+        while True:
+            try:
+                return out.get(timeout=1.0)
+            except queue.Empty:
+                if not any(p.is_alive() for p in processes):
+                    raise MapoError("every actor process died; see the messages above") from None
+
+    def publish() -> None:
+        with torch.no_grad():
+            for mine, theirs in zip(trainer.model.parameters(), shared.parameters()):
+                theirs.copy_(mine)
+        version.value = trainer.step
+
+    try:
+        return run_loop(config, trainer, order_rng, on_progress, next_batch, publish)
+    finally:
+        stop.set()
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.terminate()
+
+
+def _actor_main(rank: int, config: TrainConfig, data: TrainingData, vocabulary: Vocabulary,
+                shared: Programmer, version, out: mp.Queue, stop) -> None:
+    """An actor process: sample batches with a stale copy of the shared policy, forever.
+
+    It stops when the learner sets `stop`, or when the learner is gone (killed).
+    Ctrl-C is the learner's to handle.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    learner = os.getppid()
+    torch.set_num_threads(1)
+    model = Programmer(shared.config, len(vocabulary), shared.n_builtins)
+    model.load_state_dict(shared.state_dict())
+    seen = version.value
+    mine = data.train[rank::max(config.actors, 1)]
+    actor = Actor(config, mine, data.tables, data.grammar, vocabulary, model, data.memory,
+                  data.filters, data.store_settings, seed=config.seed * 1000 + rank + seen,
+                  exhausted=data.exhausted)
+    order = batches(mine, config.batch_examples, random.Random(config.seed * 1000 + rank))
+    while not stop.is_set() and os.getppid() == learner:
+        if version.value != seen:
+            seen = version.value
+            model.load_state_dict(shared.state_dict())
+            actor.policy_version = seen
+        batch = actor.make_batch(next(order))
+        while not stop.is_set() and os.getppid() == learner:
+            try:
+                out.put(batch, timeout=0.5)
+                break
+            except queue.Full:
+                continue
