@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import pytest
@@ -14,6 +15,7 @@ from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import load_grammar
 from mapo_cli.language.interpreter import END_ID, Interpreter, answer_strings
 from mapo_cli.language.program import format_program, split_program, to_ids
+from mapo_cli.language.pruning import RULES
 from mapo_cli.language.semantics import SEMANTICS
 
 ENTITIES = [
@@ -56,6 +58,7 @@ def run(program: str, interpreter: Interpreter | None = None) -> list[str]:
         ('(filter_in all_rows "peru" r.nation-str) (last v0) (hop v1 r.rank-num)', ["4"]),
         ('(filter_in all_rows "peru" r.nation-str) (first v0) (previous v1)', None),
         ("(count all_rows)", ["4"]),
+        ("(filter= all_rows 3 r.year-num) (count v0)", ["0"]),
         ("(max all_rows r.gold-num)", ["5"]),
         ("(min all_rows r.silver-num)", ["1"]),
         ("(average all_rows r.gold-num)", ["3"]),
@@ -78,15 +81,19 @@ def test_function_semantics(program: str, answer: list[str] | None) -> None:
 @pytest.mark.parametrize(
     ("program", "reason"),
     [
-        ("(argmax all_rows r.nation-str)", "must be date_column or num_column"),
+        ("(argmax all_rows r.nation-str)",
+         r"argument 2 of argmax must be a date_column or a num_column, got str_column \(r.nation-str\)"),
+        ("(filter> all_rows all_rows", r"argument 2 of filter> must be a date or a number, got rows \(all_rows\)"),
         ("(hop all_rows r.nope-str)", "unknown column"),
         ("(frobnicate all_rows)", "unknown function"),
         ("(hop v1 r.nation-str)", "v1 is not defined yet"),
-        ('(filter_in all_rows "peru" r.gold-str)', "gives no useful result"),
-        ("(filter!= all_rows 1996-xx-xx r.year-date)", "gives no useful result"),
-        ("(previous all_rows)", "has no valid arguments"),
+        ("(filter!= all_rows 3 r.year-num) (count v0)", "is pruned from search: the filter keeps every row"),
+        ("(filter!= all_rows 1996-xx-xx r.year-date) (count v0)", "is pruned from search"),
+        ("(previous", "has no valid arguments"),
+        ("(count all_rows) (count all_rows)", "complete program that uses v0"),
         ("(argmax all_rows r.gold-num)", "cannot end on a rows value"),
-        ("(count all_rows) (count all_rows) (count all_rows) (count all_rows)", "maximum of 3"),
+        ('(filter_in all_rows "peru" r.nation-str) (first v0) (hop v1 r.nation-str) (count all_rows)',
+         "maximum of 3"),
         ("(hop all_rows r.nation-str", "expected '\\)'"),
         ("hop all_rows", "a function call starts with"),
     ],
@@ -105,13 +112,17 @@ def offered_after(prefix: str, interpreter: Interpreter) -> set[str]:
 
 def test_code_assistance_offers_only_sensible_arguments() -> None:
     interpreter = make()
-    # v0 holds a single row: hop may use it, a superlative over it may not
-    assert offered_after("(argmax all_rows r.gold-num) (hop", interpreter) == {"all_rows", "v0"}
+    # v0 holds a single row: hop may use it, a superlative over it may not; and
+    # (hop all_rows ...) would leave v0 unused for good, so it is not offered
+    assert offered_after("(argmax all_rows r.gold-num) (hop", interpreter) == {"v0"}
     assert offered_after("(argmax all_rows r.gold-num) (argmax", interpreter) == {"all_rows"}
     # previous/next/same_as take a single row only
     assert offered_after("(argmax all_rows r.gold-num) (next", interpreter) == {"v0"}
     # filter_in offers only columns where the string occurs
     assert offered_after('(filter_in all_rows "peru"', interpreter) == {"r.nation-str"}
+    # a comparison that keeps no rows is offered, for count to answer 0: no year is 3
+    assert "r.year-num" in offered_after("(filter= all_rows 3", interpreter)
+    assert offered_after("(filter= all_rows 3 r.year-num)", interpreter) == {"(count"}
     # a comparison whose result equals its input is not offered: every year is > 1990
     assert "r.year-date" in offered_after("(filter> all_rows 1996-xx-xx", interpreter)
     assert offered_after("(filter> all_rows 3", interpreter) == {"r.gold-num", "r.silver-num",
@@ -149,10 +160,11 @@ def test_random_walks_over_valid_tokens_always_finish(choices: list[int]) -> Non
 
 
 def brute_force_programs(interpreter: Interpreter) -> set[tuple[int, ...]]:
-    """Every token sequence that executes, found without the code assistance.
+    """Every program search may write, found without the code assistance.
 
     Each expression is tried with every variable token in every argument slot;
-    a program is kept when every call gives a result and it ends on an answer.
+    a program is kept when it is well-typed, no call breaks a pruning rule,
+    it ends on an answer and (in a live grammar) every result but the last is read.
     """
     ctx = interpreter.ctx
     functions = ctx.grammar.functions
@@ -168,11 +180,15 @@ def brute_force_programs(interpreter: Interpreter) -> set[tuple[int, ...]]:
 
     def type_ok(arg_type: str, value) -> bool:
         vt, v = value
-        return (arg_type == vt or (arg_type == "row" and vt == "rows" and v & (v - 1) == 0)
+        return (arg_type == vt or (arg_type == "row" and vt == "rows" and v and v & (v - 1) == 0)
                 or (arg_type == "column" and vt.endswith("_column")))
 
+    def live(tokens: tuple[int, ...], n: int) -> bool:
+        read = {t - ctx.first_var for t in tokens if t >= ctx.first_var}
+        return not ctx.grammar.live_programs or read >= set(range(n - 1))
+
     def extend(tokens: tuple[int, ...], env: tuple) -> None:
-        if env and env[-1][0] in ctx.grammar.answer_types:
+        if env and env[-1][0] in ctx.grammar.answer_types and live(tokens, len(env)):
             found.add(tokens + (END_ID,))
         if len(env) == ctx.max_expressions:
             return
@@ -185,8 +201,12 @@ def brute_force_programs(interpreter: Interpreter) -> set[tuple[int, ...]]:
                 if not any(all(type_ok(t, v) for t, v in zip(sig, values))
                            for sig in function.signatures):
                     continue
-                result = SEMANTICS[function.semantics](ctx, function.op, *[v for _, v in values])
-                if result is not None:
+                payloads = [v for _, v in values]
+                result = SEMANTICS[function.semantics](ctx, function.op, *payloads)
+                literal = all(t < ctx.first_var or v[0] not in ("number", "date", "string")
+                              for t, v in zip(args, values))
+                if RULES[function.semantics](ctx, function.op, tuple(payloads), result[1],
+                                             literal) is None:
                     extend(tokens + (2 + index, *args, 0), env + (result,))
 
     extend((), ())
@@ -222,3 +242,35 @@ def test_every_reachable_program_executes_with_checks() -> None:
     for program in enumerate_programs(interpreter):
         state = checked.run(program)
         assert state.done and answer_strings(state.env[-1])
+
+
+def tiny(live: bool = True) -> Interpreter:
+    """Three expressions over two columns and two rows: small enough to enumerate."""
+    table = small_table(2)
+    keep = [1, 2]  # Nation, Gold
+    table["headers"] = [table["headers"][c] for c in keep]
+    table["columns"] = [table["columns"][c] for c in keep]
+    table["rows"] = [[row[c] for c in keep] for row in table["rows"]]
+    table["numbers"] = [table["numbers"][c] for c in keep]
+    table["dates"] = [table["dates"][c] for c in keep]
+    ex = example("how many more gold than 3?", [ENTITIES[1]], ["2"])
+    grammar = load_grammar("wtq")
+    if not live:
+        grammar = dataclasses.replace(grammar, live_programs=False)
+    return Interpreter(ProgramContext(ex, table, grammar))
+
+
+def test_three_expression_programs_equal_brute_force() -> None:
+    interpreter = tiny()
+    reachable = enumerate_programs(interpreter)
+    assert reachable == brute_force_programs(interpreter)
+    assert reachable < enumerate_programs(tiny(live=False))
+
+
+def test_liveness_loses_no_answer() -> None:
+    """Every answer a program with dead code computes, a live program computes too."""
+    def answers(interpreter: Interpreter) -> set[tuple[str, ...]]:
+        return {tuple(interpreter.answer(interpreter.run(p)))
+                for p in enumerate_programs(interpreter)}
+
+    assert answers(tiny()) == answers(tiny(live=False))

@@ -34,6 +34,8 @@ FINGERPRINT = make_fingerprint(
     triggers=True,
     filter_mode="bloom",
     error_rate=0.01,
+    live_programs=True,
+    semantics=2,
 )
 
 

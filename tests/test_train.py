@@ -65,13 +65,13 @@ def test_every_objective_trains_on_the_demo(setup: dict, objective: str) -> None
     assert f'objective = "{objective}"' in (run / "config.toml").read_text()
 
 
-def test_glove_embeddings_and_whole_buffers_are_run_settings(setup: dict) -> None:
+def test_glove_embeddings_are_a_run_setting(setup: dict) -> None:
     result = runner.invoke(app, args(setup, "options", "--embeddings", "glove-6b-50d",
-                                     "--freeze-embeddings", "--keep-dead-code", "--steps", "2",
+                                     "--freeze-embeddings", "--steps", "2",
                                      "--eval-every", "2", "--serial"))
     assert result.exit_code == 0, result.output
     saved = (setup["tmp"] / "options" / "config.toml").read_text()
-    assert 'embeddings = "glove-6b-50d"' in saved and "live_memory = false" in saved
+    assert 'embeddings = "glove-6b-50d"' in saved
     assert "freeze_embeddings = true" in saved
     # The words GloVe knows kept their vectors (rescaled, cut to the width) through training.
     trained = load_checkpoint(setup["tmp"] / "options" / "best.pt")

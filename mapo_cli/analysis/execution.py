@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from mapo_cli.data.scoring import TargetScorer
 from mapo_cli.language.context import ProgramContext, bits, literal_value
+from mapo_cli.language.explain import execute_checked
 from mapo_cli.language.grammar import load_grammar
 from mapo_cli.language.interpreter import Interpreter, answer_strings
 from mapo_cli.language.program import split_program, to_ids, unlinked_literals
@@ -20,7 +21,10 @@ class ExecResult:
 
 
 def execute(example: dict, table: dict, program: str) -> ExecResult:
-    """Execute a program with full checking; InvalidProgram names the bad token."""
+    """Execute any well-typed program; InvalidProgram names the ill-typed token.
+
+    Notes say where the parser would not have written it (pruning, dead code).
+    """
     grammar = load_grammar(example["grammar"])
     tokens = split_program(program)
     base = ProgramContext(example, table, grammar)
@@ -29,7 +33,8 @@ def execute(example: dict, table: dict, program: str) -> ExecResult:
     notes = [f"literal {literal_value(e)[2]} was not found in the question by entity linking"
              for e in extra]
     interpreter = Interpreter(ctx)
-    state = interpreter.run(to_ids(tokens, ctx))
+    state, search_notes = execute_checked(interpreter, to_ids(tokens, ctx))
+    notes += search_notes
     answer = interpreter.answer(state)
     trace = [(f"v{i}", describe(value)) for i, value in enumerate(state.env)]
     reward = TargetScorer(example["answer"]).reward(answer)

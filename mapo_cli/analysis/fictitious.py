@@ -106,8 +106,8 @@ def run_program(interpreter: Interpreter, tokens: Program) -> State | None:
     The same verdict as `Interpreter.run` (tested), without computing code
     assistance's offers at every step (that is most of its cost): on another
     table with the same columns and literals only two things can change,
-    whether each expression gives a sensible result, and whether a `row`
-    argument still holds exactly one row.
+    whether each call is still one search offers (pruning.py), and whether a
+    `row` argument still holds exactly one row.
     """
     ctx = interpreter.ctx
     state = interpreter.start()
@@ -121,12 +121,12 @@ def run_program(interpreter: Interpreter, tokens: Program) -> State | None:
                     return None
                 value_type, value = (ctx.fixed[token - ctx.n_builtins] if token < ctx.first_var
                                      else state.env[token - ctx.first_var])
-                if value_type != "rows" or value & (value - 1):
+                if value_type != "rows" or value == 0 or value & (value - 1):
                     return None
         state = interpreter.step(state, token)
         partial = state.partial
         if partial is not None and len(partial) - 1 == interpreter.functions[partial[0]].arity \
-                and state.result is None:
+                and interpreter.pruning_rule(state) is not None:
             return None
     return state if state.done else None
 

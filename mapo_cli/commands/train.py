@@ -43,8 +43,10 @@ MinCountOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
     help="Training words seen fewer times are <UNK>, or with --embeddings their vector "
     "alone (default 1).")]
 KeepDeadCodeOption = Annotated[bool, typer.Option(
-    "--keep-dead-code", help="Keep memory programs whole (default: only the expressions "
-    "their answer depends on, see `mapo_cli/language/liveness.py`).")]
+    "--keep-dead-code", help="For grammars without the liveness rule only: keep memory "
+    "programs whole (default: only the expressions their answer depends on, see "
+    "`mapo_cli/language/liveness.py`). Grammars with the rule (wtq, wikisql) never write "
+    "dead code.")]
 StepsOption = Annotated[Optional[int], typer.Option(help="Learner steps (default 2000).")]  # noqa: UP045
 SecondsOption = Annotated[Optional[float], typer.Option(help="Stop after this wall time.")]  # noqa: UP045
 BatchExamplesOption = Annotated[Optional[int], typer.Option(help="Examples per batch (25).")]  # noqa: UP045

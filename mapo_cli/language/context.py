@@ -181,33 +181,47 @@ class ProgramContext:
         return mask
 
 
-def _comparable(value: Any, target: Any) -> tuple[Any, Any] | None:
-    """Numbers compare as they are; a date compares on the parts the target knows."""
-    if isinstance(target, tuple):
-        if not isinstance(value, tuple):
-            return None
-        known = [p for p in range(3) if target[p] >= 0]
-        key = tuple(value[p] for p in known)
-        if any(k < 0 for k in key):
-            return None
-        return key, tuple(target[p] for p in known)
-    if isinstance(value, tuple):
+def _interval(date: Date) -> tuple[Date, Date] | None:
+    """The first and last day a date with unknown parts may be; None without a year."""
+    year, month, day = date
+    if year < 0:
         return None
-    return value, target
+    return ((year, month if month >= 0 else 1, day if day >= 0 else 1),
+            (year, month if month >= 0 else 12, day if day >= 0 else 31))
+
+
+def _compatible(a: Date, b: Date) -> bool:
+    return all(x == y or x < 0 or y < 0 for x, y in zip(a, b, strict=True))
+
+
+def date_holds(op: str, value: Date, target: Date) -> bool:
+    """`value op target` for dates with unknown parts: each is the interval it denotes.
+
+    `=` holds when the two are compatible (every part both know agrees), as
+    the official evaluator and SEMPRE's date values match; `<` when the whole
+    of `value` is before the whole of `target`; `<=` when either holds.
+    """
+    if op in ("=", "!="):
+        return _compatible(value, target) == (op == "=")
+    a, b = _interval(value), _interval(target)
+    if a is None or b is None:
+        return False
+    if op in ("<", "<="):
+        return a[1] < b[0] or (op == "<=" and _compatible(value, target))
+    return a[0] > b[1] or (op == ">=" and _compatible(value, target))
+
+
+def _holds(op: str, a: float, b: float) -> bool:
+    return ((op == ">" and a > b) or (op == ">=" and a >= b) or (op == "<" and a < b)
+            or (op == "<=" and a <= b) or (op == "=" and a == b) or (op == "!=" and a != b))
 
 
 def _compare_mask(values: list[Any], op: str, target: Any) -> int:
+    dates = isinstance(target, tuple)
     mask = 0
     for i, value in enumerate(values):
-        if value is None:
+        if value is None or isinstance(value, tuple) != dates:
             continue
-        pair = _comparable(value, target)
-        if pair is None:
-            continue
-        a, b = pair
-        if (
-            (op == ">" and a > b) or (op == ">=" and a >= b) or (op == "<" and a < b)
-            or (op == "<=" and a <= b) or (op == "=" and a == b) or (op == "!=" and a != b)
-        ):
+        if date_holds(op, value, target) if dates else _holds(op, value, target):
             mask |= 1 << i
     return mask

@@ -54,6 +54,7 @@ class Grammar:
     functions: tuple[Function, ...]
     content_hash: str
     source: str
+    live_programs: bool = False  # every result but the last must be read (liveness.py)
 
     @property
     def builtin_tokens(self) -> tuple[str, ...]:
@@ -105,6 +106,7 @@ def load_grammar(name_or_path: str) -> Grammar:
             functions=functions,
             content_hash=hashlib.sha256(raw).hexdigest()[:16],
             source=name_or_path,
+            live_programs=bool(data.get("live_programs", False)),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise MapoError(f"{path}: not a valid grammar file ({error})") from None

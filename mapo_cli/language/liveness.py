@@ -17,7 +17,7 @@ the variables renumbered), duplicates dropped.
 
 from __future__ import annotations
 
-from mapo_cli.language.interpreter import CLOSE_ID, END_ID
+from mapo_cli.language.assistance import CLOSE_ID, END_ID
 
 Program = tuple[int, ...]
 
@@ -44,6 +44,11 @@ def without_dead_code(program: Program, first_variable: int) -> Program:
         kept += [first_variable + number[t - first_variable] if t >= first_variable else t
                  for t in expressions[index]]
     return (*kept, END_ID)
+
+
+def unused_variables(unread: int, n_variables: int) -> list[str]:
+    """`v<i>` of every variable no expression reads, except the last (the answer)."""
+    return [f"v{i}" for i in range(n_variables - 1) if unread >> i & 1]
 
 
 def _expressions(tokens: Program) -> list[Program]:

@@ -11,8 +11,8 @@ import re
 
 from mapo_cli.core.errors import InvalidProgram
 from mapo_cli.core.text import normalize_text
+from mapo_cli.language.assistance import CLOSE_ID, END_ID
 from mapo_cli.language.context import ProgramContext, format_number, parse_date
-from mapo_cli.language.interpreter import CLOSE_ID, END_ID
 
 _LEXEME = re.compile(r'\s*(?:(\()\s*([^\s()"]+)|(\))|("(?:[^"\\]|\\.)*")|([^\s()"]+))')
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")

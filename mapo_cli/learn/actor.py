@@ -49,6 +49,7 @@ class ActorBatch:
     new_programs: dict[str, list[tuple[Program, float]]] = field(default_factory=dict)
     filters: dict[str, bytes] = field(default_factory=dict)  # explored-prefix filters this
     # batch extended (their whole bytes: the learner writes them to the store)
+    exhausted: list[str] = field(default_factory=list)  # examples this batch explored completely
     walked: dict[str, Walked] = field(default_factory=dict)  # what the learner needs per example
     on_policy_return: float = 0.0  # mean reward of the on-policy samples
     clipped: int = 0  # examples whose π(B) was clipped at α
@@ -113,6 +114,7 @@ class Actor:
         self.memory_sets: dict[str, set[Program]] = {}  # of the buffers made live already
         self.filters = filters
         self.exhausted = exhausted  # explored completely (store status): nothing left to find
+        self.newly_exhausted: list[str] = []  # ... found so by this actor since its last batch
         self.store_settings = store_settings
         self.items: LRU[str, Prepared] = LRU(ITEM_CACHE)
         self.explored: dict[str, ExploredPrefixes] = {}
@@ -192,7 +194,10 @@ class Actor:
         memory_lp = self._memory_log_probs(example_ids, items)
         batch = ActorBatch(list(example_ids), [], found, policy_version=self.policy_version,
                            filters={} if self.config.read_only_store else
-                           {i: self.explored[i].persistent.to_bytes() for i in explored})
+                           {i: self.explored[i].persistent.to_bytes() for i in explored},
+                           exhausted=self.newly_exhausted)
+        self.exhausted = self.exhausted | set(self.newly_exhausted)
+        self.newly_exhausted = []
         returns = []
         top_k = self.config.memory_top_k or None
         for example_id, program in zip(example_ids, on_policy):
@@ -231,7 +236,8 @@ class Actor:
         """One on-policy sample per example, and (Algorithm 2's SystematicExploration) one
         policy-guided new program per example, decoded together in one batch.
 
-        Returns the on-policy programs and the examples whose explored prefixes grew.
+        Returns the on-policy programs and the examples whose explored prefixes grew
+        (those explored completely now go to `newly_exhausted`, for the next batch).
         """
         explorers = [None if i in self.exhausted else self.explorer(i) for i in example_ids] \
             if self.config.explore else []
@@ -254,4 +260,5 @@ class Actor:
                 explorers[k].finish(program)
                 self.remember(example_ids[k], program, self.reward(example_ids[k], program), found)
         grew = [example_ids[k] for k in live if len(explorers[k].explored.keys) > sizes[k]]
+        self.newly_exhausted += [example_ids[k] for k in live if explorers[k].exhausted]
         return [program for program, _ in results[:n]], grew

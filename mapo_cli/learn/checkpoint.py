@@ -51,7 +51,8 @@ def save_checkpoint(path: Path | str, model: Programmer, vocabulary: Vocabulary,
         "model_config": model.config.to_json(),
         "vocabulary": vocabulary.to_json(),
         "grammar": {"name": grammar.name, "source": grammar.source,
-                    "content_hash": grammar.content_hash},
+                    "content_hash": grammar.content_hash,
+                    "live_programs": grammar.live_programs},
         "n_builtins": model.n_builtins,
         "weights_sha256": _sha256(path),
         "extra": extra or {},
@@ -70,6 +71,12 @@ def load_checkpoint(path: Path | str, grammar: Grammar | None = None) -> Checkpo
     recorded = meta["grammar"]
     if grammar is None:
         grammar = load_grammar(recorded["source"])
+    if bool(recorded.get("live_programs")) != grammar.live_programs:
+        trained = "with" if recorded.get("live_programs") else "without"
+        raise MapoError(
+            f"{path}: trained {trained} the liveness rule, but grammar {grammar.name!r} "
+            f"{'asks for' if grammar.live_programs else 'has no'} live programs: its programs "
+            "are not the ones this parser writes; train again on a store explored with it")
     if grammar.content_hash != recorded["content_hash"]:
         raise MapoError(
             f"{path}: trained with grammar {recorded['name']!r} (hash {recorded['content_hash']}), "

@@ -78,6 +78,7 @@ class Trainer:
         self.covered = {i for i, programs in data.memory.items() if programs}
         self.pending_programs: dict[str, list[tuple[Program, float]]] = {}
         self.pending_filters: dict[str, bytes] = {}  # the latest bytes of each extended filter
+        self.pending_exhausted: set[str] = set()  # examples the actors explored completely
         self.window: list[ActorBatch] = []
         self.losses: list[float] = []
         self.writer = None  # TensorBoard, opened at the first log
@@ -120,6 +121,7 @@ class Trainer:
         self.window.append(batch)
         self.losses.append(loss)
         self.pending_filters.update(batch.filters)
+        self.pending_exhausted.update(batch.exhausted)
         for example_id, found in batch.new_programs.items():
             self.pending_programs.setdefault(example_id, []).extend(found)
             if any(r >= 1.0 for _, r in found):
@@ -153,9 +155,9 @@ class Trainer:
 
         A resumed run, or the next one, then goes on exploring where this one stopped.
         """
-        if self.config.read_only_store or not (self.pending_programs or self.pending_filters):
-            self.pending_programs.clear()
-            self.pending_filters.clear()
+        pending = self.pending_programs or self.pending_filters or self.pending_exhausted
+        if self.config.read_only_store or not pending:
+            self._clear_pending()
             return
         with Store.create_or_open(Path(self.config.store), self.data.store_settings,
                                   verify=False) as store, store.writer() as writer:
@@ -163,8 +165,15 @@ class Trainer:
                 writer.add_programs(example_id, [p for p, _ in found], [r for _, r in found])
             for example_id, data in self.pending_filters.items():
                 writer.put_filter(example_id, data)
+            for example_id in sorted(self.pending_exhausted):
+                status = writer.read_status(example_id) or {}
+                writer.put_status(example_id, {**status, "exhausted": True})
+        self._clear_pending()
+
+    def _clear_pending(self) -> None:
         self.pending_programs.clear()
         self.pending_filters.clear()
+        self.pending_exhausted.clear()
 
     def log(self, elapsed: float, dev_accuracy: float | None) -> dict:
         """The metrics of the steps since the last log, to metrics.jsonl and TensorBoard."""

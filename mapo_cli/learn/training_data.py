@@ -42,6 +42,13 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     grammar = load_grammar(grammars.pop())
     with Store.open_readonly(Path(config.store)) as store:
         settings = dict(store.fingerprint)
+        if grammar.live_programs and not settings.get("live_programs"):
+            raise MapoError(f"store {config.store} holds programs with dead code (explored before "
+                            f"the liveness rule): re-explore with mapo explore {config.train} "
+                            "--store NEW_DIR")
+        if grammar.live_programs and not config.live_memory:
+            raise MapoError(f"--keep-dead-code: grammar {grammar.name!r} writes only live programs "
+                            "(live_programs = true); the flag is for grammars without the rule")
         if settings.get("grammar_hash") != grammar.content_hash:
             raise MapoError(f"store {config.store} was explored with grammar "
                             f"{settings.get('grammar')!r} of another version than the data's")

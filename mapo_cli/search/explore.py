@@ -25,6 +25,7 @@ from mapo_cli.data.scoring import TargetScorer
 from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import Grammar, load_grammar, triggered_functions
 from mapo_cli.language.interpreter import Interpreter, State
+from mapo_cli.language.semantics import SEMANTICS_VERSION
 from mapo_cli.store.filters import filter_from_bytes, make_filter
 from mapo_cli.store.values import make_fingerprint
 
@@ -45,7 +46,9 @@ class ExploreSettings:
         grammar = load_grammar(self.grammar)
         return make_fingerprint(grammar=grammar.name, grammar_hash=grammar.content_hash,
                                 max_expressions=self.max_expressions, triggers=self.triggers,
-                                filter_mode=self.filter_mode, error_rate=self.error_rate)
+                                filter_mode=self.filter_mode, error_rate=self.error_rate,
+                                live_programs=grammar.live_programs,
+                                semantics=SEMANTICS_VERSION)
 
 
 class Policy(Protocol):

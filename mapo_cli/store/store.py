@@ -85,6 +85,7 @@ class Store:
             raise MapoError(
                 f"store at {path} does not match this run: "
                 + fingerprint_difference(store.fingerprint, wanted)
+                + "; explore into a new store (mapo explore DATA --store NEW_DIR)"
             )
         return store
 

@@ -32,11 +32,20 @@ def make_fingerprint(
     triggers: bool,
     filter_mode: str,
     error_rate: float,
+    live_programs: bool,
+    semantics: int,
 ) -> Json:
-    """The settings that change the program space: a store explored under others is useless."""
+    """The settings that change the program space: a store explored under others is useless.
+
+    `live_programs` is the grammar's liveness rule and `semantics` the version
+    of the language's semantics and pruning, so a store from before either
+    changed is refused by name.
+    """
     return {
         "grammar": grammar,
         "grammar_hash": grammar_hash,
+        "live_programs": live_programs,
+        "semantics": semantics,
         "max_expressions": max_expressions,
         "triggers": triggers,
         "filter_mode": filter_mode,

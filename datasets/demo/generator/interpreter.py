@@ -165,7 +165,7 @@ def diff(table: Table, fn: str, args: list[Value]) -> Value:
     vals = column_values(table, list(range(table.n)), args[2][1])
     if a == b or vals[a] is None or vals[b] is None:
         raise Invalid("diff needs two different rows with values")
-    return ("number", vals[a] - vals[b])
+    return ("number", abs(vals[a] - vals[b]))  # absolute, as grammars/wtq.toml says
 
 
 FUNCTIONS: dict[str, Callable[[Table, str, list[Value]], Value]] = {

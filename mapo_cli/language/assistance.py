@@ -1,0 +1,233 @@
+"""Code assistance: after a prefix, exactly the tokens from which a program can be completed.
+
+A token is offered when some completion within the grammar's maximum number
+of expressions exists in which every call is one pruning.py offers and,
+where the grammar asks for live programs, every variable but the last is
+read by a later expression. The lookahead is a search over completions,
+memoised per example on (bound values, unread variables, expressions left),
+cut early by a count: each expression reads at most `reads_per_call`
+variables, so too many unread ones cannot all be consumed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mapo_cli.language.context import ProgramContext
+from mapo_cli.language.grammar import COLUMN_TYPES, Function
+from mapo_cli.language.pruning import RULES
+from mapo_cli.language.semantics import SEMANTICS
+
+CLOSE_ID = 0
+END_ID = 1
+FIRST_FUNCTION_ID = 2
+
+Value = tuple[str, Any]  # (type, value); rows-valued results have type "rows"
+LITERAL_TYPES = frozenset({"number", "date", "string"})
+
+
+def accepts(arg_type: str, value_type: str, value: Any) -> bool:
+    """Whether an argument of `arg_type` takes this value (a `row` is one row, never none)."""
+    if arg_type == value_type:
+        return True
+    if arg_type == "row":
+        return value_type == "rows" and value != 0 and value & (value - 1) == 0
+    if arg_type == "column":
+        return value_type.endswith("_column")
+    return False
+
+
+class Assistant:
+    """The offered tokens and the offered calls of one example, with their caches."""
+
+    def __init__(self, ctx: ProgramContext, allowed: list[int], cache_limit: int) -> None:
+        self.ctx = ctx
+        self.functions: tuple[Function, ...] = ctx.grammar.functions
+        self.semantics = [SEMANTICS[f.semantics] for f in self.functions]
+        self.rules = [RULES[f.semantics] for f in self.functions]
+        self.allowed = allowed
+        self.live = ctx.grammar.live_programs
+        self.max_expressions = ctx.max_expressions
+        self.answer_types = ctx.grammar.answer_types
+        self.finishable = _finishable_returns(self.functions, self.answer_types,
+                                              self.max_expressions)
+        self.reads_per_call = max(
+            (sum(t not in COLUMN_TYPES for t in sig) for f in self.functions
+             for sig in f.signatures), default=0)
+        self.fixed_by_type = self._index_fixed()
+        self.cache_limit = cache_limit
+        self._valid: dict[Any, tuple[int, ...]] = {}
+        self._calls: dict[Any, Value | None] = {}
+        self._finish: dict[Any, bool] = {}
+
+    # --- what a prefix may be followed by -----------------------------------
+
+    def valid_tokens(self, env: tuple[Value, ...], partial: tuple[int, ...] | None,
+                     unread: int) -> tuple[int, ...]:
+        key = (env, partial, unread)
+        valid = self._valid.get(key)
+        if valid is None:
+            if len(self._valid) > self.cache_limit:
+                self._valid.clear()
+                self._finish.clear()
+            valid = self._compute_valid(env, partial, unread if self.live else 0)
+            self._valid[key] = valid
+        return valid
+
+    def _compute_valid(self, env: tuple[Value, ...], partial: tuple[int, ...] | None,
+                       unread: int) -> tuple[int, ...]:
+        left = self.max_expressions - len(env)
+        if partial is None:
+            valid = [FIRST_FUNCTION_ID + i for i in self.allowed
+                     if self.function_finishes(env, unread, left, i)]
+            if self._can_end(env, unread):
+                valid.append(END_ID)
+            return tuple(sorted(valid))
+        index, args = partial[0], partial[1:]
+        function = self.functions[index]
+        if len(args) == function.arity:
+            return (CLOSE_ID,)
+        values = tuple(self.token_value(env, t) for t in args)
+        first = self.ctx.first_var
+        reads = sum(1 << (t - first) for t in args if t >= first)
+        literal = not any(t >= first and self.token_value(env, t)[0] in LITERAL_TYPES
+                          for t in args)
+        valid: set[int] = set()
+        for sig in function.signatures:
+            if not all(accepts(sig[k], *values[k]) for k in range(len(args))):
+                continue
+            payloads = tuple(v for _, v in values)
+            for token, value in self.candidates(env, sig[len(args)]):
+                bit, lit = self._read(token, sig[len(args)])
+                if token not in valid and self._finishes(
+                        env, unread, left, index, sig, payloads + (value,), reads | bit,
+                        literal and lit):
+                    valid.add(token)
+        return tuple(sorted(valid))
+
+    # --- the lookahead -----------------------------------------------------
+
+    def _can_end(self, env: tuple[Value, ...], unread: int) -> bool:
+        return bool(env) and env[-1][0] in self.answer_types \
+            and unread & ~(1 << (len(env) - 1)) == 0
+
+    def _can_finish(self, env: tuple[Value, ...], unread: int, left: int) -> bool:
+        """Whether a complete program extends this expression boundary."""
+        if self._can_end(env, unread):
+            return True
+        if left == 0 or unread.bit_count() > left * (self.reads_per_call - 1) + 1:
+            return False
+        key = (env, unread, left)
+        done = self._finish.get(key)
+        if done is None:
+            done = any(self.function_finishes(env, unread, left, i) for i in self.allowed)
+            self._finish[key] = done
+        return done
+
+    def function_finishes(self, env: tuple[Value, ...], unread: int, left: int,
+                           index: int) -> bool:
+        function = self.functions[index]
+        return function.returns in self.finishable[left] and any(
+            self._finishes(env, unread, left, index, sig, (), 0, True)
+            for sig in function.signatures)
+
+    def _finishes(self, env: tuple[Value, ...], unread: int, left: int, index: int,
+                  sig: tuple[str, ...], values: tuple, reads: int, literal: bool) -> bool:
+        """Whether the call `index(values, ...)` can be completed into a whole program."""
+        k = len(values)
+        if k == len(sig):
+            result = self.call(index, values, literal)
+            if result is None:
+                return False
+            after = (unread & ~reads) | (1 << len(env)) if self.live else 0
+            return self._can_finish(env + (result,), after, left - 1)
+        if self.live:
+            still = (unread & ~reads).bit_count() - sum(t not in COLUMN_TYPES for t in sig[k:])
+            if still > (left - 1) * (self.reads_per_call - 1):
+                return False
+        for token, value in self.candidates(env, sig[k]):
+            bit, lit = self._read(token, sig[k])
+            if self._finishes(env, unread, left, index, sig, values + (value,), reads | bit,
+                              literal and lit):
+                return True
+        return False
+
+    def _read(self, token: int, arg_type: str) -> tuple[int, bool]:
+        """(the variable bit the token reads, whether it keeps the literal from the question)."""
+        first = self.ctx.first_var
+        if token < first:
+            return 0, True
+        return 1 << (token - first), arg_type not in LITERAL_TYPES
+
+    # --- calls and values --------------------------------------------------
+
+    def call(self, index: int, values: tuple[Any, ...], literal: bool = True) -> Value | None:
+        """The value of a call that search offers, or None where pruning rejects it."""
+        key = (index, values, literal)
+        try:
+            return self._calls[key]
+        except KeyError:
+            pass
+        if len(self._calls) > self.cache_limit:
+            self._calls.clear()
+        function = self.functions[index]
+        result = self.semantics[index](self.ctx, function.op, *values)
+        if self.rules[index](self.ctx, function.op, values, result[1], literal) is not None:
+            result = None
+        self._calls[key] = result
+        return result
+
+    def pruning_rule(self, index: int, values: tuple[Any, ...], literal: bool) -> str | None:
+        """The pruning rule a call breaks (None: code assistance offers it)."""
+        function = self.functions[index]
+        result = self.semantics[index](self.ctx, function.op, *values)
+        return self.rules[index](self.ctx, function.op, values, result[1], literal)
+
+    def candidates(self, env: tuple[Value, ...], arg_type: str) -> list[tuple[int, Any]]:
+        """(token, value) of every fixed token and variable of the given argument type."""
+        found = list(self.fixed_by_type.get(arg_type, ()))
+        first = self.ctx.first_var
+        for i, (value_type, value) in enumerate(env):
+            if accepts(arg_type, value_type, value):
+                found.append((first + i, value))
+        return found
+
+    def token_value(self, env: tuple[Value, ...], token: int) -> Value:
+        ctx = self.ctx
+        if token < ctx.first_var:
+            return ctx.fixed[token - ctx.n_builtins]
+        return env[token - ctx.first_var]
+
+    def _index_fixed(self) -> dict[str, list[tuple[int, Any]]]:
+        by_type: dict[str, list[tuple[int, Any]]] = {}
+        arg_types = {t for f in self.functions for sig in f.signatures for t in sig}
+        for offset, (value_type, value) in enumerate(self.ctx.fixed):
+            token = self.ctx.n_builtins + offset
+            for arg_type in arg_types:
+                if accepts(arg_type, value_type, value):
+                    by_type.setdefault(arg_type, []).append((token, value))
+        return by_type
+
+
+def _finishable_returns(functions: tuple[Function, ...], answer_types: frozenset[str],
+                        max_expressions: int) -> list[frozenset[str]]:
+    """Per number of expressions left, the return types a new expression may have.
+
+    With one expression left it must produce an answer; with more, some
+    function must take its value on the way to an answer (a cheap type-level
+    cut before the lookahead).
+    """
+    def feeds(arg_type: str, returned: str) -> bool:
+        rowish = {"rows", "row"}
+        return arg_type == returned or (arg_type in rowish and returned in rowish)
+
+    levels = [frozenset(), frozenset(answer_types)]
+    for _ in range(2, max_expressions + 1):
+        usable = set(answer_types)
+        for f in functions:
+            for g in functions:
+                if g.returns in levels[-1] and any(
+                        feeds(a, f.returns) for sig in g.signatures for a in sig):
+                    usable.add(f.returns)
+        levels.append(frozenset(usable))
+    return levels
