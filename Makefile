@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 WTQ    ?= ../shared/datasets/wtq
 OUT    ?= out
 
-.PHONY: install demo test lint bench bench-explore bench-train bench-table2 clean
+.PHONY: install demo test lint bench bench-explore bench-train bench-seeds bench-table2 clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -73,6 +73,30 @@ bench-train: install
 		$(if $(LR),--learning-rate $(LR)) $$(test -f $(TRAIN_RUN)/config.toml && echo --resume)
 	$(BIN)/mapo decode $(TRAIN_RUN) $(OUT)/wtq/random-split-1-dev.jsonl --beam 5 --json
 	$(BIN)/mapo inspect run $(TRAIN_RUN) --plot $(TRAIN_RUN)/curves.png
+
+## Results over seeds, as the paper reports them: bench-train's setting for each
+## seed in SEEDS, TRAIN_SEC each, all from the same memory (a copy of the explored
+## store, never written); then the mean ± sd of beam-5 dev accuracy, and the
+## ensemble of all the seeds' runs.
+SEEDS ?= 1 2 3
+SEEDS_DIR := $(OUT)/wtq-seeds
+bench-seeds: install
+	test -d $(OUT)/wtq-store-seeds || cp -a $(OUT)/wtq-store $(OUT)/wtq-store-seeds
+	for seed in $(SEEDS); do \
+		$(BIN)/mapo train --train $(OUT)/wtq/random-split-1-train.jsonl \
+			--dev $(OUT)/wtq/random-split-1-dev.jsonl --store $(OUT)/wtq-store-seeds \
+			--read-only-store --run $(SEEDS_DIR)/seed-$$seed \
+			--embeddings glove-6b-50d --freeze-embeddings --min-count 10 --dropout 0.3 \
+			--average-decay 0.999 --seed $$seed \
+			--steps 25000 --seconds $(TRAIN_SEC) --eval-every 500 --actors 2 \
+			$$(test -f $(SEEDS_DIR)/seed-$$seed/config.toml && echo --resume) || exit 1; \
+		$(BIN)/mapo decode $(SEEDS_DIR)/seed-$$seed $(OUT)/wtq/random-split-1-dev.jsonl \
+			--beam 5 --json > $(SEEDS_DIR)/seed-$$seed/decode-dev.json || exit 1; \
+	done
+	$(BIN)/python benchmarks/seeds_summary.py $(foreach s,$(SEEDS),$(SEEDS_DIR)/seed-$(s)/decode-dev.json)
+	$(BIN)/mapo decode $(foreach s,$(SEEDS),$(SEEDS_DIR)/seed-$(s)) \
+		$(OUT)/wtq/random-split-1-dev.jsonl --beam 5 --json
+	$(BIN)/mapo inspect run $(SEEDS_DIR)/*/ --plot $(SEEDS_DIR)/curves.png
 
 ## Table 2 of the paper at one fixed budget: every objective for TABLE2_SEC seconds
 ## from the same starting memory (a copy of the explored store, never written);

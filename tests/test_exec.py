@@ -86,6 +86,21 @@ def test_trace_and_unlinked_literals(prepared_demo: Path) -> None:
     assert out["notes"] == ['literal "egypt" was not found in the question by entity linking']
 
 
+def test_dead_code_and_pruned_calls_answer_with_a_note(prepared_demo: Path) -> None:
+    data = str(prepared_demo / "training.jsonl")
+    program = '(count all_rows) (filter_in all_rows "china" r.nation-str) (hop v1 r.nation-str)'
+    result = runner.invoke(app(), ["exec", data, "nt-1", program])
+    assert result.exit_code == 0, result.output
+    assert "answer: China" in result.stdout
+    notes = " ".join(result.stderr.split())  # notes go to stderr, wrapped to the terminal
+    assert ("note: v0 is never used; the parser would write the live program "
+            '(filter_in all_rows "china" r.nation-str) (hop v0 r.nation-str)') in notes
+    result = runner.invoke(app(), ["exec", data, "nt-1", "(first all_rows) (first v0) (count v1)"])
+    assert result.exit_code == 0, result.output
+    notes = " ".join(result.stderr.split())
+    assert "first over fewer than two rows is redundant; search never offers this call" in notes
+
+
 @pytest.mark.parametrize(
     ("args", "message", "code"),
     [

@@ -19,6 +19,8 @@ from typer.testing import CliRunner
 from mapo_cli.learn.checkpoint import load_checkpoint
 from mapo_cli.learn.pretrained import load_vectors, vectors_root
 from mapo_cli.main import app
+from mapo_cli.search.driver import explore_data
+from mapo_cli.search.explore import ExploreSettings
 from mapo_cli.store.filters import filter_stats
 from mapo_cli.store.store import Store, copy_store
 
@@ -137,6 +139,41 @@ def test_training_writes_its_explored_prefixes_back_to_the_store(setup: dict) ->
     grew = [i for i in ids if after[i] > before[i]]
     # Two batches of 8 explored what the store had not exhausted, and nothing was lost.
     assert 0 < len(grew) <= 16 and all(after[i] >= before[i] for i in ids)
+
+
+def test_examples_training_explores_completely_are_marked_exhausted(
+        tmp_path: Path, prepared_demo: Path, demo_store: Path) -> None:
+    # The demo's examples with the smallest program spaces (at most 6 programs), each
+    # explored one program deep: training's exploration finishes them within a few steps.
+    with Store.open_readonly(demo_store) as store:
+        small = [i for i in store.ids() if (store.read_status(i) or {}).get("exhausted")
+                 and store.read_status(i)["samples"] <= 6][:8]
+    assert len(small) >= 3
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(prepared_demo / "tables.jsonl", data)
+    lines = (prepared_demo / "random-split-1-train.jsonl").read_text().splitlines()
+    (data / "small.jsonl").write_text("\n".join(
+        line for line in lines if json.loads(line)["id"] in small) + "\n")
+    store = tmp_path / "store"
+    explore_data(data / "small.jsonl", store, ExploreSettings(), workers=1, samples_per_example=1)
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    command = ["train", "--train", str(data / "small.jsonl"),
+               "--dev", str(prepared_demo / "random-split-1-dev.jsonl"), "--store", str(store),
+               "--config", str(config), "--steps", "10", "--eval-every", "5", "--serial"]
+
+    def exhausted() -> set[str]:
+        with Store.open_readonly(store) as opened:
+            return {i for i in small if (opened.read_status(i) or {}).get("exhausted")}
+
+    assert exhausted() == set()
+    result = runner.invoke(app, [*command, "--run", str(tmp_path / "ro"), "--read-only-store"])
+    assert result.exit_code == 0, result.output
+    assert exhausted() == set()
+    result = runner.invoke(app, [*command, "--run", str(tmp_path / "rw")])
+    assert result.exit_code == 0, result.output
+    assert exhausted() == set(small)
 
 
 def test_a_weight_average_is_evaluated_kept_as_best_and_resumed(setup: dict) -> None:

@@ -89,6 +89,7 @@ class DecodeReport:
     seconds: float
     results: list[ExampleResult]
     per_example: dict[str, bool]
+    members: list[dict[str, Any]] = field(default_factory=list)  # an ensemble's runs, alone
 
     @property
     def examples_per_second(self) -> float:
@@ -107,6 +108,7 @@ class DecodeReport:
             "errors": sum(r.error is not None for r in self.results),
             "seconds": round(self.seconds, 3),
             "examples_per_second": round(self.examples_per_second, 2),
+            **({"members": self.members} if self.members else {}),
         }
 
 

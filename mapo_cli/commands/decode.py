@@ -15,13 +15,16 @@ from mapo_cli.commands.common import (
     print_json,
     reports_errors,
 )
+from mapo_cli.core.errors import MapoError
 
 
 @reports_errors
 def decode(
-    model: Annotated[Path, typer.Argument(
-        help="Run directory (its best checkpoint is used) or a checkpoint file (NAME.pt).")],
-    data: Annotated[Path, typer.Argument(help="Prepared data file (DATA.jsonl) with its answers.")],
+    paths: Annotated[list[Path], typer.Argument(
+        metavar="RUN... DATA", show_default=False,
+        help="One or more run directories (each's best checkpoint is used) or checkpoint "
+        "files (NAME.pt), then the prepared data file (DATA.jsonl) with its answers. "
+        "Several runs decode as an ensemble.")],
     beam: Annotated[int, typer.Option(help="Beam size (the paper decodes with 5).")] = 5,
     out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--out", help="Write predictions here in the official format (id<TAB>answer...).")] = None,
@@ -34,7 +37,7 @@ def decode(
         help="Examples decoded together in one batched beam search.")] = 32,
     json_output: Annotated[bool, typer.Option(
         "--json", help="Print one JSON object: accuracy, correct, total, seconds, "
-        "examples_per_second, no_program, ...")] = False,
+        "examples_per_second, no_program, ... and, for an ensemble, its members alone.")] = False,
 ) -> None:
     """Decode DATA with beam search and code assistance; report accuracy over all its examples.
 
@@ -42,14 +45,25 @@ def decode(
     beam; an example without any valid program counts as wrong, so the
     accuracy equals `mapo score` on the predictions written with --out.
     The checkpoint must have been trained with the grammar DATA was prepared for.
+
+    With several runs (an ensemble, as the paper's): every run's beam programs
+    are pooled and ranked by the runs' mean probability.
     """
     from mapo_cli.analysis.decode import decode_file
+    from mapo_cli.analysis.ensemble import ensemble_file
     from mapo_cli.data.dataset import write_jsonl
     from mapo_cli.data.scoring import write_predictions
 
+    if len(paths) < 2:
+        raise MapoError("give at least one run (or checkpoint) and then the data file")
+    models, data = paths[:-1], paths[-1]
     with count_progress("decode", disable=json_output) as show:
-        report = decode_file(model, data, beam_size=beam, workers=workers, batch=batch,
-                             on_progress=show)
+        if len(models) == 1:
+            report = decode_file(models[0], data, beam_size=beam, workers=workers, batch=batch,
+                                 on_progress=show)
+        else:
+            report = ensemble_file(models, data, beam_size=beam, workers=workers, batch=batch,
+                                   on_progress=show)
     if out is not None:
         write_predictions(out, report.predictions)
     if programs is not None:
@@ -65,6 +79,8 @@ def decode(
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
     table.add_row("checkpoint", report.checkpoint)
+    for member in report.members:
+        table.add_row(f"  alone: {member['checkpoint']}", f"{100 * member['accuracy']:.2f} %")
     table.add_row("accuracy", f"{100 * report.accuracy:.2f} %")
     table.add_row("correct / total", f"{report.correct:,} / {report.total:,}")
     table.add_row("examples without a valid program", f"{report.no_program:,}")

@@ -1,0 +1,112 @@
+"""Several trained runs decode together, as the paper's ensemble of five models did.
+
+Every member beam-searches the file (`decode_file`); each example's programs
+from all the beams are pooled, every pooled program is scored under every
+member (a program outside a member's beam is scored by teacher forcing), and
+the pool is ranked by the members' mean probability. A program's answer does
+not depend on the member, so the prediction is the top pooled program's. An
+ensemble of one ranks its member's beam as the beam is ranked: the same
+predictions (ties keep the pooled order, which is the member's beam order).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from mapo_cli.analysis.decode import (
+    Decoded,
+    DecodeReport,
+    ExampleResult,
+    data_grammar,
+    decode_file,
+    load_decoder,
+)
+from mapo_cli.core.errors import MapoError
+from mapo_cli.data.dataset import load_dataset
+from mapo_cli.data.scoring import score_predictions
+from mapo_cli.language.program import split_program, to_ids
+from mapo_cli.learn.decoding import prepare, tree_log_probs
+from mapo_cli.learn.run_dir import resolve_checkpoint
+
+SCORE_BATCH = 32  # examples whose pooled programs one member scores together
+
+
+def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: int = 0,
+                  batch: int = 32,
+                  on_progress: Callable[[int, int], None] | None = None) -> DecodeReport:
+    """Decode `data` with every model, pool the beams, rank by the mean probability."""
+    if not models:
+        raise MapoError("an ensemble needs at least one run")
+    examples, tables = load_dataset(data)
+    if not examples:
+        raise MapoError(f"{data}: no examples")
+    grammar = data_grammar(examples, Path(data))
+    total = len(examples) * len(models)
+
+    def member_progress(index: int) -> Callable[[int, int], None] | None:
+        if on_progress is None:
+            return None
+        return lambda done, _n: on_progress(index * len(examples) + done, total)
+
+    reports = [decode_file(m, data, beam_size, workers, batch, member_progress(i))
+               for i, m in enumerate(models)]
+    pools = [_pool([report.results[k] for report in reports]) for k in range(len(examples))]
+    log_probs = [_member_log_probs(resolve_checkpoint(Path(m)), grammar, examples, tables,
+                                   [r.results for r in reports][i], pools)
+                 for i, m in enumerate(models)]
+    results = []
+    for k, example in enumerate(examples):
+        mean = [sum(math.exp(member[k][j]) for member in log_probs) / len(models)
+                for j in range(len(pools[k]))]
+        order = sorted(range(len(pools[k])), key=lambda j: -mean[j])
+        beam = [Decoded(pools[k][j].program, math.log(mean[j]) if mean[j] > 0 else -math.inf,
+                        pools[k][j].answer, pools[k][j].reward) for j in order]
+        errors = [r.results[k].error for r in reports if r.results[k].error]
+        results.append(ExampleResult(example["id"], example["question"], beam,
+                                     errors[0] if errors and not beam else None))
+    scored = score_predictions({r.id: r.prediction for r in results}, examples)
+    report = DecodeReport(
+        " + ".join(r.checkpoint for r in reports), str(data), beam_size, reports[0].workers,
+        scored.accuracy, scored.correct, scored.total, sum(not r.beam for r in results),
+        sum(r.seconds for r in reports), results, scored.per_example)
+    report.members = [r.summary() for r in reports]
+    return report
+
+
+def _pool(results: list[ExampleResult]) -> list[Decoded]:
+    """The distinct programs of one example's beams, in member order then beam order."""
+    pooled: dict[str, Decoded] = {}
+    for result in results:
+        for decoded in result.beam:
+            pooled.setdefault(decoded.program, decoded)
+    return list(pooled.values())
+
+
+def _member_log_probs(checkpoint: Path, grammar, examples: list[dict], tables: dict[str, dict],
+                      own: list[ExampleResult], pools: list[list[Decoded]]) -> list[list[float]]:
+    """log π of every pooled program under one member: its own beam's value where it has one."""
+    known = [{d.program: d.log_probability for d in result.beam} for result in own]
+    values = [[known[k].get(d.program) for d in pool] for k, pool in enumerate(pools)]
+    missing = [k for k, row in enumerate(values) if any(v is None for v in row)]
+    if not missing:
+        return values
+    decoder = load_decoder(checkpoint, grammar)
+    cp = decoder.checkpoint
+    cp.model.eval()
+    with torch.no_grad():
+        for start in range(0, len(missing), SCORE_BATCH):
+            chunk = missing[start:start + SCORE_BATCH]
+            items = [prepare(examples[k], tables[examples[k]["table"]], cp.grammar,
+                             cp.vocabulary, decoder.max_expressions) for k in chunk]
+            programs = [[tuple(to_ids(split_program(d.program), item.ctx))
+                         for d, v in zip(pools[k], values[k], strict=True) if v is None]
+                        for k, item in zip(chunk, items, strict=True)]
+            scores = tree_log_probs(cp.model, items, programs)
+            for k, row in zip(chunk, scores, strict=True):
+                fill = iter(row)
+                values[k] = [next(fill) if v is None else v for v in values[k]]
+    return values

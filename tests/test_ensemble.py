@@ -1,0 +1,71 @@
+"""`mapo decode RUN_1 RUN_2 ... DATA`: several runs decode as one ensemble."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_decode import train_tiny_run
+from typer.testing import CliRunner
+
+from mapo_cli.analysis.decode import decode_file
+from mapo_cli.analysis.ensemble import ensemble_file
+from mapo_cli.main import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory, prepared_demo: Path,
+             demo_store: Path) -> tuple[Path, Path]:
+    tmp = tmp_path_factory.mktemp("ensemble")
+    return (train_tiny_run(tmp, prepared_demo, demo_store, "a", "--seed", "1"),
+            train_tiny_run(tmp, prepared_demo, demo_store, "b", "--seed", "2"))
+
+
+def beams(report) -> list[list[tuple[str, list[str]]]]:
+    return [[(d.program, d.answer) for d in r.beam] for r in report.results]
+
+
+def test_an_ensemble_of_one_is_that_run(two_runs: tuple[Path, Path], prepared_demo: Path) -> None:
+    dev = prepared_demo / "random-split-1-dev.jsonl"
+    alone = decode_file(two_runs[0], dev, workers=1)
+    ensemble = ensemble_file([two_runs[0]], dev, workers=1)
+    assert ensemble.predictions == alone.predictions
+    assert beams(ensemble) == beams(alone)
+    assert ensemble.accuracy == alone.accuracy
+
+
+def test_an_ensemble_pools_and_ranks_by_the_mean_probability(
+        two_runs: tuple[Path, Path], prepared_demo: Path) -> None:
+    dev = prepared_demo / "random-split-1-dev.jsonl"
+    a, b = (decode_file(run, dev, workers=1) for run in two_runs)
+    ensemble = ensemble_file(list(two_runs), dev, workers=1)
+    assert ensemble.total == a.total and [m["accuracy"] for m in ensemble.members] == [
+        a.accuracy, b.accuracy]
+    for mine, one, other in zip(ensemble.results, a.results, b.results, strict=True):
+        pooled = {d.program for d in one.beam} | {d.program for d in other.beam}
+        assert {d.program for d in mine.beam} == pooled
+        probabilities = [d.probability for d in mine.beam]
+        assert probabilities == sorted(probabilities, reverse=True)
+        # a program in both beams scores the mean of its two probabilities
+        in_a = {d.program: d.probability for d in one.beam}
+        in_b = {d.program: d.probability for d in other.beam}
+        for decoded in mine.beam:
+            if decoded.program in in_a and decoded.program in in_b:
+                mean = (in_a[decoded.program] + in_b[decoded.program]) / 2
+                assert decoded.probability == pytest.approx(mean, rel=1e-9)
+
+
+def test_decode_of_several_runs_reports_the_members(two_runs: tuple[Path, Path],
+                                                    prepared_demo: Path) -> None:
+    dev = prepared_demo / "random-split-1-dev.jsonl"
+    result = runner.invoke(app, ["decode", str(two_runs[0]), str(two_runs[1]), str(dev),
+                                 "--workers", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert len(report["members"]) == 2
+    assert all(m["checkpoint"].endswith("best.pt") for m in report["members"])
+    missing = runner.invoke(app, ["decode", str(dev)])
+    assert missing.exit_code != 0 and "at least one run" in missing.output
