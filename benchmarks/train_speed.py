@@ -11,6 +11,7 @@ Usage: python benchmarks/train_speed.py RUN_DIR [--batches 20] [--profile actor|
 from __future__ import annotations
 
 import argparse
+import os
 import cProfile
 import pstats
 import random
@@ -83,7 +84,7 @@ def main() -> None:
     print(f"learner {learner_seconds / n:.3f} s a step")
     print(f"one core for both: {samples / (actor_seconds + learner_seconds):.1f} samples/s")
     if args.profile:
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(30)
 
 
 if __name__ == "__main__":

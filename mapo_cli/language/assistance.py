@@ -11,10 +11,12 @@ variables, so too many unread ones cannot all be consumed.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from typing import Any
 
 from mapo_cli.language.context import ProgramContext
-from mapo_cli.language.grammar import COLUMN_TYPES, Function
+from mapo_cli.language.grammar import COLUMN_TYPES, Function, Grammar
 from mapo_cli.language.pruning import RULES
 from mapo_cli.language.semantics import SEMANTICS
 
@@ -49,16 +51,15 @@ class Assistant:
         self.live = ctx.grammar.live_programs
         self.max_expressions = ctx.max_expressions
         self.answer_types = ctx.grammar.answer_types
-        self.finishable = _finishable_returns(self.functions, self.answer_types,
-                                              self.max_expressions)
-        self.reads_per_call = max(
-            (sum(t not in COLUMN_TYPES for t in sig) for f in self.functions
-             for sig in f.signatures), default=0)
+        self.finishable = _finishable_returns(ctx.grammar, self.max_expressions)
+        self.reads_per_call = _reads_per_call(ctx.grammar)
         self.fixed_by_type = self._index_fixed()
         self.cache_limit = cache_limit
         self._valid: dict[Any, tuple[int, ...]] = {}
         self._calls: dict[Any, Value | None] = {}
         self._finish: dict[Any, bool] = {}
+        self._partial: dict[Any, bool] = {}  # _finishes of open calls, shared by the levels
+        self._slots: dict[tuple, bool] = {}
 
     # --- what a prefix may be followed by -----------------------------------
 
@@ -70,6 +71,7 @@ class Assistant:
             if len(self._valid) > self.cache_limit:
                 self._valid.clear()
                 self._finish.clear()
+                self._partial.clear()
             valid = self._compute_valid(env, partial, unread if self.live else 0)
             self._valid[key] = valid
         return valid
@@ -117,12 +119,30 @@ class Assistant:
             return True
         if left == 0 or unread.bit_count() > left * (self.reads_per_call - 1) + 1:
             return False
+        if left == 1 and unread and not self._one_call_reads(env, unread):
+            return False
         key = (env, unread, left)
         done = self._finish.get(key)
         if done is None:
             done = any(self.function_finishes(env, unread, left, i) for i in self.allowed)
             self._finish[key] = done
         return done
+
+    def _one_call_reads(self, env: tuple[Value, ...], unread: int) -> bool:
+        """Whether some answer-giving signature has a slot for every unread value (types only).
+
+        The last expression must read every unread variable; most boundaries
+        where it cannot fail here, before any call is enumerated.
+        """
+        kinds = tuple(sorted(_kind(*env[i]) for i in range(unread.bit_length())
+                             if unread >> i & 1))
+        found = self._slots.get(kinds)
+        if found is None:
+            found = any(_assignable(kinds, sig)
+                        for i in self.allowed if self.functions[i].returns in self.answer_types
+                        for sig in self.functions[i].signatures)
+            self._slots[kinds] = found
+        return found
 
     def function_finishes(self, env: tuple[Value, ...], unread: int, left: int,
                            index: int) -> bool:
@@ -142,15 +162,22 @@ class Assistant:
             after = (unread & ~reads) | (1 << len(env)) if self.live else 0
             return self._can_finish(env + (result,), after, left - 1)
         if self.live:
-            still = (unread & ~reads).bit_count() - sum(t not in COLUMN_TYPES for t in sig[k:])
+            still = (unread & ~reads).bit_count() - _value_slots(sig, k)
             if still > (left - 1) * (self.reads_per_call - 1):
                 return False
-        for token, value in self.candidates(env, sig[k]):
-            bit, lit = self._read(token, sig[k])
-            if self._finishes(env, unread, left, index, sig, values + (value,), reads | bit,
-                              literal and lit):
-                return True
-        return False
+        key = (env, unread, left, index, sig, values, reads, literal)
+        done = self._partial.get(key)
+        if done is None:
+            done = False
+            # the newest variables first: unread ones must be read, and success ends the search
+            for token, value in reversed(self.candidates(env, sig[k])):
+                bit, lit = self._read(token, sig[k])
+                if self._finishes(env, unread, left, index, sig, values + (value,), reads | bit,
+                                  literal and lit):
+                    done = True
+                    break
+            self._partial[key] = done
+        return done
 
     def _read(self, token: int, arg_type: str) -> tuple[int, bool]:
         """(the variable bit the token reads, whether it keeps the literal from the question)."""
@@ -200,23 +227,62 @@ class Assistant:
 
     def _index_fixed(self) -> dict[str, list[tuple[int, Any]]]:
         by_type: dict[str, list[tuple[int, Any]]] = {}
-        arg_types = {t for f in self.functions for sig in f.signatures for t in sig}
+        arg_types = _argument_types(self.ctx.grammar)
+        taking: dict[tuple[str, Any], list[str]] = {}  # value kind -> argument types taking it
         for offset, (value_type, value) in enumerate(self.ctx.fixed):
+            kind = _kind(value_type, value)
+            if kind not in taking:
+                taking[kind] = [t for t in arg_types if accepts(t, value_type, value)]
             token = self.ctx.n_builtins + offset
-            for arg_type in arg_types:
-                if accepts(arg_type, value_type, value):
-                    by_type.setdefault(arg_type, []).append((token, value))
+            for arg_type in taking[kind]:
+                by_type.setdefault(arg_type, []).append((token, value))
         return by_type
 
 
-def _finishable_returns(functions: tuple[Function, ...], answer_types: frozenset[str],
-                        max_expressions: int) -> list[frozenset[str]]:
+def _kind(value_type: str, value: Any) -> tuple[str, Any]:
+    """What `accepts` looks at: the type, and for rows whether it is one row."""
+    if value_type == "rows":
+        return ("rows", value != 0 and value & (value - 1) == 0)
+    return (value_type, None)
+
+
+def _assignable(kinds: tuple[tuple[str, Any], ...], sig: tuple[str, ...]) -> bool:
+    """Whether each value kind can take a distinct argument slot of the signature."""
+    def fits(arg_type: str, kind: tuple[str, Any]) -> bool:
+        value_type, single = kind
+        return accepts(arg_type, value_type, 1 if single else 3)
+
+    return any(all(fits(sig[p], k) for p, k in zip(slots, kinds, strict=True))
+               for slots in itertools.permutations(range(len(sig)), len(kinds)))
+
+
+@functools.lru_cache(maxsize=64)
+def _value_slots(sig: tuple[str, ...], start: int) -> int:
+    """Arguments from `start` on that a variable can fill (not columns)."""
+    return sum(t not in COLUMN_TYPES for t in sig[start:])
+
+
+@functools.lru_cache(maxsize=16)
+def _argument_types(grammar: Grammar) -> frozenset[str]:
+    return frozenset(t for f in grammar.functions for sig in f.signatures for t in sig)
+
+
+@functools.lru_cache(maxsize=16)
+def _reads_per_call(grammar: Grammar) -> int:
+    """The most variables one call can read."""
+    return max((_value_slots(sig, 0) for f in grammar.functions for sig in f.signatures),
+               default=0)
+
+
+@functools.lru_cache(maxsize=16)
+def _finishable_returns(grammar: Grammar, max_expressions: int) -> list[frozenset[str]]:
     """Per number of expressions left, the return types a new expression may have.
 
     With one expression left it must produce an answer; with more, some
     function must take its value on the way to an answer (a cheap type-level
     cut before the lookahead).
     """
+    functions, answer_types = grammar.functions, grammar.answer_types
     def feeds(arg_type: str, returned: str) -> bool:
         rowish = {"rows", "row"}
         return arg_type == returned or (arg_type in rowish and returned in rowish)
