@@ -11,8 +11,8 @@ Usage: python benchmarks/train_speed.py RUN_DIR [--batches 20] [--profile actor|
 from __future__ import annotations
 
 import argparse
-import os
 import cProfile
+import os
 import pstats
 import random
 import time
