@@ -135,8 +135,8 @@ def test_exec_runs_pruned_programs_and_names_the_rule(program: str, answer: list
 def test_exec_of_dead_code_answers_and_names_the_unused_variable() -> None:
     result = run("(count all_rows) (argmax all_rows r.gold-num) (hop v1 r.nation-str)")
     assert result.answer == ["Brazil"]
-    assert result.notes == ["v0 is never used; the parser would write the live program "
-                            "(argmax all_rows r.gold-num) (hop v0 r.nation-str)"]
+    assert result.notes == [("v0 is never used; the parser would write the live program "
+                             "(argmax all_rows r.gold-num) (hop v0 r.nation-str)")]
 
 
 @pytest.mark.parametrize(("program", "message"), [
