@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -16,6 +16,9 @@ from mapo_cli.commands.common import (
     reports_errors,
 )
 from mapo_cli.core.errors import MapoError
+
+if TYPE_CHECKING:
+    from mapo_cli.analysis.decode import DecodeReport
 
 
 @reports_errors
@@ -71,11 +74,16 @@ def decode(
     if json_output:
         print_json(report.summary())
         return
+    _show(report, data.name, {"predictions": out, "beams": programs})
+
+
+def _show(report: DecodeReport, data_name: str, written: dict[str, Path | None]) -> None:
+    """The report as a table, after a line for each example that could not be decoded."""
     for result in report.results:
         if result.error:
             err_console.print(f"[yellow]not decoded:[/] {result.id}: {result.error}",
                               highlight=False, soft_wrap=True)
-    table = Table(title=f"decode {data.name} (beam {report.beam_size})", show_header=False)
+    table = Table(title=f"decode {data_name} (beam {report.beam_size})", show_header=False)
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
     table.add_row("checkpoint", report.checkpoint)
@@ -88,7 +96,6 @@ def decode(
     table.add_row("examples / second", f"{report.examples_per_second:.1f}")
     table.add_row("workers", str(report.workers))
     console.print(table)
-    for label, path in (("predictions", out), ("beams", programs)):
+    for label, path in written.items():
         if path is not None:
             console.print(f"{label} written to {path}", highlight=False)
-
