@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 
 def _a(type_name: str) -> str:
+    """A type as the messages say it: "a number", "rows", "a row (a single row)"."""
     if type_name in ("rows", "cells"):
         return type_name
     if type_name == "row":
@@ -30,7 +31,8 @@ def _a(type_name: str) -> str:
     return ("an " if type_name[0] in "aeiou" else "a ") + type_name
 
 
-def _shown(interp: Interpreter, value_type: str, value: Any) -> str:
+def _shown(value_type: str, value: Any) -> str:
+    """A value's type as the messages say it; a rows value tells whether it is one row."""
     if value_type == "rows" and value & (value - 1) == 0:
         return "no rows" if value == 0 else "rows (a single row)"
     return value_type
@@ -62,7 +64,7 @@ def type_error(interp: Interpreter, state: State, token: int) -> str | None:
     if any(accepts(t, value_type, value) for t in expected):
         return None
     return (f"argument {len(args) + 1} of {function.name} must be "
-            f"{' or '.join(_a(t) for t in expected)}, got {_shown(interp, value_type, value)} "
+            f"{' or '.join(_a(t) for t in expected)}, got {_shown(value_type, value)} "
             f"({name})")
 
 

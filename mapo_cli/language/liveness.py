@@ -1,6 +1,6 @@
 """Programs without dead code: every expression feeds the answer.
 
-Exploration keeps every reward-1 program it samples, and most of them compute
+Without a rule against it, most programs that exploration samples compute
 something they never use:
 
     (argmax all_rows r.year-num) (count all_rows) (hop v0 r.team-str)
@@ -10,9 +10,14 @@ because a program's answer is its last expression and `v1` is never read. On
 WTQ 95 % of the explored memory is such variants: 146 programs per covered
 example, 7.7 once each is reduced to its live expressions. The variants add no
 answer to a buffer, yet scoring them was most of an actor's time, and π(B)
-rewarded the policy for writing them. Training therefore keeps its buffers
-*live*: each program reduced to the expressions its answer depends on (with
-the variables renumbered), duplicates dropped.
+rewarded the policy for writing them.
+
+So a grammar with `live_programs = true` (wtq, wikisql) never offers them:
+code assistance (assistance.py) completes a program only once every result
+but the last is read. For grammars without the rule, training reduces each
+buffer program to the expressions its answer depends on (with the variables
+renumbered), and `mapo exec` uses the same reduction to name the live
+program behind a hand-written one.
 """
 
 from __future__ import annotations
