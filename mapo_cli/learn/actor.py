@@ -4,7 +4,8 @@ For each example of a batch the actor (1) keeps exploring systematically
 with its policy (new high-reward programs go into the memory buffer),
 (2) scores the memory buffer to get π(B), (3) draws one on-policy sample, and
 (4) asks the objective (objectives.py) for weighted samples. Buffers hold
-live programs only (dead_code.py) unless the run keeps dead code. The learner
+live programs only: the grammar's liveness rule writes no others (a grammar without the
+rule has its programs reduced, liveness.py, unless the run keeps dead code). The learner
 only computes gradients; only the learner's process writes the store.
 """
 

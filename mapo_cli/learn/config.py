@@ -41,7 +41,7 @@ class TrainConfig:
     average_decay: float = 0.0  # >0: evaluate (and keep as best) an exponential moving average
     # of the weights with this decay per learner step; actors still sample with the latest ones
     memory_limit: int = 1000  # at most this many programs per buffer are scored by the actor
-    live_memory: bool = True  # reduce memory programs to their live expressions (dead_code.py)
+    live_memory: bool = True  # reduce memory programs to their live expressions (liveness.py; grammars without the rule)
     seed: int = 0
     eval_every: int = 200  # steps between dev evaluations (and checkpoints)
     eval_examples: int = 0  # evaluate on the first N dev examples (0: all)
