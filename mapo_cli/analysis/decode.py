@@ -43,6 +43,7 @@ class Decoded:
     log_probability: float
     answer: list[str]
     reward: float
+    tokens: tuple[int, ...] = ()  # the program's token ids (the notation does not always parse back)
 
     @property
     def probability(self) -> float:
@@ -70,7 +71,8 @@ class ExampleResult:
             "prediction": self.prediction,
             "correct": correct,
             "error": self.error,
-            "programs": [{**asdict(d), "probability": d.probability} for d in self.beam],
+            "programs": [{**{k: v for k, v in asdict(d).items() if k != "tokens"},
+                          "probability": d.probability} for d in self.beam],
         }
 
 
@@ -150,7 +152,7 @@ class Decoder:
                     continue
                 answer = item.interpreter.answer(item.interpreter.run(tokens))
                 decoded.append(Decoded(format_program(tokens, item.ctx.vocab), log_probability,
-                                       answer, scorer.reward(answer)))
+                                       answer, scorer.reward(answer), tuple(tokens)))
             results.append(ExampleResult(example["id"], example["question"], decoded))
         return results
 

@@ -28,7 +28,6 @@ from mapo_cli.analysis.decode import (
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.data.scoring import score_predictions
-from mapo_cli.language.program import split_program, to_ids
 from mapo_cli.learn.decoding import prepare, tree_log_probs
 from mapo_cli.learn.run_dir import resolve_checkpoint
 
@@ -64,7 +63,8 @@ def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: i
                 for j in range(len(pools[k]))]
         order = sorted(range(len(pools[k])), key=lambda j: -mean[j])
         beam = [Decoded(pools[k][j].program, math.log(mean[j]) if mean[j] > 0 else -math.inf,
-                        pools[k][j].answer, pools[k][j].reward) for j in order]
+                        pools[k][j].answer, pools[k][j].reward, pools[k][j].tokens)
+                for j in order]
         errors = [r.results[k].error for r in reports if r.results[k].error]
         results.append(ExampleResult(example["id"], example["question"], beam,
                                      errors[0] if errors and not beam else None))
@@ -79,18 +79,18 @@ def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: i
 
 def _pool(results: list[ExampleResult]) -> list[Decoded]:
     """The distinct programs of one example's beams, in member order then beam order."""
-    pooled: dict[str, Decoded] = {}
+    pooled: dict[tuple[int, ...], Decoded] = {}
     for result in results:
         for decoded in result.beam:
-            pooled.setdefault(decoded.program, decoded)
+            pooled.setdefault(decoded.tokens, decoded)
     return list(pooled.values())
 
 
 def _member_log_probs(checkpoint: Path, grammar, examples: list[dict], tables: dict[str, dict],
                       own: list[ExampleResult], pools: list[list[Decoded]]) -> list[list[float]]:
     """log π of every pooled program under one member: its own beam's value where it has one."""
-    known = [{d.program: d.log_probability for d in result.beam} for result in own]
-    values = [[known[k].get(d.program) for d in pool] for k, pool in enumerate(pools)]
+    known = [{d.tokens: d.log_probability for d in result.beam} for result in own]
+    values = [[known[k].get(d.tokens) for d in pool] for k, pool in enumerate(pools)]
     missing = [k for k, row in enumerate(values) if any(v is None for v in row)]
     if not missing:
         return values
@@ -102,9 +102,8 @@ def _member_log_probs(checkpoint: Path, grammar, examples: list[dict], tables: d
             chunk = missing[start:start + SCORE_BATCH]
             items = [prepare(examples[k], tables[examples[k]["table"]], cp.grammar,
                              cp.vocabulary, decoder.max_expressions) for k in chunk]
-            programs = [[tuple(to_ids(split_program(d.program), item.ctx))
-                         for d, v in zip(pools[k], values[k], strict=True) if v is None]
-                        for k, item in zip(chunk, items, strict=True)]
+            programs = [[d.tokens for d, v in zip(pools[k], values[k], strict=True) if v is None]
+                        for k in chunk]
             scores = tree_log_probs(cp.model, items, programs)
             for k, row in zip(chunk, scores, strict=True):
                 fill = iter(row)
