@@ -92,8 +92,7 @@ class Assistant:
         values = tuple(self.token_value(env, t) for t in args)
         first = self.ctx.first_var
         reads = sum(1 << (t - first) for t in args if t >= first)
-        literal = not any(t >= first and self.token_value(env, t)[0] in LITERAL_TYPES
-                          for t in args)
+        literal = self.literal_from_question(env, args)
         valid: set[int] = set()
         for sig in function.signatures:
             if not all(accepts(sig[k], *values[k]) for k in range(len(args))):
@@ -197,18 +196,21 @@ class Assistant:
             pass
         if len(self._calls) > self.cache_limit:
             self._calls.clear()
-        function = self.functions[index]
-        result = self.semantics[index](self.ctx, function.op, *values)
-        if self.rules[index](self.ctx, function.op, values, result[1], literal) is not None:
-            result = None
-        self._calls[key] = result
-        return result
+        result, rule = self.evaluate(index, values, literal)
+        self._calls[key] = None if rule is not None else result
+        return self._calls[key]
 
-    def pruning_rule(self, index: int, values: tuple[Any, ...], literal: bool) -> str | None:
-        """The pruning rule a call breaks (None: code assistance offers it)."""
+    def evaluate(self, index: int, values: tuple[Any, ...],
+                 literal: bool) -> tuple[Value, str | None]:
+        """A call's value (semantics) and the pruning rule it breaks (None: search offers it)."""
         function = self.functions[index]
         result = self.semantics[index](self.ctx, function.op, *values)
-        return self.rules[index](self.ctx, function.op, values, result[1], literal)
+        return result, self.rules[index](self.ctx, function.op, values, result[1], literal)
+
+    def literal_from_question(self, env: tuple[Value, ...], args: tuple[int, ...]) -> bool:
+        """Whether no number, date or string argument of a call is a computed variable."""
+        first = self.ctx.first_var
+        return not any(t >= first and self.token_value(env, t)[0] in LITERAL_TYPES for t in args)
 
     def candidates(self, env: tuple[Value, ...], arg_type: str) -> list[tuple[int, Any]]:
         """(token, value) of every fixed token and variable of the given argument type."""

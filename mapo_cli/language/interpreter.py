@@ -18,7 +18,6 @@ from mapo_cli.language.assistance import (
     CLOSE_ID,
     END_ID,
     FIRST_FUNCTION_ID,
-    LITERAL_TYPES,
     Assistant,
     Value,
 )
@@ -122,10 +121,9 @@ class Interpreter:
     def pruning_rule(self, state: State) -> str | None:
         """The pruning rule the just-completed call of `state` breaks, if any."""
         partial = state.partial
-        values = tuple(self.token_value(state.env, t) for t in partial[1:])
-        literal = all(t < self.ctx.first_var or v[0] not in LITERAL_TYPES
-                      for t, v in zip(partial[1:], values, strict=True))
-        return self.assistant.pruning_rule(partial[0], tuple(v for _, v in values), literal)
+        values = tuple(self.token_value(state.env, t)[1] for t in partial[1:])
+        literal = self.assistant.literal_from_question(state.env, partial[1:])
+        return self.assistant.evaluate(partial[0], values, literal)[1]
 
 
 def answer_strings(value: Value) -> list[str]:
