@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 WTQ    ?= ../shared/datasets/wtq
 OUT    ?= out
+# The pretrained encoder's cache (`mapo train --encoder`) stays beside the other outputs.
+export MAPO_CACHE ?= $(abspath $(OUT))/cache
 
 .PHONY: install demo test lint bench bench-explore bench-train bench-seeds bench-table2 clean
 
@@ -62,13 +64,15 @@ bench-explore: install
 ## embeddings for words seen 10 times, dropout 0.3, dev accuracy and the best
 ## checkpoint of a moving average of the weights, seed 1, 2,100 s. Two actors
 ## beside the learner: the actors are the bottleneck, the learner idles otherwise.
+## ENCODER=minilm trains with the pretrained encoder (into wtq-bench-train-minilm).
 TRAIN_SEC ?= 2100
-TRAIN_RUN := $(OUT)/wtq-bench-train
+ENCODER ?= lstm
+TRAIN_RUN := $(OUT)/wtq-bench-train$(if $(filter-out lstm,$(ENCODER)),-$(ENCODER))
 bench-train: install
 	$(BIN)/mapo train --train $(OUT)/wtq/random-split-1-train.jsonl \
 		--dev $(OUT)/wtq/random-split-1-dev.jsonl --store $(OUT)/wtq-store --run $(TRAIN_RUN) \
 		--embeddings glove-6b-50d --freeze-embeddings --min-count 10 --dropout 0.3 \
-		--average-decay 0.999 --seed 1 \
+		--average-decay 0.999 --seed 1 --encoder $(ENCODER) \
 		--steps 25000 --seconds $(TRAIN_SEC) --eval-every 500 --actors 2 \
 		$(if $(LR),--learning-rate $(LR)) $$(test -f $(TRAIN_RUN)/config.toml && echo --resume)
 	$(BIN)/mapo decode $(TRAIN_RUN) $(OUT)/wtq/random-split-1-dev.jsonl --beam 5 --json
@@ -78,8 +82,10 @@ bench-train: install
 ## seed in SEEDS, TRAIN_SEC each, all from the same memory (a copy of the explored
 ## store, never written); then the mean ± sd of beam-5 dev accuracy, and the
 ## ensemble of all the seeds' runs.
+## ENCODER=minilm trains them with the pretrained encoder (into wtq-seeds-minilm).
 SEEDS ?= 1 2 3
-SEEDS_DIR := $(OUT)/wtq-seeds
+ENCODER ?= lstm
+SEEDS_DIR := $(OUT)/wtq-seeds$(if $(filter-out lstm,$(ENCODER)),-$(ENCODER))
 bench-seeds: install
 	test -d $(OUT)/wtq-store-seeds || cp -a $(OUT)/wtq-store $(OUT)/wtq-store-seeds
 	for seed in $(SEEDS); do \
@@ -87,7 +93,7 @@ bench-seeds: install
 			--dev $(OUT)/wtq/random-split-1-dev.jsonl --store $(OUT)/wtq-store-seeds \
 			--read-only-store --run $(SEEDS_DIR)/seed-$$seed \
 			--embeddings glove-6b-50d --freeze-embeddings --min-count 10 --dropout 0.3 \
-			--average-decay 0.999 --seed $$seed \
+			--average-decay 0.999 --seed $$seed --encoder $(ENCODER) \
 			--steps 25000 --seconds $(TRAIN_SEC) --eval-every 500 --actors 2 \
 			$$(test -f $(SEEDS_DIR)/seed-$$seed/config.toml && echo --resume) || exit 1; \
 		$(BIN)/mapo decode $(SEEDS_DIR)/seed-$$seed $(OUT)/wtq/random-split-1-dev.jsonl \

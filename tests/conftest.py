@@ -61,3 +61,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cache_in_a_temporary_directory(tmp_path_factory: pytest.TempPathFactory):
+    """The pretrained encoder's cache (`$MAPO_CACHE`) never lands in the user's home."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MAPO_CACHE", str(tmp_path_factory.mktemp("mapo-cache")))
+        yield

@@ -31,7 +31,8 @@ from mapo_cli.language.grammar import Grammar, load_grammar
 from mapo_cli.language.interpreter import END_ID
 from mapo_cli.language.program import format_program
 from mapo_cli.learn.checkpoint import Checkpoint, load_checkpoint
-from mapo_cli.learn.decoding import beam_search, prepare
+from mapo_cli.learn.contextual_cache import context_cache
+from mapo_cli.learn.decoding import Prepared, beam_search, prepare
 from mapo_cli.learn.run_dir import resolve_checkpoint
 
 
@@ -120,6 +121,12 @@ class Decoder:
     def __init__(self, checkpoint: Checkpoint, max_expressions: int | None) -> None:
         self.checkpoint = checkpoint
         self.max_expressions = max_expressions
+        self.contexts = context_cache(checkpoint.model.config.encoder)
+
+    def prepare(self, example: dict, table: dict) -> Prepared:
+        cp = self.checkpoint
+        return prepare(example, table, cp.grammar, cp.vocabulary, self.max_expressions,
+                       contexts=self.contexts)
 
     def decode(self, examples: list[dict], tables: dict[str, dict],
                beam_size: int) -> list[ExampleResult]:
@@ -139,10 +146,8 @@ class Decoder:
 
     def _decode(self, examples: list[dict], tables: dict[str, dict],
                 beam_size: int) -> list[ExampleResult]:
-        cp = self.checkpoint
-        items = [prepare(e, tables[e["table"]], cp.grammar, cp.vocabulary, self.max_expressions)
-                 for e in examples]
-        beams = beam_search(cp.model, items, beam_size)
+        items = [self.prepare(e, tables[e["table"]]) for e in examples]
+        beams = beam_search(self.checkpoint.model, items, beam_size)
         results = []
         for example, item, beam in zip(examples, items, beams):
             scorer = TargetScorer(example["answer"])
@@ -178,12 +183,14 @@ def data_grammar(examples: list[dict], data: Path) -> Grammar:
 
 
 def decode_file(checkpoint: Path, data: Path, beam_size: int = 5, workers: int = 0,
-                batch: int = 32,
-                on_progress: Callable[[int, int], None] | None = None) -> DecodeReport:
+                batch: int = 32, on_progress: Callable[[int, int], None] | None = None,
+                on_encoding: Callable[[int, int], None] | None = None) -> DecodeReport:
     """Decode every example of `data` with a run's best checkpoint (or a checkpoint file).
 
     `workers` processes (0: all cores) each decode chunks of `batch` examples;
-    `on_progress(done, total)` is called as chunks finish.
+    `on_progress(done, total)` is called as chunks finish. A checkpoint with a
+    pretrained encoder first has it read every example not in its cache
+    (`on_encoding(done, total)`), here, so that workers only read the cache.
     """
     if beam_size < 1:
         raise MapoError(f"--beam must be at least 1, not {beam_size}")
@@ -197,6 +204,8 @@ def decode_file(checkpoint: Path, data: Path, beam_size: int = 5, workers: int =
         raise MapoError(f"{data}: no examples")
     grammar = data_grammar(examples, Path(data))
     decoder = load_decoder(path, grammar)  # fail fast here rather than in every worker
+    if decoder.contexts is not None:
+        decoder.contexts.fill(((e, tables[e["table"]]) for e in examples), on_encoding)
     chunks = [examples[i:i + batch] for i in range(0, len(examples), batch)]
     workers = min(workers or os.cpu_count() or 1, len(chunks))
     start = time.perf_counter()

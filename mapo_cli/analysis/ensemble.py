@@ -28,15 +28,15 @@ from mapo_cli.analysis.decode import (
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.data.scoring import score_predictions
-from mapo_cli.learn.decoding import prepare, tree_log_probs
+from mapo_cli.learn.decoding import tree_log_probs
 from mapo_cli.learn.run_dir import resolve_checkpoint
 
 SCORE_BATCH = 32  # examples whose pooled programs one member scores together
 
 
 def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: int = 0,
-                  batch: int = 32,
-                  on_progress: Callable[[int, int], None] | None = None) -> DecodeReport:
+                  batch: int = 32, on_progress: Callable[[int, int], None] | None = None,
+                  on_encoding: Callable[[int, int], None] | None = None) -> DecodeReport:
     """Decode `data` with every model, pool the beams, rank by the mean probability."""
     if not models:
         raise MapoError("an ensemble needs at least one run")
@@ -51,7 +51,7 @@ def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: i
             return None
         return lambda done, _n: on_progress(index * len(examples) + done, total)
 
-    reports = [decode_file(m, data, beam_size, workers, batch, member_progress(i))
+    reports = [decode_file(m, data, beam_size, workers, batch, member_progress(i), on_encoding)
                for i, m in enumerate(models)]
     pools = [_pool([report.results[k] for report in reports]) for k in range(len(examples))]
     log_probs = [_member_log_probs(resolve_checkpoint(Path(m)), grammar, examples, tables,
@@ -100,8 +100,7 @@ def _member_log_probs(checkpoint: Path, grammar, examples: list[dict], tables: d
     with torch.no_grad():
         for start in range(0, len(missing), SCORE_BATCH):
             chunk = missing[start:start + SCORE_BATCH]
-            items = [prepare(examples[k], tables[examples[k]["table"]], cp.grammar,
-                             cp.vocabulary, decoder.max_expressions) for k in chunk]
+            items = [decoder.prepare(examples[k], tables[examples[k]["table"]]) for k in chunk]
             programs = [[d.tokens for d, v in zip(pools[k], values[k], strict=True) if v is None]
                         for k in chunk]
             scores = tree_log_probs(cp.model, items, programs)

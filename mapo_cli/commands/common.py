@@ -9,6 +9,7 @@ from typing import Any, Self, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -35,10 +36,12 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except MapoError as error:
-            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(error.exit_code) from None
         except (OSError, UnicodeDecodeError) as error:
-            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False,
+                              soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -71,6 +74,12 @@ class LazyProgress:
     def __call__(self, done: int, total: int) -> None:
         """As a `progress(done, total)` callback of library code."""
         self.update(completed=done, total=total)
+
+    def until_done(self, done: int, total: int) -> None:
+        """As a callback for one stage of several: the bar closes at `total`, for the next."""
+        self(done, total)
+        if done >= total and self.task is not None:
+            self.progress.stop()
 
     def __enter__(self) -> Self:
         return self

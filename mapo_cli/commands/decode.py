@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from mapo_cli.commands.common import (
@@ -60,13 +61,14 @@ def decode(
     if len(paths) < 2:
         raise MapoError("give at least one run (or checkpoint) and then the data file")
     models, data = paths[:-1], paths[-1]
-    with count_progress("decode", disable=json_output) as show:
+    with count_progress("encode", disable=json_output) as encoding, \
+            count_progress("decode", disable=json_output) as show:
         if len(models) == 1:
             report = decode_file(models[0], data, beam_size=beam, workers=workers, batch=batch,
-                                 on_progress=show)
+                                 on_progress=show, on_encoding=encoding.until_done)
         else:
             report = ensemble_file(models, data, beam_size=beam, workers=workers, batch=batch,
-                                   on_progress=show)
+                                   on_progress=show, on_encoding=encoding.until_done)
     if out is not None:
         write_predictions(out, report.predictions)
     if programs is not None:
@@ -81,7 +83,7 @@ def _show(report: DecodeReport, data_name: str, written: dict[str, Path | None])
     """The report as a table, after a line for each example that could not be decoded."""
     for result in report.results:
         if result.error:
-            err_console.print(f"[yellow]not decoded:[/] {result.id}: {result.error}",
+            err_console.print(f"[yellow]not decoded:[/] {escape(result.id)}: {escape(result.error)}",
                               highlight=False, soft_wrap=True)
     table = Table(title=f"decode {data_name} (beam {report.beam_size})", show_header=False)
     table.add_column("metric", style="bold")

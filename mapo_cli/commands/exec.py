@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from mapo_cli.commands.common import console, err_console, print_json, reports_errors
 from mapo_cli.core.errors import MapoError
@@ -38,10 +39,10 @@ def exec_program(
                     "trace": {name: text for name, text in result.trace}})
         return
     for note in result.notes:
-        err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     if trace:
         for name, text in result.trace:
-            console.print(f"{name} = {text}", highlight=False)
-    console.print(f"answer: {' | '.join(result.answer)}", highlight=False)
-    console.print(f"target: {' | '.join(example['answer'])}", highlight=False)
+            console.print(f"{name} = {text}", highlight=False, markup=False)
+    console.print(f"answer: {' | '.join(result.answer)}", highlight=False, markup=False)
+    console.print(f"target: {' | '.join(example['answer'])}", highlight=False, markup=False)
     console.print(f"reward: {result.reward:g}", highlight=False)

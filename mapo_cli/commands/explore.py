@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -67,7 +68,7 @@ def explore(
         print_json(summary)
         return
     for error in summary["errors"][:20]:
-        err_console.print(f"[yellow]example failed:[/] {error}", highlight=False)
+        err_console.print(f"[yellow]example failed:[/] {escape(str(error))}", highlight=False)
     console.print(summary_table(summary, "exploration"))
     if not summary["finished"]:
         console.print("stopped before every example was done: run the same command to resume")

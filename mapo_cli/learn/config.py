@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.learn.contextual import check_encoder
 from mapo_cli.learn.objectives import OBJECTIVES
 from mapo_cli.learn.pretrained import SOURCES
 
@@ -34,6 +35,7 @@ class TrainConfig:
     dropout: float = 0.2
     hidden: int = 200  # LSTM size (encoder and decoder)
     embedding: int = 200  # word embedding size
+    encoder: str = "lstm"  # lstm | minilm: also read a frozen pretrained encoder's vectors
     embeddings: str = ""  # start the word embeddings from pretrained vectors ("glove-6b-50d")
     freeze_embeddings: bool = False  # keep the pretrained vectors fixed (the paper's setting)
     min_count: int = 1  # rarer training words are <UNK> (or, with --embeddings, just their vector)
@@ -63,6 +65,7 @@ class TrainConfig:
                 raise MapoError(f"--{name.replace('_', '-')} must be at least 1")
         if self.actors < 0:
             raise MapoError("--actors must be at least 1 (or 0 for cores − 1)")
+        check_encoder(self.encoder)
         if self.embeddings and self.embeddings not in SOURCES:
             raise MapoError(f"unknown embeddings {self.embeddings!r}; use one of {', '.join(SOURCES)}")
         if not 0.0 <= self.alpha <= 1.0:

@@ -13,10 +13,16 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.text import normalize_text
 from mapo_cli.language.context import ProgramContext, literal_value
+
+if TYPE_CHECKING:
+    from mapo_cli.learn.contextual import ContextVectors
 
 PAD, UNK, NUM, DATE = "<PAD>", "<UNK>", "<NUM>", "<DATE>"
 SPECIALS = (PAD, UNK, NUM, DATE)
@@ -115,6 +121,8 @@ class Features:
     column_word_ids: list[list[int]]  # per column view
     column_counts: list[int]  # per column view: how many of its words occur in the question
     column_kinds: list[int]  # per column view: index into VIEW_KINDS
+    context: np.ndarray | None = None  # (tokens, width) pretrained encoder outputs, or None
+    column_context: np.ndarray | None = None  # (column views, width): each view its column's
 
 
 class _Cells:
@@ -130,8 +138,11 @@ class _Cells:
 
 
 def encode_example(example: Mapping, table: Mapping, ctx: ProgramContext,
-                   vocabulary: Vocabulary) -> Features:
-    """The model's inputs for one example (whose context `ctx` was built from it and `table`)."""
+                   vocabulary: Vocabulary, context: ContextVectors | None = None) -> Features:
+    """The model's inputs for one example (whose context `ctx` was built from it and `table`).
+
+    `context`: the pretrained encoder's vectors for it (`contextual.py`), if the model reads them.
+    """
     words = question_words(example)
     cells = _Cells(table)
     in_table = [int(cells.contains(normalize_text(token))) for token in example["tokens"]]
@@ -146,7 +157,16 @@ def encode_example(example: Mapping, table: Mapping, ctx: ProgramContext,
         column_word_ids=[[vocabulary.id(w) for w in name] or [UNK_ID] for name in names],
         column_counts=[sum(w in question_set for w in name) for name in names],
         column_kinds=[VIEW_KINDS.index(view.kind) for view in ctx.views],
+        context=None if context is None else context.tokens,
+        column_context=None if context is None else _per_view(context, table, ctx),
     )
+
+
+def _per_view(context: ContextVectors, table: Mapping, ctx: ProgramContext) -> np.ndarray:
+    """The str, num and date views of a column share the column's vector."""
+    column_of = {name: c for c, name in enumerate(table["columns"])}
+    return context.columns[[column_of[view.name] for view in ctx.views]].reshape(
+        len(ctx.views), context.columns.shape[1])
 
 
 def _literal_spans(example: Mapping, ctx: ProgramContext) -> tuple[list[tuple[int, int]], list[int]]:

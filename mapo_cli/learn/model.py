@@ -20,11 +20,13 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.learn.contextual import WIDTHS, check_encoder
 from mapo_cli.learn.features import ENTITY_TYPES, PAD_ID, VIEW_KINDS, Features
 
 
@@ -40,12 +42,20 @@ class ModelConfig:
     """LSTM layers in the encoder and in the decoder, with skip connections between layers."""
     dropout: float = 0.2
     """Dropout on embeddings, between LSTM layers and on the decoder output (training mode only)."""
+    encoder: str = "lstm"
+    """`lstm` alone, or a pretrained encoder (`contextual.py`) whose outputs it also reads."""
 
     def __post_init__(self) -> None:
         if self.hidden_size < 2 or self.hidden_size % 2:
             raise MapoError(f"hidden_size must be an even number >= 2, not {self.hidden_size}")
         if self.embedding_size < 1 or self.layers < 1 or not 0 <= self.dropout < 1:
             raise MapoError(f"invalid model config {self}")
+        check_encoder(self.encoder)
+
+    @property
+    def context_width(self) -> int:
+        """The width of the pretrained encoder's vectors (0: none)."""
+        return WIDTHS.get(self.encoder, 0)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -56,7 +66,8 @@ class ModelConfig:
         if not isinstance(data, dict) or set(data) - names:
             raise MapoError(f"not a model config: {data!r}")
         try:
-            return cls(**{k: (float(v) if k == "dropout" else int(v)) for k, v in data.items()})
+            types = {"dropout": float, "encoder": str}
+            return cls(**{k: types.get(k, int)(v) for k, v in data.items()})
         except (TypeError, ValueError) as error:
             raise MapoError(f"not a model config: {error}") from None
 
@@ -80,6 +91,8 @@ class Batch:
     vocab_sizes: Tensor  # (B,)
     first_variable: Tensor  # (B,) token id of v0
     n_builtins: int
+    context: Tensor | None = None  # (B, L, D) pretrained encoder outputs per question token
+    column_context: Tensor | None = None  # (C, D) ... per column view
 
 
 def make_batch(features: Sequence[Features], vocab_sizes: Sequence[int], n_builtins: int) -> Batch:
@@ -130,7 +143,22 @@ def make_batch(features: Sequence[Features], vocab_sizes: Sequence[int], n_built
         vocab_sizes=torch.tensor(list(vocab_sizes), dtype=torch.long),
         first_variable=torch.tensor(first_variable, dtype=torch.long),
         n_builtins=n_builtins,
+        **_contexts(features, length),
     )
+
+
+def _contexts(features: Sequence[Features], length: int) -> dict[str, Tensor]:
+    """The pretrained encoder's vectors, padded like the words (nothing if the model reads none)."""
+    if features[0].context is None:
+        return {}
+    width = features[0].context.shape[1]
+    context = torch.zeros(len(features), length, width)
+    for row, f in enumerate(features):
+        context[row, : len(f.context)] = torch.from_numpy(f.context.astype(np.float32))
+    columns = [f.column_context for f in features if len(f.column_context)]
+    column_context = (torch.from_numpy(np.concatenate(columns).astype(np.float32)) if columns
+                      else torch.zeros(0, width))
+    return {"context": context, "column_context": column_context}
 
 
 @dataclass
@@ -202,9 +230,14 @@ class Programmer(nn.Module):
         e, h = config.embedding_size, config.hidden_size
         self.drop = nn.Dropout(config.dropout)
         self.word_embedding = nn.Embedding(n_words, e, padding_idx=PAD_ID)
+        d = config.context_width
         self.encoder = nn.ModuleList(
-            nn.LSTM(e + 1 if layer == 0 else h, h // 2, batch_first=True, bidirectional=True)
+            nn.LSTM(e + 1 + (e if d else 0) if layer == 0 else h, h // 2, batch_first=True,
+                    bidirectional=True)
             for layer in range(config.layers))
+        if d:  # the pretrained vectors, projected beside the word embedding and the column key
+            self.context_input = nn.Linear(d, e)
+            self.column_context = nn.Linear(d, h)
         self.decoder = nn.ModuleList(nn.LSTMCell(h, h) for _ in range(config.layers))
         self.start_input = nn.Parameter(torch.randn(h) * 0.1)
         self.builtin_keys = nn.Parameter(torch.randn(n_builtins, h) * 0.1)
@@ -226,7 +259,10 @@ class Programmer(nn.Module):
 
     def encode(self, batch: Batch) -> DecoderState:
         """Run the encoder and build every token's key: one row per example."""
-        x = torch.cat([self.word_embedding(batch.words), batch.in_table.unsqueeze(-1)], dim=-1)
+        parts = [self.word_embedding(batch.words), batch.in_table.unsqueeze(-1)]
+        if self.config.context_width:
+            parts.append(self.context_input(self._context(batch).context))
+        x = torch.cat(parts, dim=-1)
         below: Tensor | None = None
         finals_h, finals_c = [], []
         length = batch.words.shape[1]
@@ -264,6 +300,8 @@ class Programmer(nn.Module):
             mean = (self.word_embedding(words) * present).sum(1) / present.sum(1).clamp(min=1)
             column = self.column_key(torch.cat([self.drop(mean),
                                                 batch.column_counts.unsqueeze(1)], dim=-1))
+            if self.config.context_width:
+                column = column + self.column_context(self.drop(self._context(batch).column_context))
             positions.append(batch.column_rows * width + batch.column_slots)
             values.append(column + self.column_kind(batch.column_kinds))
         if len(batch.entity_rows):
@@ -277,6 +315,12 @@ class Programmer(nn.Module):
         keys = encoded.new_zeros(b * width, h).index_put((torch.cat(positions),),
                                                          torch.cat(values))
         return keys.view(b, width, h)
+
+    def _context(self, batch: Batch) -> Batch:
+        if batch.context is None or batch.column_context is None:
+            raise MapoError(f"this model reads the {self.config.encoder} encoder's vectors, "
+                            "but the batch has none (prepare its examples with a ContextCache)")
+        return batch
 
     # ---------------------------------------------------------------- decoder
 

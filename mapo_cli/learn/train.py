@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -19,6 +20,7 @@ import torch
 from mapo_cli.core.errors import MapoError
 from mapo_cli.learn.checkpoint import load_checkpoint
 from mapo_cli.learn.config import TrainConfig
+from mapo_cli.learn.contextual import require_encoder
 from mapo_cli.learn.features import Vocabulary, build_vocabulary
 from mapo_cli.learn.pretrained import WordVectors, load_vectors, vectors_root, with_known_words
 from mapo_cli.learn.run_dir import CONFIG, latest_checkpoint, prepare_run_dir
@@ -31,9 +33,15 @@ from mapo_cli.learn.training_data import TrainingData, load_training_data
 
 
 def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool = False,
-          on_progress: ProgressFn | None = None) -> dict:
-    """Train (or resume) a run; return the last metrics record plus the best accuracy."""
+          on_progress: ProgressFn | None = None,
+          on_encoding: Callable[[int, int], None] | None = None) -> dict:
+    """Train (or resume) a run; return the last metrics record plus the best accuracy.
+
+    With a pretrained encoder, it first reads every train and dev example not
+    in its cache (`on_encoding(done, total)`), so the actors only read the cache.
+    """
     config.check()
+    require_encoder(config.encoder)
     vectors = load_vectors(vectors_root(config.embeddings)) if config.embeddings else None
     torch.set_num_threads(config.threads)
     data = load_training_data(config)  # bad data is an error before RUN is touched
@@ -43,6 +51,9 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
         raise MapoError(f"{run}: no checkpoint to resume from")
     vocabulary = _vocabulary(config, data, checkpoint, vectors)
     trainer = Trainer(config, run, data, vocabulary, vectors)
+    if trainer.contexts is not None:
+        trainer.contexts.fill(((e, data.tables[e["table"]]) for e in data.train + data.dev),
+                              on_encoding)
     order_rng = random.Random(config.seed)
     if checkpoint is not None:
         order_rng.setstate(trainer.restore(checkpoint))

