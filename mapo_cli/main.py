@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from mapo_cli.commands import ask as ask_command
 from mapo_cli.commands import decode as decode_command
 from mapo_cli.commands import exec as exec_command
 from mapo_cli.commands import explore as explore_command
@@ -26,6 +27,7 @@ app.command("score")(score_command.score)
 app.command("explore")(explore_command.explore)
 app.command("train")(train_command.train)
 app.command("decode")(decode_command.decode)
+app.command("ask")(ask_command.ask)
 app.add_typer(inspect_command.app, name="inspect", help="Analyse stores and runs.")
 
 

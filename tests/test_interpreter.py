@@ -143,6 +143,17 @@ def test_format_round_trips() -> None:
     assert format_program(ids, interpreter.ctx.vocab) == text
 
 
+def test_a_string_literal_with_quotes_and_backslashes_round_trips() -> None:
+    quoted = {"type": "string", "value": 'the "boss" \\ song', "span": [0, 1]}
+    ex = example('who sang the "boss" \\ song?', [quoted], ["x"])
+    ctx = ProgramContext(ex, medals_table(), load_grammar("wtq"))
+    literal = next(t for t in ctx.vocab if t.startswith('"'))
+    assert literal == '"the \\" boss \\" \\\\ song"'
+    text = f"(filter_in all_rows {literal} r.nation-str)"
+    ids = to_ids(split_program(text), ctx)
+    assert format_program(ids, ctx.vocab) == text
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=10_000), min_size=20, max_size=20))
 def test_random_walks_over_valid_tokens_always_finish(choices: list[int]) -> None:

@@ -167,8 +167,9 @@ def _failed(example: dict, error: Exception) -> ExampleResult:
                          error=f"{type(error).__name__}: {error}")
 
 
-def load_decoder(checkpoint_path: Path, grammar: Grammar) -> Decoder:
-    """Load a checkpoint for data of `grammar`; MapoError if they do not belong together."""
+def load_decoder(checkpoint_path: Path, grammar: Grammar | None = None) -> Decoder:
+    """Load a checkpoint for data of `grammar` (default: the one it was trained with);
+    MapoError if they do not belong together."""
     checkpoint = load_checkpoint(checkpoint_path, grammar)
     max_expressions = checkpoint.extra.get("max_expressions")
     return Decoder(checkpoint, int(max_expressions) if max_expressions else None)

@@ -11,6 +11,7 @@ import unicodedata
 
 _TOKEN = re.compile(r"[a-z0-9]+|[^a-z0-9\s]")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_ESCAPED = re.compile(r"\\(.)")
 
 
 def ascii_fold(text: str) -> str:
@@ -33,6 +34,16 @@ def contains(cell_normalized: str, needle_normalized: str) -> bool:
     if not needle_normalized:
         return False
     return f" {needle_normalized} " in f" {cell_normalized} "
+
+
+def quote_string(text: str) -> str:
+    """A string literal as programs spell it: in double quotes, `"` and `\\` escaped."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def unquote_string(literal: str) -> str:
+    """The text of a quoted string literal (the inverse of `quote_string`)."""
+    return _ESCAPED.sub(r"\1", literal[1:-1])
 
 
 def column_names(headers: list[str]) -> list[str]:

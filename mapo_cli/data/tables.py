@@ -354,3 +354,22 @@ def load_csv_table(tables_dir: Path, table_id: str) -> Table:
     grid = read_plain_csv(path)
     check_grid(grid, path)
     return build_table(table_id, grid)
+
+
+def load_table_file(path: Path) -> Table:
+    """A table the user points at: CSV, or TSV if the name ends in `.tsv`; header row first."""
+    path = Path(path)
+    if not path.is_file():
+        raise MapoError(f"{path}: no such table file")
+    text = _decode(_read_bytes(path), path)
+    dialect = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+    grid = _read_grid(csv.reader(io.StringIO(text, newline=""), **dialect), path)
+    check_grid(grid, path)
+    return build_table(path.name, grid)
+
+
+def table_from_rows(rows: list[list[str]], table_id: str = "table") -> Table:
+    """A table given as rows of cells (header row first), checked like a file."""
+    grid = [[str(cell) for cell in row] for row in rows]
+    check_grid(grid, Path(table_id))
+    return build_table(table_id, grid)

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from mapo_cli.core.text import contains, normalize_text
+from mapo_cli.core.text import contains, normalize_text, quote_string
 from mapo_cli.language.grammar import Grammar
 
 Date = tuple[int, int, int]  # year, month, day; -1 where unknown
@@ -107,7 +107,7 @@ def literal_value(entity: dict) -> tuple[str, Any, str]:
     kind, value = entity["type"], entity["value"]
     if kind == "string":
         norm = normalize_text(str(value))
-        return "string", norm, '"' + norm + '"'
+        return "string", norm, quote_string(norm)
     if kind == "number":
         number = float(value)
         return "number", number, format_number(number)

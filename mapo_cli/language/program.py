@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from mapo_cli.core.errors import InvalidProgram
-from mapo_cli.core.text import normalize_text
+from mapo_cli.core.text import normalize_text, quote_string, unquote_string
 from mapo_cli.language.assistance import CLOSE_ID, END_ID
 from mapo_cli.language.context import ProgramContext, format_number, parse_date
 
@@ -50,7 +50,7 @@ def split_program(text: str) -> list[str]:
 def literal_entity(token: str) -> dict | None:
     """An entity dict for a literal token (`"peru"`, `2`, `1995-xx-xx`), else None."""
     if token.startswith('"') and token.endswith('"') and len(token) >= 2:
-        return {"type": "string", "value": normalize_text(token[1:-1].replace('\\"', '"'))}
+        return {"type": "string", "value": normalize_text(unquote_string(token))}
     if _NUMBER.match(token):
         return {"type": "number", "value": float(token)}
     if parse_date(token) is not None and token.count("-") == 2:
@@ -64,7 +64,7 @@ def canonical_literal(token: str) -> str:
     if entity is None:
         return token
     if entity["type"] == "string":
-        return '"' + entity["value"] + '"'
+        return quote_string(entity["value"])
     if entity["type"] == "number":
         return format_number(entity["value"])
     return token.lower()

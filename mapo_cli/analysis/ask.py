@@ -1,0 +1,138 @@
+"""A trained parser put to work on any table: `mapo ask` and the Python API.
+
+    from mapo_cli import Parser
+    parser = Parser.load("runs/mapo")
+    reply = parser.ask("medals.csv", "which nation won the most gold?")
+    reply.answer, reply.programs[0].program, reply.programs[0].probability
+
+A table is a CSV file (TSV if its name ends in `.tsv`) with a header row, or
+rows of cells, read and typed exactly as `mapo prepare csv` does; a question
+is tokenised and linked against it as `prepare` does. Beam search with code
+assistance writes the programs (as `mapo decode`), and each is run for its
+answer and the value of every expression. Several runs answer as an
+ensemble: their beams are pooled and ranked by the runs' mean probability.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mapo_cli.analysis.decode import Decoder, load_decoder
+from mapo_cli.analysis.execution import describe
+from mapo_cli.core.errors import MapoError
+from mapo_cli.data.questions import CellIndex, analyse_question
+from mapo_cli.data.tables import Table, load_table_file, table_from_rows
+from mapo_cli.language.interpreter import END_ID
+from mapo_cli.language.program import format_program
+from mapo_cli.learn.decoding import Prepared, beam_search, tree_log_probs
+from mapo_cli.learn.run_dir import resolve_checkpoint
+
+Program = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Written:
+    """One program the parser wrote, with what it computes."""
+
+    program: str
+    probability: float
+    answer: list[str]
+    trace: list[tuple[str, str]] = field(default_factory=list)  # (v<i>, its value)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The parser's reading of one question: the programs, most probable first."""
+
+    question: str
+    tokens: list[str]
+    entities: list[dict[str, Any]]
+    programs: list[Written]
+
+    @property
+    def answer(self) -> list[str]:
+        """The most probable program's answer; empty when no valid program exists."""
+        return self.programs[0].answer if self.programs else []
+
+    def to_json(self) -> dict[str, Any]:
+        return {"question": self.question, "answer": self.answer, "tokens": self.tokens,
+                "entities": self.entities,
+                "programs": [{**asdict(p), "trace": dict(p.trace)} for p in self.programs]}
+
+
+class Parser:
+    """One trained run, or several as an ensemble, ready to answer questions about tables."""
+
+    def __init__(self, decoders: Sequence[Decoder]) -> None:
+        if not decoders:
+            raise MapoError("a parser needs at least one run")
+        names = {d.checkpoint.grammar.content_hash for d in decoders}
+        if len(names) != 1:
+            raise MapoError("the runs of an ensemble must use the same grammar")
+        self.decoders = list(decoders)
+        self.grammar = decoders[0].checkpoint.grammar
+
+    @classmethod
+    def load(cls, *runs: Path | str) -> Parser:
+        """Run directories (their best checkpoint) or checkpoint files."""
+        return cls([load_decoder(resolve_checkpoint(Path(run))) for run in runs])
+
+    @staticmethod
+    def table(source: Path | str | Sequence[Sequence[str]]) -> Table:
+        """A table from a CSV/TSV path, or from rows of cells with the header row first."""
+        if isinstance(source, (str, Path)):
+            return load_table_file(Path(source))
+        return table_from_rows([list(row) for row in source])
+
+    def ask(self, table: Table | Path | str | Sequence[Sequence[str]], question: str,
+            beam: int = 5, top: int | None = None) -> Reply:
+        """Answer `question` about `table` (a table from `Parser.table`, or what it reads)."""
+        if beam < 1:
+            raise MapoError(f"the beam must be at least 1, not {beam}")
+        if not isinstance(table, dict):
+            table = self.table(table)
+        if not question.strip():
+            raise MapoError("the question is empty")
+        tokens, entities = analyse_question(question.strip(), CellIndex(table))
+        example = {"id": "question", "question": question.strip(), "tokens": tokens,
+                   "entities": entities, "answer": [], "table": table["id"],
+                   "grammar": self.grammar.source}
+        with torch.no_grad():
+            items = [d.prepare(example, table) for d in self.decoders]
+            beams = [beam_search(d.checkpoint.model, [item], beam)[0]
+                     for d, item in zip(self.decoders, items, strict=True)]
+            ranked = _ensemble(self.decoders, items, beams)
+        written = [_written(items[0], program, p) for program, p in ranked[:top]]
+        return Reply(example["question"], tokens, entities, written)
+
+
+def _ensemble(decoders: list[Decoder], items: list[Prepared],
+              beams: list[list[tuple[Program, float]]]) -> list[tuple[Program, float]]:
+    """The pooled beams, by mean probability over the members (one member: its beam)."""
+    pool: dict[Program, list[float | None]] = {}
+    for member, found in enumerate(beams):
+        for program, log_probability in found:
+            if program and program[-1] == END_ID:
+                pool.setdefault(tuple(program), [None] * len(beams))[member] = log_probability
+    programs = list(pool)
+    for member, (decoder, item) in enumerate(zip(decoders, items, strict=True)):
+        missing = [p for p in programs if pool[p][member] is None]
+        if missing:
+            scores = tree_log_probs(decoder.checkpoint.model, [item], [missing])[0]
+            for program, score in zip(missing, scores, strict=True):
+                pool[program][member] = score
+    mean = {p: sum(math.exp(v) for v in pool[p]) / len(beams) for p in programs}
+    return sorted(((p, mean[p]) for p in programs), key=lambda pair: -pair[1])
+
+
+def _written(item: Prepared, program: Program, probability: float) -> Written:
+    state = item.interpreter.run(program)
+    trace = [(f"v{i}", describe(value)) for i, value in enumerate(state.env)]
+    return Written(format_program(program, item.ctx.vocab), probability,
+                   item.interpreter.answer(state), trace)

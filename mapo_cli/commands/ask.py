@@ -1,0 +1,91 @@
+"""`mapo ask`: a trained parser answers questions about the user's own table."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mapo_cli.commands.common import console, err_console, print_json, reports_errors
+from mapo_cli.core.errors import MapoError
+
+if TYPE_CHECKING:
+    from mapo_cli.analysis.ask import Reply
+
+
+@reports_errors
+def ask(
+    paths: Annotated[list[str], typer.Argument(
+        metavar="RUN... TABLE [QUESTION]", show_default=False,
+        help="One or more run directories or checkpoint files (several answer as an "
+        "ensemble), the table (CSV, or TSV if it ends in .tsv; header row first), and the "
+        "question. Without a question, questions are read one per line from standard input.")],
+    beam: Annotated[int, typer.Option(help="Beam size (the paper decodes with 5).")] = 5,
+    top: Annotated[int, typer.Option(help="Programs shown per question.")] = 3,
+    trace: Annotated[bool, typer.Option(
+        "--trace", help="Show what each expression of the programs computed.")] = False,
+    json_output: Annotated[bool, typer.Option(
+        "--json", help="One JSON object per question: question, answer, tokens, entities, "
+        "programs (notation, probability, answer, trace).")] = False,
+) -> None:
+    """Answer QUESTION about TABLE with a trained parser: its best programs and their answers.
+
+    The table is read and typed as `mapo prepare csv` does and the question is
+    linked against it as `prepare` does; beam search with code assistance
+    writes the programs, the most probable first.
+    """
+    from mapo_cli.analysis.ask import Parser
+
+    if top < 1:
+        raise MapoError(f"--top must be at least 1, not {top}")
+    runs, table_path, question = _split(paths)
+    parser = Parser.load(*runs)
+    table = parser.table(table_path)
+    questions = [question] if question is not None else _stdin_questions()
+    for text in questions:
+        reply = parser.ask(table, text, beam=beam, top=top)
+        if json_output:
+            print_json(reply.to_json())
+        else:
+            _show(reply, trace)
+
+
+def _split(paths: list[str]) -> tuple[list[str], Path, str | None]:
+    """RUN... TABLE [QUESTION]: the last argument is the table if it names a file."""
+    if len(paths) >= 2 and Path(paths[-1]).is_file():
+        return paths[:-1], Path(paths[-1]), None
+    if len(paths) >= 3:
+        return paths[:-2], Path(paths[-2]), paths[-1]
+    raise MapoError("give a run, a table and a question (or questions on standard input): "
+                    "mapo ask RUN TABLE.csv \"QUESTION\"")
+
+
+def _stdin_questions():
+    """Questions one per line; blank lines are skipped."""
+    if sys.stdin.isatty():
+        err_console.print("one question per line; end with Ctrl-D", highlight=False)
+    for line in sys.stdin:
+        if line.strip():
+            yield line.strip()
+
+
+def _show(reply: Reply, trace: bool) -> None:
+    found = ", ".join(f"{e['value']} ({e['type']})" for e in reply.entities) or "none"
+    _line(f"question: {reply.question}")
+    _line(f"entities: {found}")
+    if not reply.programs:
+        _line("no valid program on this table")
+    for rank, written in enumerate(reply.programs, start=1):
+        _line(f"{rank}. {written.probability:.3f}  {written.program}")
+        if trace:
+            for name, value in written.trace:
+                _line(f"     {name} = {value}")
+        _line(f"     → {' | '.join(written.answer)}")
+    _line(f"answer: {' | '.join(reply.answer)}")
+
+
+def _line(text: str) -> None:
+    """Cells and programs as they are: no markup, no wrapping inside a program."""
+    console.print(text, highlight=False, markup=False, soft_wrap=True)
