@@ -8,7 +8,8 @@ OUT    ?= out
 # The pretrained encoder's cache (`mapo train --encoder`) stays beside the other outputs.
 export MAPO_CACHE ?= $(abspath $(OUT))/cache
 
-.PHONY: install demo test lint bench bench-explore bench-train bench-seeds bench-table2 clean
+.PHONY: install demo test lint bench bench-explore bench-train bench-seeds bench-table2 \
+	bench-encode bench-ask clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -120,6 +121,18 @@ bench-table2: install
 		$(TABLE2_RUN) --run $(TABLE2)/$$run --objective $$run && $(TABLE2_DECODE) || exit 1; \
 	done
 	$(BIN)/mapo inspect run $(TABLE2)/*/ --plot $(TABLE2)/curves.png
+
+## The pretrained encoder's one-time cost: all of WTQ random-split-1 (train and
+## dev, 14,152 questions) into an empty cache.
+bench-encode: install
+	rm -rf $(OUT)/cache-bench
+	MAPO_CACHE=$(abspath $(OUT))/cache-bench $(BIN)/python benchmarks/encode_cost.py \
+		$(OUT)/wtq/random-split-1-train.jsonl $(OUT)/wtq/random-split-1-dev.jsonl
+
+## `mapo ask` latency with bench-train's run: one question from process start, and
+## per further question on stdin, on a 50-row table.
+bench-ask: install
+	$(BIN)/python benchmarks/ask_latency.py $(TRAIN_RUN)
 
 clean:
 	rm -rf $(OUT) .pytest_cache

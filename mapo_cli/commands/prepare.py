@@ -1,4 +1,4 @@
-"""`mapo prepare wtq|csv`: turn a dataset into prepared data (docs/formats.md)."""
+"""`mapo prepare wtq|csv|wikisql`: turn a dataset into prepared data (docs/formats.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from mapo_cli.commands.common import console, err_console, print_json, reports_errors
 from mapo_cli.data.prepare import PrepareReport
 from mapo_cli.data.prepare_csv import prepare_csv
+from mapo_cli.data.prepare_wikisql import SPLITS, prepare_wikisql
 from mapo_cli.data.prepare_wtq import prepare_wtq
 
 MAX_PROBLEMS_SHOWN = 20
@@ -38,6 +39,14 @@ StrictOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")]
+SplitOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--split",
+        help=f"A split to prepare ({', '.join(SPLITS)}); repeat it or give a comma list. "
+        "Default: every split in SOURCE/data.",
+    ),
+]
 
 
 @contextmanager
@@ -82,6 +91,7 @@ def _print_summary(report: PrepareReport) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    _print_condition_values(report)
     if not report.problems:
         return
     err_console.print(
@@ -95,6 +105,30 @@ def _print_summary(report: PrepareReport) -> None:
         more = len(report.problems) - MAX_PROBLEMS_SHOWN
         err_console.print(
             f"  ... and {more} more (see --json for all)", highlight=False, soft_wrap=True
+        )
+
+
+def _print_condition_values(report: PrepareReport) -> None:
+    """WikiSQL's ceiling: the share of gold condition values that are entities, per split."""
+    shares = []
+    for name, figure in sorted(report.figures.get("condition_values", {}).items()):
+        if figure["values"]:
+            shares.append(
+                f"{name} {figure['share']:.1%} ({figure['entities']:,} of {figure['values']:,})"
+            )
+    if shares:
+        console.print(
+            "  gold condition values that are entities: " + ", ".join(shares),
+            highlight=False,
+            soft_wrap=True,
+        )
+    empty = {name: n for name, n in report.figures.get("empty_answers", {}).items() if n}
+    if empty:
+        counts = ", ".join(f"{name} {n:,}" for name, n in sorted(empty.items()))
+        console.print(
+            f"  examples whose gold sql selects nothing (empty answer): {counts}",
+            highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -160,5 +194,34 @@ def csv(
     with _progress_bar(not json_output) as progress:
         report = prepare_csv(
             questions, out, tables_dir=tables, grammar=grammar, strict=strict, progress=progress
+        )
+    _finish(report, json_output)
+
+
+@app.command("wikisql")
+@reports_errors
+def wikisql(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="The WikiSQL release: has data/<split>.jsonl and data/<split>.tables.jsonl."
+        ),
+    ],
+    out: Annotated[Path, typer.Argument(help="Output directory (created if missing).")],
+    split: SplitOption = None,
+    strict: StrictOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Prepare WikiSQL's official release into OUT, grammar wikisql.
+
+    Each answer is the question's gold sql executed on its table with the
+    official engine's semantics; the sql is kept in the example as metadata.
+    Bad lines (broken JSON, a missing table, a malformed sql) are skipped and
+    listed with their file and line, unless --strict.
+    """
+    splits = [name.strip() for value in split or [] for name in value.split(",") if name.strip()]
+    with _progress_bar(not json_output) as progress:
+        report = prepare_wikisql(
+            source, out, splits=splits or None, strict=strict, progress=progress
         )
     _finish(report, json_output)

@@ -49,7 +49,11 @@ class Problem:
 
 @dataclass
 class PrepareReport:
-    """What `prepare` wrote: examples per output file, tables, skipped lines."""
+    """What `prepare` wrote: examples per output file, tables, skipped lines.
+
+    `figures` holds what only some sources measure (WikiSQL: condition values
+    that are entities); it is in the JSON only when a source filled it.
+    """
 
     out: Path
     grammar: str
@@ -57,9 +61,10 @@ class PrepareReport:
     tables: int = 0
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
+    figures: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        summary = {
             "out": str(self.out),
             "grammar": self.grammar,
             "examples": self.examples,
@@ -67,6 +72,9 @@ class PrepareReport:
             "problems": [str(problem) for problem in self.problems],
             "seconds": round(self.seconds, 2),
         }
+        if self.figures:
+            summary["figures"] = self.figures
+        return summary
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,12 @@ The encoder reads the question; the decoder writes program tokens. Every
 token an example's program may use has a *key*: built-ins have learned keys,
 `all_rows` a learned key, columns a key from their name's words, question
 entities a key from the encoder outputs over their span, and `v<i>` the
-decoder output at the step that closed expression i. A step's logits are
-the decoder's query dotted with every key; tokens the interpreter does not
-offer get -inf, so the model never puts probability on an invalid program.
+decoder output at the step that closed expression i. With a pretrained
+encoder (`ModelConfig.encoder`, `contextual.py`) its frozen vectors join the
+LSTM's input per question token and the key of every column. A step's
+logits are the decoder's query dotted with every key; tokens the
+interpreter does not offer get -inf, so the model never puts probability
+on an invalid program.
 
 Everything is batched: `encode` runs once per batch of examples,
 `decode_step` / `feed` advance all sequences together. Which tokens are
