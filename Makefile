@@ -9,7 +9,7 @@ OUT    ?= out
 export MAPO_CACHE ?= $(abspath $(OUT))/cache
 
 .PHONY: install demo test lint bench bench-explore bench-train bench-seeds bench-table2 \
-	bench-encode bench-ask clean
+	bench-encode bench-ask bench-wikisql clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -133,6 +133,27 @@ bench-encode: install
 ## per further question on stdin, on a 50-row table.
 bench-ask: install
 	$(BIN)/python benchmarks/ask_latency.py $(TRAIN_RUN)
+
+## WikiSQL end to end on the shared sample of the real data (772 train / 228 dev
+## questions, split by table): prepare, explore both splits (1,000 samples per
+## question, as the paper), train with the paper's WikiSQL setting
+## (benchmarks/wikisql.toml) for WIKISQL_SEC seconds, decode dev with beam 5.
+WIKISQL     ?= ../shared/datasets/wikisql
+WIKISQL_SEC ?= 600
+bench-wikisql: install
+	$(BIN)/mapo prepare wikisql $(WIKISQL) $(OUT)/wikisql
+	$(BIN)/mapo explore $(OUT)/wikisql/train.jsonl --store $(OUT)/wikisql-store \
+		--samples-per-example 1000
+	$(BIN)/mapo explore $(OUT)/wikisql/dev.jsonl --store $(OUT)/wikisql-dev-store \
+		--samples-per-example 1000
+	$(BIN)/mapo inspect store $(OUT)/wikisql-store
+	$(BIN)/mapo inspect store $(OUT)/wikisql-dev-store
+	$(BIN)/mapo train --config benchmarks/wikisql.toml --train $(OUT)/wikisql/train.jsonl \
+		--dev $(OUT)/wikisql/dev.jsonl --store $(OUT)/wikisql-store --run $(OUT)/wikisql-run \
+		--seconds $(WIKISQL_SEC) --overwrite
+	$(BIN)/mapo decode $(OUT)/wikisql-run $(OUT)/wikisql/dev.jsonl --beam 5 --json \
+		--programs $(OUT)/wikisql-run/dev-beams.jsonl
+	$(BIN)/mapo inspect spurious $(OUT)/wikisql-store --run $(OUT)/wikisql-run
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -131,7 +131,8 @@ def test_inspect_store_reads_a_store_that_another_process_writes(
         spurious = runner.invoke(app, ["inspect", "spurious", str(store), "--json"])
         assert spurious.exit_code == 0, spurious.output
     finally:
-        os.killpg(writer.pid, signal.SIGKILL)
+        if writer.poll() is None:
+            os.killpg(writer.pid, signal.SIGKILL)
         writer.wait()
 
 

@@ -30,6 +30,13 @@ class has nothing spurious as far as this test can see (they may still all be
 spurious together). A program that is not valid on a fictitious table (a
 filter that keeps every row, `previous` of the first row, ...) has the answer
 `<invalid>` there, which is an answer like any other.
+
+When the example carries its gold WikiSQL `sql` (`mapo prepare wikisql`), the
+estimate can be checked: a program is *gold-equivalent* when, on the
+example's table and on every fictitious one, its answer is correct for the
+gold sql's answer there (`answer_matches`, the scorer that gave it reward 1;
+no answer matches the empty answer). Exact string equality would count
+"3.0" against "3", or a row order, as a different meaning.
 """
 
 from __future__ import annotations
@@ -38,10 +45,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mapo_cli.analysis.fictitious import behaviours, fictitious_tables
+from mapo_cli.analysis.fictitious import INVALID, answer_on, behaviours, fictitious_tables
 from mapo_cli.analysis.grounding import Grounding, grounding, literal_mentions, mentioned_columns
+from mapo_cli.core.errors import MapoError
+from mapo_cli.data.scoring import answer_matches
+from mapo_cli.data.wikisql_sql import check_table, execute_sql
 from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import Grammar
+from mapo_cli.language.interpreter import Interpreter
 from mapo_cli.language.program import format_program
 
 Program = tuple[int, ...]
@@ -77,6 +88,22 @@ class ExampleAnalysis:
     classes: list[BehaviourClass]
     log_probs: list[float] | None = None
     class_of: list[int] = field(default_factory=list)
+    has_gold_sql: bool = False
+    # per program, with gold sql whose answer on its own table could be reproduced
+    gold_equivalent: list[bool] | None = None
+
+    @property
+    def gold_in_likely_correct(self) -> bool | None:
+        """Whether a likely-correct class (any of the tied ones) holds a gold-equivalent program."""
+        if self.gold_equivalent is None:
+            return None
+        return any(self.gold_equivalent[m] for c in self.classes if c.likely_correct
+                   for m in c.members)
+
+    @property
+    def gold_in_memory(self) -> bool | None:
+        """Whether any of the programs is gold-equivalent (the ceiling of the one above)."""
+        return None if self.gold_equivalent is None else any(self.gold_equivalent)
 
     @property
     def ambiguous(self) -> bool:
@@ -113,6 +140,9 @@ class ExampleAnalysis:
                       "unmentioned_columns": g.unmentioned_columns}
             if self.log_probs is not None:
                 record["log_probability"] = self.log_probs[k]
+            if self.has_gold_sql:
+                record["gold_equivalent"] = (None if self.gold_equivalent is None
+                                             else self.gold_equivalent[k])
             programs.append(record)
         classes = [{"class": i, "programs": len(c.members), "likely_correct": c.likely_correct,
                     "entities": c.grounding.entities,
@@ -120,12 +150,14 @@ class ExampleAnalysis:
                     "unmentioned_columns": c.grounding.unmentioned_columns,
                     "answers": c.answers}
                    for i, c in enumerate(self.classes)]
+        gold = ({"gold_in_likely_correct": self.gold_in_likely_correct,
+                 "gold_in_memory": self.gold_in_memory} if self.has_gold_sql else {})
         return {"id": self.id, "question": self.question, "answer": self.answer,
                 "n_programs": len(self.programs), "n_classes": len(self.classes),
                 "ambiguous": self.ambiguous, "spurious_programs": len(spurious),
                 "preferred": self.preferred,
                 "preferred_likely_correct": self.preferred_likely_correct,
-                "programs": programs, "classes": classes}
+                **gold, "programs": programs, "classes": classes}
 
 
 def analyse_example(example: Json, table: Json, programs: Sequence[Program], grammar: Grammar,
@@ -138,9 +170,10 @@ def analyse_example(example: Json, table: Json, programs: Sequence[Program], gra
     fictitious = fictitious_tables(table, example, tables, seed)
     classes: dict[tuple, BehaviourClass] = {}
     index: dict[tuple, int] = {}
-    class_of = []
+    class_of, shown_answers = [], []
     for k, (answers, shown) in enumerate(behaviours(example, fictitious, grammar,
                                                     max_expressions, programs, ctx.vocab)):
+        shown_answers.append(shown)
         found = classes.get(answers)
         if found is None:
             found = classes[answers] = BehaviourClass([], shown, groundings[k])
@@ -152,8 +185,72 @@ def analyse_example(example: Json, table: Json, programs: Sequence[Program], gra
     best = max(c.rank_key() for c in ordered) if ordered else None
     for c in ordered:
         c.likely_correct = c.rank_key() == best
+    has_sql = example.get("sql") is not None
+    gold = (gold_equivalence(example, table, ctx, fictitious, programs, shown_answers)
+            if has_sql else None)
     return ExampleAnalysis(example["id"], example.get("question", ""),
                            list(example.get("answer", [])),
                            [format_program(p, ctx.vocab) for p in programs], groundings,
-                           ordered, log_probs, class_of)
+                           ordered, log_probs, class_of, has_sql, gold)
+
+
+# ---------------------------------------------------------------- the gold sql (WikiSQL)
+
+
+def run_gold_sql(table: Json, types: list[str], sql: Any) -> list[str] | None:
+    """The gold sql's answer on a prepared (or fictitious) table; None where it cannot run.
+
+    The executor reads only `header`, `types` and the text of `rows`; a
+    fictitious table's cells moved with their text, so they are valid input.
+    """
+    view = {"header": table["headers"], "types": types, "rows": table["rows"]}
+    try:
+        check_table(view)
+        return execute_sql(view, sql)
+    except MapoError:
+        return None
+
+
+def sql_types(example: Json, table: Json) -> list[str] | None:
+    """WikiSQL's column types for the gold sql (`mapo prepare wikisql` keeps them).
+
+    None when the table lacks them (prepared before they were kept) or the
+    gold sql does not give the example's answer with them.
+    """
+    types = table.get("types")
+    if types is None:
+        return None
+    try:
+        return list(types) if run_gold_sql(table, list(types), example["sql"]) == list(
+            example.get("answer", [])) else None
+    except (TypeError, KeyError, IndexError):
+        return None  # a malformed sql: execute_sql would refuse it too
+
+
+def _matches_gold(program: list[str], gold: list[str] | None) -> bool:
+    if gold is None:
+        return False
+    if program == [INVALID]:  # cannot run, or answers nothing
+        return not gold
+    return answer_matches(program, gold)
+
+
+def gold_equivalence(example: Json, table: Json, ctx: ProgramContext, fictitious: list[Json],
+                     programs: Sequence[Program], shown: list[list[list[str]]]
+                     ) -> list[bool] | None:
+    """Per program, whether it answers as the gold sql on its table and every fictitious one.
+
+    `ctx` is the example's on `table`; `shown`, each program's answers on the
+    fictitious tables (`behaviours`). None when the gold sql's answer on the
+    example's own table cannot be reproduced (`sql_types`), or a fictitious
+    table was skipped.
+    """
+    types = sql_types(example, table)
+    if types is None or any(len(s) != len(fictitious) for s in shown):
+        return None
+    gold = [run_gold_sql(t, types, example["sql"]) for t in [table, *fictitious]]
+    interpreter = Interpreter(ctx)
+    return [all(_matches_gold(answer, g)
+                for answer, g in zip([answer_on(interpreter, p)[1], *shown[k]], gold))
+            for k, p in enumerate(programs)]
 

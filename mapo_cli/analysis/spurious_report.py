@@ -38,7 +38,8 @@ class SpuriousReport:
     def summary(self) -> Json:
         """Keys: examples, analysed, single_program, one_class, several_classes, ambiguous,
         programs, spurious_programs, spurious_share, tables, seed, run, preferred_decided,
-        preferred_likely_correct, preferred_likely_correct_share."""
+        preferred_likely_correct, preferred_likely_correct_share; with gold sql (WikiSQL) also
+        those of `gold_summary`."""
         several = [a for a in self.analysed if len(a.classes) > 1]
         programs = sum(len(a.programs) for a in self.analysed)
         spurious = sum(len(a.spurious) for a in self.analysed)
@@ -55,6 +56,26 @@ class SpuriousReport:
             "preferred_decided": len(decided) if self.run else None,
             "preferred_likely_correct": right if self.run else None,
             "preferred_likely_correct_share": right / len(decided) if decided else None,
+            **self.gold_summary(),
+        }
+
+    def gold_summary(self) -> Json:
+        """Keys (only when an analysed example has gold sql): gold_sql (examples checked),
+        gold_sql_unchecked (its answer on its own table not reproduced), gold_in_likely_correct
+        and gold_in_memory (examples where a likely-correct class / any program is
+        gold-equivalent) and their shares of gold_sql."""
+        with_sql = [a for a in self.analysed if a.has_gold_sql]
+        if not with_sql:
+            return {}
+        checked = [a for a in with_sql if a.gold_equivalent is not None]
+        in_class = sum(bool(a.gold_in_likely_correct) for a in checked)
+        in_memory = sum(bool(a.gold_in_memory) for a in checked)
+        return {
+            "gold_sql": len(checked), "gold_sql_unchecked": len(with_sql) - len(checked),
+            "gold_in_likely_correct": in_class,
+            "gold_in_likely_correct_share": in_class / len(checked) if checked else None,
+            "gold_in_memory": in_memory,
+            "gold_in_memory_share": in_memory / len(checked) if checked else None,
         }
 
 
@@ -74,6 +95,7 @@ def analyse_store(path: Path, tables: int = DEFAULT_TABLES, seed: int = 0,
     with Store.open_readonly(path) as store:
         fingerprint = store.fingerprint
         max_expressions = fingerprint.get("max_expressions")
+        explored_in = fingerprint.get("grammar")  # token ids mean something only in this grammar
         candidates, total = _candidates(store)
         scorer = None
         if run is not None:
@@ -84,7 +106,7 @@ def analyse_store(path: Path, tables: int = DEFAULT_TABLES, seed: int = 0,
         report.skipped = total - len(candidates)
         wanted = candidates[:limit] if limit else candidates
         for done, (example, table, programs) in enumerate(_read(store, wanted), start=1):
-            grammar = load_grammar(example["grammar"])
+            grammar = load_grammar(str(explored_in or example["grammar"]))
             log_probs = (scorer.log_probs(example, table, max_expressions, programs)
                          if scorer else None)
             report.analysed.append(analyse_example(example, table, programs, grammar,

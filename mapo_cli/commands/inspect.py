@@ -170,7 +170,9 @@ def inspect_spurious(
     most question entities, then the most columns the question mentions, then
     the fewest it does not, then has the most programs; the others are likely
     spurious (see mapo_cli/analysis/spurious.py). With --run, also whether the model's
-    preferred program is in the likely-correct class.
+    preferred program is in the likely-correct class. With WikiSQL's gold sql in the
+    examples (`mapo prepare wikisql`), also how often a likely-correct class, and any
+    program, answers as the gold sql on the example's table and every fictitious one.
     """
     from mapo_cli.analysis.spurious_report import analyse_store
     from mapo_cli.data.dataset import write_jsonl
@@ -208,6 +210,15 @@ def _show_spurious(summary: dict, report: Any, show: int) -> None:
         decided, right = summary["preferred_decided"], summary["preferred_likely_correct"]
         table.add_row("model prefers a likely-correct program",
                       f"{right:,} / {decided:,}" if decided else "-")
+    if "gold_sql" in summary:
+        for label, key in (("gold sql in a likely-correct class", "gold_in_likely_correct"),
+                           ("gold sql among the reward-1 programs", "gold_in_memory")):
+            share = summary[f"{key}_share"]
+            table.add_row(label, f"{summary[key]:,} / {summary['gold_sql']:,}"
+                          + ("" if share is None else f" ({share:.1%})"))
+        if summary["gold_sql_unchecked"]:
+            table.caption = (f"{summary['gold_sql_unchecked']:,} analysed examples not checked "
+                             "against their gold sql (its answer not reproduced)")
     console.print(table)
     several = [a for a in report.analysed if len(a.classes) > 1][:show]
     for analysis in several:

@@ -159,7 +159,7 @@ def load_table_at(address: str) -> Table:
 
     Views as `build_table` finds them, except that a `real` column's number
     view is what the engine compares: the number sqlite stores for each cell
-    (None where it keeps TEXT).
+    (None where it keeps TEXT). WikiSQL's column `types` are kept beside.
     """
     path, _, offset = address.rpartition("#")
     with open(path, "rb") as handle:
@@ -174,6 +174,7 @@ def load_table_at(address: str) -> Table:
     for column, kind in enumerate(raw["types"]):
         if kind == "real":
             table["numbers"][column] = [real_cell_number(row[column]) for row in raw["rows"]]
+    table["types"] = list(raw["types"])  # what the gold sql's engine needs (inspect spurious)
     return table
 
 
