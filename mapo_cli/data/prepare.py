@@ -247,7 +247,7 @@ def _example(question: QuestionLine, result: TableResult, grammar: str) -> dict[
     }
 
 
-def _fail_or_report(problem: Problem, problems: list[Problem], strict: bool) -> None:
+def fail_or_report(problem: Problem, problems: list[Problem], strict: bool) -> None:
     if strict:
         raise MapoError(str(problem))
     problems.append(problem)
@@ -270,7 +270,7 @@ def run_prepare(
     jobs: dict[str, list[str]] = {}
     for _path, questions, problems in read:
         for problem in problems:
-            _fail_or_report(problem, report.problems, strict)
+            fail_or_report(problem, report.problems, strict)
         for question in questions:
             utterances = jobs.setdefault(question.context, [])
             if question.utterance not in utterances:
@@ -284,7 +284,7 @@ def run_prepare(
             result = results[question.context]
             if result.table is None:
                 message = f"bad table: {result.error}"
-                _fail_or_report(
+                fail_or_report(
                     Problem(question.file, question.line, message), report.problems, strict
                 )
                 continue

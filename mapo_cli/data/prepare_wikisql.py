@@ -32,8 +32,8 @@ from mapo_cli.data.prepare import (
     Problem,
     ProgressFn,
     TableResult,
-    _fail_or_report,
     check_grammar,
+    fail_or_report,
     process_tables,
 )
 from mapo_cli.data.questions import Entity
@@ -216,24 +216,24 @@ def execute_questions(
                 if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
                     raise MapoError("a table needs a string 'id'")
             except (UnicodeDecodeError, json.JSONDecodeError, MapoError) as error:
-                _fail_or_report(
+                fail_or_report(
                     Problem(str(path), number, f"not a JSON table ({error})"), problems, strict
                 )
                 continue
             if raw["id"] in seen:
                 message = f"table {raw['id']!r} again (the one at {seen[raw['id']]} is used)"
-                _fail_or_report(Problem(str(path), number, message), problems, strict)
+                fail_or_report(Problem(str(path), number, message), problems, strict)
                 continue
             seen[raw["id"]] = where
             done, failed = run_table(raw, where, f"{path}#{offset}", by_table.get(raw["id"], []))
             executed.update((item.question.id, item) for item in done)
             for problem in failed:
-                _fail_or_report(problem, problems, strict)
+                fail_or_report(problem, problems, strict)
     names = ", ".join(path.name for path in tables_files)
     for table_id in [table_id for table_id in by_table if table_id not in seen]:
         for question in by_table[table_id]:
             problem = Problem(question.file, question.line, f"no table {table_id!r} in {names}")
-            _fail_or_report(problem, problems, strict)
+            fail_or_report(problem, problems, strict)
     return executed
 
 
@@ -325,7 +325,7 @@ def prepare_wikisql(
     for split, path, _tables in files:
         found, problems = read_sql_questions(path, split)
         for problem in problems:
-            _fail_or_report(problem, report.problems, strict)
+            fail_or_report(problem, report.problems, strict)
         questions[split] = found
         for question in found:
             by_table.setdefault(question.table_id, []).append(question)
@@ -360,7 +360,7 @@ def _write(
                 continue
             if result.table is None:
                 problem = Problem(question.file, question.line, f"bad table: {result.error}")
-                _fail_or_report(problem, report.problems, strict)
+                fail_or_report(problem, report.problems, strict)
                 continue
             examples.append(_example(done, result))
             used[question.table_id] = result.table
