@@ -98,6 +98,14 @@ def differing_settings(runs: list[RunInfo]) -> list[str]:
     return [k for k in keys if len({json.dumps(run.config.get(k)) for run in runs}) > 1]
 
 
+def run_labels(runs: list[RunInfo]) -> dict[int, str]:
+    """Each run's label; runs whose directory names repeat (seed-1 of two settings) also
+    show their parent directory."""
+    names = [run.path.name for run in runs]
+    return {id(run): (f"{run.path.parent.name}/{run.label}" if names.count(run.path.name) > 1
+                      else run.label) for run in runs}
+
+
 def plot_runs(runs: list[RunInfo], out: Path) -> Path:
     """Learning curves of every run on one 2×2 figure (PNG, or any format matplotlib knows)."""
     import matplotlib
@@ -107,6 +115,7 @@ def plot_runs(runs: list[RunInfo], out: Path) -> Path:
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     figure, axes = plt.subplots(2, 2, figsize=(11, 7.5), sharex=True)
+    run_label = run_labels(runs)
     for axis, (key, label, percent) in zip(axes.flat, CURVES):
         for run in runs:
             points = [(m["step"], m[key]) for m in run.metrics
@@ -114,7 +123,7 @@ def plot_runs(runs: list[RunInfo], out: Path) -> Path:
             if points:
                 steps, values = zip(*points)
                 axis.plot(steps, values, marker="." if len(points) < 30 else None,
-                          label=run.label)
+                          label=run_label[id(run)])
         axis.set_title(label, fontsize=10)
         axis.grid(alpha=0.3)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
