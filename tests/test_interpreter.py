@@ -285,3 +285,20 @@ def test_liveness_loses_no_answer() -> None:
                 for p in enumerate_programs(interpreter)}
 
     assert answers(tiny()) == answers(tiny(live=False))
+
+
+def test_small_memo_tables_give_the_same_offers_and_stay_within_their_bound() -> None:
+    ex = example("which nation is before peru 3 1996?", ENTITIES, ["Brazil"])
+    ctx = ProgramContext(ex, medals_table(), load_grammar("wtq"))
+    roomy, tight = Interpreter(ctx), Interpreter(ctx, cache_limit=20)
+    for interpreter in (roomy, tight):
+        state, offers = interpreter.start(), []
+        while not state.done:
+            valid = interpreter.valid_tokens(state)
+            offers.append(valid)
+            state = interpreter.step(state, valid[len(valid) // 2])
+        interpreter.offers = offers
+    assert roomy.offers == tight.offers
+    memo = tight.assistant
+    assert len(roomy.assistant._partial) > 20  # the walk needs more than the bound
+    assert len(memo._partial) <= 20 and len(memo._finish) <= 20

@@ -124,7 +124,7 @@ class Assistant:
         done = self._finish.get(key)
         if done is None:
             done = any(self.function_finishes(env, unread, left, i) for i in self.allowed)
-            self._finish[key] = done
+            self._remember(self._finish, key, done)
         return done
 
     def _one_call_reads(self, env: tuple[Value, ...], unread: int) -> bool:
@@ -175,8 +175,15 @@ class Assistant:
                                   literal and lit):
                     done = True
                     break
-            self._partial[key] = done
+            self._remember(self._partial, key, done)
         return done
+
+    def _remember(self, memo: dict[Any, bool], key: Any, done: bool) -> None:
+        """The lookahead's memo tables are bounded on their own: one offer on a wide table
+        can add millions of entries before the offer cache fills."""
+        if len(memo) >= self.cache_limit:
+            memo.clear()
+        memo[key] = done
 
     def _read(self, token: int, arg_type: str) -> tuple[int, bool]:
         """(the variable bit the token reads, whether it keeps the literal from the question)."""
