@@ -66,10 +66,12 @@ def test_prepare_wtq_writes_examples_and_tables(tmp_path: Path) -> None:
         "tokens": ["which", "nation", "is", "before", "peru", "?"],
         "entities": [{"type": "string", "value": "peru", "span": [4, 5]}],
         "answer": ["Brazil"],
+        "answer_canonical": [None],
         "table": "csv/200-csv/0.csv",
         "grammar": "wtq",
     }
     assert examples[2]["answer"] == ["Peru", "Chile"]
+    assert report.figures["answer_canonical"] == {"targetCanon": 0, "canonicaliser": 3}
     assert {"type": "date", "value": "2002-xx-xx", "span": [5, 6]} in examples[1]["entities"]
     assert sorted(tables) == ["csv/200-csv/0.csv", "csv/200-csv/1.csv"]
     assert set(tables["csv/200-csv/1.csv"]) == set(TABLE_KEYS)
@@ -103,7 +105,8 @@ def test_prepare_csv_reads_tables_beside_the_questions(tmp_path: Path) -> None:
     (example,) = load_examples(tmp_path / "out" / "q.jsonl")
     assert example["table"] == "medals.csv"
     assert {"type": "string", "value": "peru", "span": [4, 5]} in example["entities"]
-    assert set(example) == set(EXAMPLE_KEYS)
+    assert set(example) == {*EXAMPLE_KEYS, "answer_canonical"}
+    assert example["answer_canonical"] == ["3.0"]
 
 
 def test_prepare_csv_with_a_tables_directory(tmp_path: Path) -> None:
@@ -112,6 +115,45 @@ def test_prepare_csv_with_a_tables_directory(tmp_path: Path) -> None:
     (tmp_path / "q.tsv").write_text(HEADER + "q1\tpartial peru?\tm.csv\t3\n")
     report = prepare_csv(tmp_path / "q.tsv", tmp_path / "out", tables_dir=tmp_path / "tables")
     assert report.examples == {"q.jsonl": 1} and report.tables == 1
+
+
+TAGGED_HEADER = ("id\tutterance\tcontext\ttargetValue\ttokens\tlemmaTokens\tposTags\tnerTags"
+                 "\tnerValues\ttargetCanon\ttargetCanonType\n")
+
+
+def test_canonical_targets_come_from_the_releases_tagged_data(tmp_path: Path) -> None:
+    lines = [
+        "nt-0\thow far?\tcsv/200-csv/0.csv\t7km\n",
+        "nt-1\twhat season?\tcsv/200-csv/1.csv\tSeason 7|Season 8\n",
+        "nt-2\twhere?\tcsv/200-csv/1.csv\tQuito\n",
+    ]
+    source = write_tiny_wtq(tmp_path / "wtq", lines)
+    (source / "tagged" / "data").mkdir(parents=True)
+    tagged = [  # nt-2's strings differ from data/training.tsv: its canon is not used
+        "nt-0\thow far?\tcsv/200-csv/0.csv\t7km\thow|far|?\t\t\t\t\t7.0\tnumber",
+        ("nt-1\twhat season?\tcsv/200-csv/1.csv\tSeason 7|Season 8\t\t\t\t\t\t"
+         "Season 7|8.0\tmixed"),
+        "nt-2\twhere?\tcsv/200-csv/1.csv\tLima\t\t\t\t\t\tLima\tstring",
+    ]
+    (source / "tagged" / "data" / "training.tagged").write_text(
+        TAGGED_HEADER + "\n".join(tagged) + "\n", encoding="utf-8")
+    report = prepare_wtq(source, tmp_path / "out")
+    assert report.figures["answer_canonical"] == {"targetCanon": 2, "canonicaliser": 1}
+    examples = {e["id"]: e for e in load_examples(tmp_path / "out" / "training.jsonl")}
+    assert examples["nt-0"]["answer"] == ["7km"]
+    assert examples["nt-0"]["answer_canonical"] == ["7.0"]
+    assert examples["nt-1"]["answer_canonical"] == ["Season 7", "8.0"]   # as CoreNLP said
+    assert examples["nt-2"]["answer_canonical"] == [None]
+    code, output = run("wtq", str(source), str(tmp_path / "out"))
+    assert code == 0 and "2 from the release's targetCanon" in output
+
+
+def test_a_tagged_file_without_target_canon_is_an_error(tmp_path: Path) -> None:
+    source = write_tiny_wtq(tmp_path / "wtq", GOOD_LINES)
+    (source / "tagged" / "data").mkdir(parents=True)
+    (source / "tagged" / "data" / "training.tagged").write_text("id\tutterance\n")
+    code, output = run("wtq", str(source), str(tmp_path / "out"))
+    assert code == 1 and "training.tagged: not a tagged question file" in output
 
 
 def test_answers_use_wtq_escapes() -> None:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mapo_cli.core.errors import MapoError
@@ -15,13 +17,14 @@ from mapo_cli.data.answer_values import (
     NumberValue,
     StringValue,
     normalize,
-    target_value,
     to_value,
 )
 from mapo_cli.data.scoring import (
     TargetScorer,
     answer_matches,
+    prediction_cell,
     read_predictions,
+    score_answers,
     score_predictions,
     write_predictions,
 )
@@ -123,30 +126,6 @@ def test_predictions_are_read_like_the_official_prediction_file() -> None:
 # ---------------------------------------------------------------- dates
 
 
-@pytest.mark.parametrize(("text", "canon"), [
-    ("51,130", "51130.0"),
-    ("1,000.5", "1000.5"),
-    ("-5", "-5.0"),
-    ("1995", "1995.0"),
-    ("17 years", "17.0"),
-    ("January 26, 1995", "1995-01-26"),
-    ("Jan. 26 1995", "1995-01-26"),
-    ("26 January 1995", "1995-01-26"),
-    ("26th of January, 1995", "1995-01-26"),
-    ("March 1995", "1995-03-xx"),
-    ("Sept 11", "xxxx-09-11"),
-    ("11 September", "xxxx-09-11"),
-    ("1995-01-26", "1995-01-26"),
-    ("3rd", None),
-    ("two", None),
-    ("5%", None),
-    ("Bangkok, Thailand", None),
-    ("37 miles (60 km)", None),
-])
-def test_target_value_reads_targets_like_corenlp(text: str, canon: str | None) -> None:
-    assert target_value(text) == canon
-
-
 @pytest.mark.parametrize(("predicted", "target"), [
     ("1995-01-26", "January 26, 1995"),
     ("1995-01-26", "26 January 1995"),
@@ -187,6 +166,21 @@ def test_target_scorer_reward() -> None:
     assert scorer.reward([]) == 0.0
 
 
+def test_recorded_canonical_values_are_the_targets() -> None:
+    """`answer_canonical` (the release's targetCanon) wins over mapo's canonicaliser."""
+    example = make_example("nu-1", ["11.63 million", "Rank 3"])
+    assert TargetScorer.for_example(example).matches(["11630000", "3"])
+    example["answer_canonical"] = ["11.63", None]   # as a tagged file could say
+    scorer = TargetScorer.for_example(example)
+    assert scorer.matches(["11.63", "Rank 3"]) and not scorer.matches(["11630000", "3"])
+
+
+def test_a_program_answer_is_scored_as_its_written_cell() -> None:
+    scorer = TargetScorer(["Jamestown Harbour"])
+    assert scorer.reward(["Jamestown\nHarbour"]) == 1.0       # written as "Jamestown Harbour"
+    assert not scorer.matches(["Jamestown\\nHarbour"])        # a file's literal backslash-n
+
+
 def test_prediction_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(scoring, "_CACHE_SIZE", 10)
     monkeypatch.setattr(scoring, "_predicted_cache", {})
@@ -200,23 +194,52 @@ def test_prediction_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 # ---------------------------------------------------------------- prediction files
 
 
-def test_reads_the_official_prediction_format(tmp_path: Path) -> None:
+def test_reads_cells_as_the_official_evaluator_does(tmp_path: Path) -> None:
+    """evaluator.py splits each line on tabs and keeps every cell as it stands."""
     path = tmp_path / "pred.tsv"
-    path.write_text("nt-1\tChile\tEcuador\nnt-2\nnt-3\ta\\nb\\p\\\\c\n\n", encoding="utf-8")
+    path.write_text("nt-1\tChile\tEcuador\nnt-2\nnt-3\ta\\nb\\p\\\\c|d\n\n", encoding="utf-8")
     assert read_predictions(path) == {
-        "nt-1": ["Chile", "Ecuador"], "nt-2": [], "nt-3": ["a\nb|\\c"]}
+        "nt-1": ["Chile", "Ecuador"], "nt-2": [], "nt-3": ["a\\nb\\p\\\\c|d"]}
 
 
-def test_predictions_round_trip(tmp_path: Path) -> None:
+def test_lines_end_where_pythons_codecs_reader_ends_them(tmp_path: Path) -> None:
+    """evaluator.py iterates a `codecs.open` file: U+2028 and a lone CR end a line too."""
+    path = tmp_path / "pred.tsv"
+    path.write_text("nt-1\tJames\u2028town\r\nnt-2\tPeru\rnt-3\tChile\n", encoding="utf-8",
+                    newline="")
+    assert read_predictions(path) == {"nt-1": ["James"], "town": [], "nt-2": ["Peru"],
+                                      "nt-3": ["Chile"]}
+
+
+def test_written_answers_read_back_as_their_cells(tmp_path: Path) -> None:
     predictions = {
-        "nt-1": ["two\nlines", "back\\slash", "pi|pe", "tab\there", "\\n is not a newline"],
+        "nt-1": ["Jamestown\nHarbour", "back\\slash", "pi|pe", "tab\there", " padded  twice "],
         "nt-2": [],
-        "nt-3": ["São Paulo", ""],
+        "nt-3": ["São Paulo", "line\u2028separator", "\\n is not a newline"],
     }
     path = tmp_path / "pred.tsv"
     write_predictions(path, predictions)
     assert len(path.read_text(encoding="utf-8").splitlines()) == 3
-    assert read_predictions(path) == predictions
+    assert read_predictions(path) == {
+        "nt-1": ["Jamestown Harbour", "back\\slash", "pi|pe", "tab here", "padded twice"],
+        "nt-2": [],
+        "nt-3": ["São Paulo", "line separator", "\\n is not a newline"],
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(), max_size=3), st.lists(st.text(), min_size=1, max_size=3))
+def test_decode_scores_what_it_writes(tmp_path_factory: pytest.TempPathFactory,
+                                      answer: list[str], target: list[str]) -> None:
+    """`decode`'s verdict (`score_answers`) is `mapo score`'s on the file it writes, and a
+    program's reward is that verdict too, whatever the answer strings hold."""
+    examples = [make_example("nt-1", target)]
+    path = tmp_path_factory.mktemp("written") / "pred.tsv"
+    write_predictions(path, {"nt-1": answer})
+    written = score_predictions(read_predictions(path), examples).per_example
+    assert written == score_answers({"nt-1": answer}, examples).per_example
+    assert written["nt-1"] == (TargetScorer(target).reward(answer) == 1.0)
+    assert [prediction_cell(a) for a in answer] == read_predictions(path)["nt-1"]
 
 
 def test_malformed_prediction_line_names_its_line(tmp_path: Path) -> None:
@@ -337,3 +360,4 @@ def test_score_help_explains_the_rules() -> None:
     result = runner.invoke(app, ["score", "--help"])
     assert result.exit_code == 0
     assert "all examples" in result.stdout
+

@@ -5,8 +5,9 @@ assistance; the answer is the top program's. Workers compute, this process
 collects (DESIGN.md's rule): each worker process loads the checkpoint itself
 with one torch thread and decodes chunks of examples with the batched
 `decoding.beam_search`; accuracy is then computed here with the official
-scorer over every example of the file, so an example without a valid program
-is simply wrong, and the figure equals `mapo score` on the written predictions.
+scorer over every example of the file, each answer as the cell `--out` writes
+for it, so an example without a valid program is simply wrong, and the figure
+equals `mapo score` (and evaluator.py) on the written predictions.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import torch
 
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.dataset import load_dataset
-from mapo_cli.data.scoring import TargetScorer, score_predictions
+from mapo_cli.data.scoring import TargetScorer, score_answers
 from mapo_cli.language.grammar import Grammar, load_grammar
 from mapo_cli.language.interpreter import END_ID
 from mapo_cli.language.program import format_program
@@ -150,7 +151,7 @@ class Decoder:
         beams = beam_search(self.checkpoint.model, items, beam_size)
         results = []
         for example, item, beam in zip(examples, items, beams):
-            scorer = TargetScorer(example["answer"])
+            scorer = TargetScorer.for_example(example)
             decoded = []
             for tokens, log_probability in beam:
                 if not tokens or tokens[-1] != END_ID:
@@ -220,7 +221,7 @@ def decode_file(checkpoint: Path, data: Path, beam_size: int = 5, workers: int =
             on_progress(done, len(examples))
     seconds = time.perf_counter() - start
     results = [by_id[e["id"]] for e in examples]
-    report = score_predictions({r.id: r.prediction for r in results}, examples)
+    report = score_answers({r.id: r.prediction for r in results}, examples)
     return DecodeReport(str(path), str(data), beam_size, workers, report.accuracy, report.correct,
                         report.total, sum(not r.beam for r in results), seconds, results,
                         report.per_example)

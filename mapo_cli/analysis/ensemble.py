@@ -27,7 +27,7 @@ from mapo_cli.analysis.decode import (
 )
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.dataset import load_dataset
-from mapo_cli.data.scoring import score_predictions
+from mapo_cli.data.scoring import score_answers
 from mapo_cli.learn.decoding import tree_log_probs
 from mapo_cli.learn.run_dir import resolve_checkpoint
 
@@ -68,7 +68,7 @@ def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: i
         errors = [r.results[k].error for r in reports if r.results[k].error]
         results.append(ExampleResult(example["id"], example["question"], beam,
                                      errors[0] if errors and not beam else None))
-    scored = score_predictions({r.id: r.prediction for r in results}, examples)
+    scored = score_answers({r.id: r.prediction for r in results}, examples)
     report = DecodeReport(
         " + ".join(r.checkpoint for r in reports), str(data), beam_size, reports[0].workers,
         scored.accuracy, scored.correct, scored.total, sum(not r.beam for r in results),

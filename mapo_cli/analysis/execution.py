@@ -37,7 +37,7 @@ def execute(example: dict, table: dict, program: str) -> ExecResult:
     notes += search_notes
     answer = interpreter.answer(state)
     trace = [(f"v{i}", describe(value)) for i, value in enumerate(state.env)]
-    reward = TargetScorer(example["answer"]).reward(answer)
+    reward = TargetScorer.for_example(example).reward(answer)
     return ExecResult(answer, reward, trace, notes)
 
 

@@ -31,7 +31,8 @@ def decode(
         "Several runs decode as an ensemble.")],
     beam: Annotated[int, typer.Option(help="Beam size (the paper decodes with 5).")] = 5,
     out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--out", help="Write predictions here in the official format (id<TAB>answer...).")] = None,
+        "--out", help="Write predictions here in the official format (id<TAB>answer...); "
+        "whitespace inside an answer, line breaks included, is written as one space.")] = None,
     programs: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--programs", help="Write each example's beam here (JSONL: programs in notation, "
         "probabilities, answers, rewards).")] = None,

@@ -92,6 +92,14 @@ def _print_summary(report: PrepareReport) -> None:
         soft_wrap=True,
     )
     _print_condition_values(report)
+    sources = report.figures.get("answer_canonical")
+    if sources:
+        console.print(
+            f"  target values: {sources['targetCanon']:,} from the release's targetCanon "
+            f"(tagged/data), {sources['canonicaliser']:,} from mapo's canonicaliser",
+            highlight=False,
+            soft_wrap=True,
+        )
     if not report.problems:
         return
     err_console.print(
@@ -154,9 +162,11 @@ def wtq(
     """Prepare every SOURCE/data/*.tsv of WikiTableQuestions into OUT.
 
     Tables come from SOURCE/csv; numbers and dates in cells from the CoreNLP
-    copies in SOURCE/tagged when present. Bad lines (wrong field count, missing
-    or broken table, non-UTF-8 bytes) are skipped and listed with their line
-    numbers, unless --strict.
+    copies in SOURCE/tagged when present, and the answers' canonical values
+    (what the official evaluator compares with) from the targetCanon column of
+    SOURCE/tagged/data/*.tagged, else from mapo's canonicaliser. Bad lines
+    (wrong field count, missing or broken table, non-UTF-8 bytes) are skipped
+    and listed with their line numbers, unless --strict.
     """
     with _progress_bar(not json_output) as progress:
         report = prepare_wtq(source, out, grammar=grammar, strict=strict, progress=progress)

@@ -22,10 +22,14 @@ def score(
 ) -> None:
     """Score PREDICTIONS against the answers in DATA with the official WikiTableQuestions rules.
 
-    Strings are compared after the evaluator's normalisation, numbers and dates as
-    values ("51,130" = 51130, "January 26, 1995" = 1995-01-26), list answers as sets.
-    Accuracy is over all examples in DATA: an example without a prediction is wrong.
-    Answers in PREDICTIONS are escaped as in WTQ TSV files (\\n, \\\\, \\p).
+    Strings are compared after the evaluator's normalisation, numbers and
+    dates as values ("51,130" = 51130, "January 26, 1995" = 1995-01-26), list
+    answers as sets; targets have the canonical values DATA records (CoreNLP's
+    targetCanon when `mapo prepare wtq` found it in the release). Accuracy is
+    over all examples in DATA: an example without a prediction is wrong.
+
+    Cells of PREDICTIONS are read as the official evaluator.py reads them, as
+    they stand: nothing is unescaped (\\n is a backslash and an n).
     """
     report = score_predictions(read_predictions(predictions), load_examples(data))
     if json_output:

@@ -3,17 +3,11 @@
 `normalize`, the three value types, `to_value` and `to_value_list` follow
 evaluator.py of the WTQ 1.0.2 release, including its quirks (a number within
 1e-6 of an integer becomes `int(amount)`, which truncates). A prediction is
-read as that evaluator reads a prediction file: `to_value(text)` — an
-int/float, a `YYYY-MM-DD` date with `xx` for unknown parts, or else a string.
-
-The release scores targets with precomputed CoreNLP/SEMPRE values
-(`targetCanon`), which we do not ship; `target_value` recomputes them the way
-SEMPRE's target canonicaliser made them: a strict US-format number ("51,130"),
-a `YYYY-MM-DD` date, a whole-string date as CoreNLP's SUTime reads it
-("January 26, 1995", "26 January 1995", "March 1995", "Sept 11"), or
-"<number> <unit>" ("17 years" is 17). It never uses CoreNLP's NUMBER or
-ORDINAL tags (that step is switched off in SEMPRE), so "3rd", "two" and "5%"
-stay strings, as in the released tagged data.
+read as that evaluator reads a prediction file: `to_value(cell)` on the cell
+as it stands (no TSV unescaping) — an int/float, a `YYYY-MM-DD` date with
+`xx` for unknown parts, or else a string. A target is
+`to_value(original, canonical)`: the canonical value (the release's
+`targetCanon`, or `target_canon.target_value`) is parsed first.
 
 Kept apart from `scoring` (comparison, rewards, prediction files) so that the
 evaluator's reading quirks live in one place.
@@ -206,80 +200,11 @@ def to_value_list(originals: Iterable[str], corenlp_values: Iterable[str | None]
     return list({to_value(x, y) for x, y in zip(originals, canons)})
 
 
-# ---------------------------------------------------------------- target canon (CoreNLP-like)
-
-# Java's NumberFormat (US) read with the whole string consumed: lenient grouping commas.
-_JAVA_NUMBER = re.compile(r"-?(?:[0-9]+(?:,+[0-9]+)*)?(?:\.[0-9]*)?")
-# SEMPRE's parseDate: SUTime's own format, X for unknown digits.
-_SUTIME_DATE = re.compile(r"([0-9X]{4})(?:-([0-9X]{2}))?(?:-([0-9X]{2}))?")
-
-_MONTHS = {name: number for number, names in enumerate((
-    ("january", "jan"), ("february", "feb"), ("march", "mar"), ("april", "apr"),
-    ("may",), ("june", "jun"), ("july", "jul"), ("august", "aug"),
-    ("september", "sep", "sept"), ("october", "oct"), ("november", "nov"),
-    ("december", "dec")), start=1) for name in names}
-_MONTH = r"(?P<month>" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
-_DAY = r"(?P<day>[0-9]{1,2})(?:st|nd|rd|th)?"
-_YEAR = r"(?P<year>[0-9]{4})"
-_WEEKDAY = r"(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,? )?"
-# Whole-string dates that CoreNLP tags DATE with a value SEMPRE keeps.
-_CORENLP_DATES = [re.compile(_WEEKDAY + pattern, re.IGNORECASE) for pattern in (
-    rf"{_MONTH} {_DAY},? {_YEAR}",            # January 26, 1995
-    rf"{_DAY} (?:of )?{_MONTH},? {_YEAR}",    # 26 January 1995
-    rf"{_MONTH},? {_YEAR}",                   # March 1995
-    rf"{_MONTH} {_DAY}",                      # Sept 11
-    rf"{_DAY} (?:of )?{_MONTH}",              # 11 September
-    _MONTH,                                   # October
-    r"(?P<month>[0-9]{1,2})/(?P<day>[0-9]{1,2})/" + _YEAR,  # 1/26/1995
-)]
+def tsv_unescape(text: str) -> str:
+    r"""evaluator.py's `tsv_unescape`: `\n`, then `\p`, then `\\`, replaced in turn."""
+    return text.replace("\\n", "\n").replace("\\p", "|").replace("\\\\", "\\")
 
 
-def _java_number(text: str) -> float | None:
-    if not any(c.isdigit() for c in text) or not _JAVA_NUMBER.fullmatch(text):
-        return None
-    return float(text.replace(",", ""))
-
-
-def _iso(year: int, month: int, day: int) -> str:
-    return "-".join(("xxxx" if year == -1 else f"{year:04d}",
-                     "xx" if month == -1 else f"{month:02d}",
-                     "xx" if day == -1 else f"{day:02d}"))
-
-
-def _date(text: str) -> str | None:
-    match = _SUTIME_DATE.fullmatch(text.upper())
-    if match:
-        parts = [-1 if not part or "X" in part else int(part) for part in match.groups()]
-        return None if parts == [-1, -1, -1] else _iso(*parts)
-    for pattern in _CORENLP_DATES:
-        match = pattern.fullmatch(text)
-        if match:
-            fields = match.groupdict()
-            month = fields["month"]
-            month_number = int(month) if month.isdigit() else _MONTHS[month.lower()]
-            day = int(fields.get("day") or -1)
-            if not 1 <= month_number <= 12 or not (day == -1 or 1 <= day <= 31):
-                return None
-            return _iso(int(fields.get("year") or -1), month_number, day)
-    return None
-
-
-def target_value(text: str) -> str | None:
-    """The `targetCanon` of a target string: a number or date in canonical form, or None.
-
-    Order as SEMPRE's target canonicaliser: strict number, date, "<number> <unit>".
-    """
-    text = _SPACES.sub(" ", text).strip()
-    number = _java_number(text)
-    if number is not None:
-        return repr(number)
-    date = _date(text)
-    if date is not None:
-        return date
-    tokens = text.split(" ")
-    if len(tokens) == 2:
-        number = _java_number(tokens[0])
-        if number is not None:
-            return repr(number)
-    return None
-
+def tsv_unescape_list(text: str) -> list[str]:
+    """evaluator.py's `tsv_unescape_list`: how it reads `targetValue` and `targetCanon`."""
+    return [tsv_unescape(item) for item in text.split("|")]

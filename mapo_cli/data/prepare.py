@@ -5,7 +5,9 @@ files and its table loader, then calls `run_prepare`): read every
 question line (a bad line becomes a reported problem), then handle each table
 once (parse it, then tokenise and link every distinct question about it) in a
 process pool, then write `<name>.jsonl` per question file and one
-`tables.jsonl`. Library code: it reports, the CLI prints.
+`tables.jsonl`. Every example records its answer strings and their canonical
+values (the release's CoreNLP ones when a source has them), which is what
+scoring and rewards compare with. Library code: it reports, the CLI prints.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from mapo_cli.core.errors import MapoError
 from mapo_cli.data.dataset import write_jsonl
 from mapo_cli.data.questions import CellIndex, Entity, analyse_question
 from mapo_cli.data.tables import Table
+from mapo_cli.data.target_canon import target_value
 from mapo_cli.language.grammar import load_grammar, resolve_grammar
 
 HEADER = ["id", "utterance", "context", "targetValue"]
 ProgressFn = Callable[[int, int], None]
 """Called as progress(tables_done, tables_total) while tables are handled."""
 TableLoader = Callable[[str], Table]
+ReleaseCanon = Callable[[str, list[str]], list[str] | None]
+"""The release's canonical values of an example's answer (by id), or None: then ours."""
 
 POOL_MIN_TABLES = 64
 """Below this many tables a process pool costs more than it saves."""
@@ -234,7 +239,8 @@ def _run_batches(
 # ----------------------------------------------------------------- the pipeline
 
 
-def _example(question: QuestionLine, result: TableResult, grammar: str) -> dict[str, Any]:
+def _example(question: QuestionLine, result: TableResult, grammar: str,
+             canonical: list[str | None]) -> dict[str, Any]:
     tokens, entities = result.analyses[question.utterance]
     return {
         "id": question.id,
@@ -242,6 +248,7 @@ def _example(question: QuestionLine, result: TableResult, grammar: str) -> dict[
         "tokens": tokens,
         "entities": entities,
         "answer": question.answer,
+        "answer_canonical": canonical,
         "table": question.context,
         "grammar": grammar,
     }
@@ -260,8 +267,14 @@ def run_prepare(
     grammar: str,
     strict: bool = False,
     progress: ProgressFn | None = None,
+    release_canon: ReleaseCanon | None = None,
 ) -> PrepareReport:
-    """Convert question files whose tables `loader` reads; see the module docstring."""
+    """Convert question files whose tables `loader` reads; see the module docstring.
+
+    Each example's `answer_canonical` comes from `release_canon` when it knows
+    the example, else from `target_canon.target_value`; with `release_canon`
+    the report's figures count both (`answer_canonical`).
+    """
     started = time.perf_counter()
     report = PrepareReport(out=out, grammar=check_grammar(grammar))
     if out.exists() and not out.is_dir():
@@ -276,6 +289,7 @@ def run_prepare(
             if question.utterance not in utterances:
                 utterances.append(question.utterance)
     results = process_tables(loader, jobs, progress)
+    sources = {"targetCanon": 0, "canonicaliser": 0}
     examples_by_file: dict[Path, list[dict[str, Any]]] = {}
     used: dict[str, Table] = {}
     for path, questions, _problems in read:
@@ -288,14 +302,34 @@ def run_prepare(
                     Problem(question.file, question.line, message), report.problems, strict
                 )
                 continue
-            examples.append(_example(question, result, report.grammar))
+            canonical = _canonical(question, release_canon, sources)
+            examples.append(_example(question, result, report.grammar, canonical))
             used[question.context] = result.table
-    report.problems.sort(key=lambda p: (p.file, p.line))
-    out.mkdir(parents=True, exist_ok=True)
-    for path, examples in examples_by_file.items():
-        write_jsonl(out / f"{path.stem}.jsonl", examples)
-        report.examples[f"{path.stem}.jsonl"] = len(examples)
-    write_jsonl(out / "tables.jsonl", [used[table_id] for table_id in sorted(used)])
-    report.tables = len(used)
+    if release_canon is not None:
+        report.figures["answer_canonical"] = sources
+    _write(report, examples_by_file, used)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _canonical(question: QuestionLine, release_canon: ReleaseCanon | None,
+               sources: dict[str, int]) -> list[str | None]:
+    """The answer's canonical values: the release's if it has them, else ours (counted)."""
+    release = release_canon(question.id, question.answer) if release_canon else None
+    if release is not None:
+        sources["targetCanon"] += 1
+        return list(release)
+    sources["canonicaliser"] += 1
+    return [target_value(item) for item in question.answer]
+
+
+def _write(report: PrepareReport, examples_by_file: dict[Path, list[dict[str, Any]]],
+           used: dict[str, Table]) -> None:
+    """`<name>.jsonl` per question file and `tables.jsonl`, recorded in the report."""
+    report.problems.sort(key=lambda p: (p.file, p.line))
+    report.out.mkdir(parents=True, exist_ok=True)
+    for path, examples in examples_by_file.items():
+        write_jsonl(report.out / f"{path.stem}.jsonl", examples)
+        report.examples[f"{path.stem}.jsonl"] = len(examples)
+    write_jsonl(report.out / "tables.jsonl", [used[table_id] for table_id in sorted(used)])
+    report.tables = len(used)

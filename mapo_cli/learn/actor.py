@@ -131,7 +131,7 @@ class Actor:
 
     def _prepare(self, example_id: str) -> Prepared:
         example = self.examples[example_id]
-        self.scorers.setdefault(example_id, TargetScorer(example["answer"]))
+        self.scorers.setdefault(example_id, TargetScorer.for_example(example))
         return prepare(example, self.tables[example["table"]], self.grammar, self.vocabulary,
                        self.store_settings["max_expressions"], contexts=self.contexts)
 

@@ -150,7 +150,7 @@ class Trainer:
                                                                         greedy=True)):
                 if program and program[-1] == 1:
                     answer = item.interpreter.answer(item.interpreter.run(program))
-                    correct += TargetScorer(example["answer"]).reward(answer) >= 1.0
+                    correct += TargetScorer.for_example(example).reward(answer) >= 1.0
         return correct / len(dev) if dev else 0.0
 
     def flush_store(self) -> None:

@@ -106,7 +106,7 @@ def explore_chunk(example: dict, table: dict, settings: ExploreSettings, filter_
     explored = (filter_from_bytes(filter_bytes) if filter_bytes
                 else make_filter(settings.filter_mode, capacity, settings.error_rate))
     interpreter = make_interpreter(example, table, settings)
-    scorer = TargetScorer(example["answer"])
+    scorer = TargetScorer.for_example(example)
     policy = policy or UniformPolicy()
     rng = random.Random(f"{seed}:{example['id']}:{samples_done}")
     rewards: dict[tuple, float] = {}  # many programs share an answer
