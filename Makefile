@@ -137,7 +137,9 @@ bench-ask: install
 ## WikiSQL end to end on the shared sample of the real data (772 train / 228 dev
 ## questions, split by table): prepare, explore both splits (1,000 samples per
 ## question, as the paper), train with the paper's WikiSQL setting
-## (benchmarks/wikisql.toml) for WIKISQL_SEC seconds, decode dev with beam 5.
+## (benchmarks/wikisql.toml) for WIKISQL_SEC seconds, decode dev with beam 5. The
+## training step does not finish yet: code assistance is too slow on WikiSQL's
+## tables (BENCHMARKS.md, "WikiSQL exploration").
 WIKISQL     ?= ../shared/datasets/wikisql
 WIKISQL_SEC ?= 600
 bench-wikisql: install
