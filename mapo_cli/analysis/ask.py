@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from mapo_cli.analysis.decode import Decoder, load_decoder
-from mapo_cli.analysis.execution import describe
+from mapo_cli.analysis.execution import trace_of
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.questions import CellIndex, analyse_question
 from mapo_cli.data.tables import Table, load_table_file, table_from_rows
@@ -133,6 +133,5 @@ def _ensemble(decoders: list[Decoder], items: list[Prepared],
 
 def _written(item: Prepared, program: Program, probability: float) -> Written:
     state = item.interpreter.run(program)
-    trace = [(f"v{i}", describe(value)) for i, value in enumerate(state.env)]
     return Written(format_program(program, item.ctx.vocab), probability,
-                   item.interpreter.answer(state), trace)
+                   item.interpreter.answer(state), trace_of(state.env))

@@ -36,9 +36,14 @@ def execute(example: dict, table: dict, program: str) -> ExecResult:
     state, search_notes = execute_checked(interpreter, to_ids(tokens, ctx))
     notes += search_notes
     answer = interpreter.answer(state)
-    trace = [(f"v{i}", describe(value)) for i, value in enumerate(state.env)]
+    trace = trace_of(state.env)
     reward = TargetScorer.for_example(example).reward(answer)
     return ExecResult(answer, reward, trace, notes)
+
+
+def trace_of(env: tuple) -> list[tuple[str, str]]:
+    """What `--trace` shows: each bound variable and its value."""
+    return [(f"v{i}", describe(value)) for i, value in enumerate(env)]
 
 
 def describe(value: tuple) -> str:

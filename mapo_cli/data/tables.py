@@ -245,10 +245,10 @@ def read_wtq_csv(path: Path) -> list[list[str]]:
     return [[cell.replace(_BACKSLASH, "\\") for cell in row] for row in grid]
 
 
-def read_plain_csv(path: Path) -> list[list[str]]:
-    """The cells of a standard CSV file (the user's own tables), header row first."""
+def read_plain_csv(path: Path, delimiter: str = ",") -> list[list[str]]:
+    """The cells of a standard CSV (or, with a tab delimiter, TSV) file, header row first."""
     text = _decode(_read_bytes(path), path)
-    return _read_grid(csv.reader(io.StringIO(text, newline="")), path)
+    return _read_grid(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), path)
 
 
 def read_tagged(path: Path) -> CellValues:
@@ -359,11 +359,7 @@ def load_csv_table(tables_dir: Path, table_id: str) -> Table:
 def load_table_file(path: Path) -> Table:
     """A table the user points at: CSV, or TSV if the name ends in `.tsv`; header row first."""
     path = Path(path)
-    if not path.is_file():
-        raise MapoError(f"{path}: no such table file")
-    text = _decode(_read_bytes(path), path)
-    dialect = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-    grid = _read_grid(csv.reader(io.StringIO(text, newline=""), **dialect), path)
+    grid = read_plain_csv(path, "\t" if path.suffix.lower() == ".tsv" else ",")
     check_grid(grid, path)
     return build_table(path.name, grid)
 
