@@ -255,7 +255,7 @@ def test_every_reachable_program_executes_with_checks() -> None:
         assert state.done and answer_strings(state.env[-1])
 
 
-def tiny(live: bool = True) -> Interpreter:
+def tiny(live: bool = True, grammar_name: str = "wtq") -> Interpreter:
     """Three expressions over two columns and two rows: small enough to enumerate."""
     table = small_table(2)
     keep = [1, 2]  # Nation, Gold
@@ -265,7 +265,7 @@ def tiny(live: bool = True) -> Interpreter:
     table["numbers"] = [table["numbers"][c] for c in keep]
     table["dates"] = [table["dates"][c] for c in keep]
     ex = example("how many more gold than 3?", [ENTITIES[1]], ["2"])
-    grammar = load_grammar("wtq")
+    grammar = load_grammar(grammar_name)
     if not live:
         grammar = dataclasses.replace(grammar, live_programs=False)
     return Interpreter(ProgramContext(ex, table, grammar))
@@ -276,6 +276,50 @@ def test_three_expression_programs_equal_brute_force() -> None:
     reachable = enumerate_programs(interpreter)
     assert reachable == brute_force_programs(interpreter)
     assert reachable < enumerate_programs(tiny(live=False))
+
+
+def test_wikisql_programs_equal_brute_force() -> None:
+    """The wikisql grammar has values no call reads (cells): the lookahead's cut for them
+    loses no program."""
+    interpreter = tiny(grammar_name="wikisql")
+    reachable = enumerate_programs(interpreter)
+    assert reachable == brute_force_programs(interpreter)
+    assert len(reachable) > 10
+
+
+def test_an_unreadable_variable_ends_the_lookahead_at_once() -> None:
+    """After a hop the wikisql grammar can only end: no function takes cells, so nothing is
+    searched to prove it."""
+    ex = example("which nation is before peru 3 1996?", ENTITIES, ["Brazil"], "wikisql")
+    interpreter = Interpreter(ProgramContext(ex, medals_table(), load_grammar("wikisql")))
+    state = interpreter.start()
+    for token in to_ids(split_program("(hop all_rows r.nation-str)"), interpreter.ctx):
+        if token != END_ID:
+            state = interpreter.step(state, token)  # unchecked: nothing looked ahead
+    assert interpreter.valid_tokens(state) == (END_ID,)
+    assert not interpreter.assistant._partial and not interpreter.assistant._finish
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=1, max_value=15), st.sampled_from(ENTITIES[:2]),
+       st.sampled_from(["filter>", "filter<", "filter=", "filter!=", "filter_in", "filter!in"]))
+def test_a_filter_rejected_on_all_rows_is_rejected_on_each_subset(
+        rows: int, entity: dict, name: str) -> None:
+    """What `Assistant._read_by` relies on to try a computed value against all rows only."""
+    interpreter = make()
+    ctx, functions = interpreter.ctx, interpreter.functions
+    index = next(i for i, f in enumerate(functions) if f.name == name)
+    function = functions[index]
+    value = ("string", "peru") if entity["type"] == "string" else ("number", 3.0)
+    for sig in function.signatures:
+        if sig[1] != value[0]:
+            continue
+        for token, column in interpreter.assistant.fixed_by_type.get(sig[2], ()):
+            on_all = interpreter.assistant.evaluate(index, (ctx.all_rows, value[1], column),
+                                                    False)
+            on_subset = interpreter.assistant.evaluate(index, (rows, value[1], column), False)
+            if on_all[1] is not None:
+                assert on_subset[1] is not None
 
 
 def test_liveness_loses_no_answer() -> None:

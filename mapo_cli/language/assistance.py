@@ -5,8 +5,10 @@ of expressions exists in which every call is one pruning.py offers and,
 where the grammar asks for live programs, every variable but the last is
 read by a later expression. The lookahead is a search over completions,
 memoised per example on (bound values, unread variables, expressions left),
-cut early by a count: each expression reads at most `reads_per_call`
-variables, so too many unread ones cannot all be consumed.
+cut early by a count (each expression reads at most `reads_per_call`
+variables, so too many unread ones cannot all be consumed) and by a test per
+value (`all_readable`: a variable that no offered call can read, such as
+cells where no function takes cells, ends every continuation).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class Assistant:
         self._finish: dict[Any, bool] = {}
         self._partial: dict[Any, bool] = {}  # _finishes of open calls, shared by the levels
         self._slots: dict[tuple, bool] = {}
+        self._readable: dict[Value, bool] = {}
 
     # --- what a prefix may be followed by -----------------------------------
 
@@ -81,7 +84,8 @@ class Assistant:
         left = self.max_expressions - len(env)
         if partial is None:
             valid = [FIRST_FUNCTION_ID + i for i in self.allowed
-                     if self.function_finishes(env, unread, left, i)]
+                     if self.all_readable(env, unread)
+                     and self.function_finishes(env, unread, left, i)]
             if self._can_end(env, unread):
                 valid.append(END_ID)
             return tuple(sorted(valid))
@@ -123,9 +127,63 @@ class Assistant:
         key = (env, unread, left)
         done = self._finish.get(key)
         if done is None:
-            done = any(self.function_finishes(env, unread, left, i) for i in self.allowed)
+            done = self.all_readable(env, unread) and any(
+                self.function_finishes(env, unread, left, i) for i in self.allowed)
             self._remember(self._finish, key, done)
         return done
+
+    def all_readable(self, env: tuple[Value, ...], unread: int) -> bool:
+        """Whether some call search offers can read each unread variable.
+
+        A variable no call can read (cells where no function takes cells, a
+        number no comparison splits the table by) ends every continuation;
+        without this test the lookahead proves so by trying all of them.
+        """
+        if not self.live:
+            return True
+        for i in range(unread.bit_length()):
+            if unread >> i & 1:
+                value = env[i]
+                readable = self._readable.get(value)
+                if readable is None:
+                    readable = self._is_readable(value)
+                    self._remember(self._readable, value, readable)
+                if not readable:
+                    return False
+        return True
+
+    def _is_readable(self, value: Value) -> bool:
+        value_type, payload = value
+        for index in self.allowed:
+            for sig in self.functions[index].signatures:
+                for slot, arg_type in enumerate(sig):
+                    if accepts(arg_type, value_type, payload) and self._read_by(
+                            index, sig, slot, payload):
+                        return True
+        return False
+
+    def _read_by(self, index: int, sig: tuple[str, ...], slot: int, payload: Any) -> bool:
+        """Whether the call reads `payload` at `slot` with some arguments beside it.
+
+        Columns beside it are tried one by one. Rows beside a number, date or
+        string are the table's rows: every rule rejecting a filter of all rows
+        rejects it on each subset (filters intersect with a mask;
+        tests/test_assistance.py checks this). Anything else beside it is not
+        decided here, so the value counts as readable.
+        """
+        literal = sig[slot] not in LITERAL_TYPES
+        choices: list[list[Any]] = []
+        for k, arg_type in enumerate(sig):
+            if k == slot:
+                choices.append([payload])
+            elif arg_type in COLUMN_TYPES:
+                choices.append([v for _, v in self.fixed_by_type.get(arg_type, ())])
+            elif arg_type == "rows" and not literal:
+                choices.append([self.ctx.all_rows])
+            else:
+                return True
+        return any(self.call(index, args, literal) is not None
+                   for args in itertools.product(*choices))
 
     def _one_call_reads(self, env: tuple[Value, ...], unread: int) -> bool:
         """Whether some answer-giving signature has a slot for every unread value (types only).
