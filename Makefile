@@ -137,11 +137,10 @@ bench-ask: install
 ## WikiSQL end to end on the shared sample of the real data (772 train / 228 dev
 ## questions, split by table): prepare, explore both splits (1,000 samples per
 ## question, as the paper), train with the paper's WikiSQL setting
-## (benchmarks/wikisql.toml) for WIKISQL_SEC seconds, decode dev with beam 5. The
-## training step does not finish yet: code assistance is too slow on WikiSQL's
-## tables (BENCHMARKS.md, "WikiSQL exploration").
+## (benchmarks/wikisql.toml) for WIKISQL_SEC seconds, decode dev with beam 5 and
+## check the decoded top programs against the gold sql (BENCHMARKS.md, "WikiSQL").
 WIKISQL     ?= ../shared/datasets/wikisql
-WIKISQL_SEC ?= 600
+WIKISQL_SEC ?= 2400
 bench-wikisql: install
 	$(BIN)/mapo prepare wikisql $(WIKISQL) $(OUT)/wikisql
 	$(BIN)/mapo explore $(OUT)/wikisql/train.jsonl --store $(OUT)/wikisql-store \
@@ -155,6 +154,7 @@ bench-wikisql: install
 		--seconds $(WIKISQL_SEC) --overwrite
 	$(BIN)/mapo decode $(OUT)/wikisql-run $(OUT)/wikisql/dev.jsonl --beam 5 --json \
 		--programs $(OUT)/wikisql-run/dev-beams.jsonl
+	$(BIN)/mapo inspect decoded $(OUT)/wikisql-run/dev-beams.jsonl $(OUT)/wikisql/dev.jsonl
 	$(BIN)/mapo inspect spurious $(OUT)/wikisql-store --run $(OUT)/wikisql-run
 
 clean:

@@ -127,3 +127,40 @@ def test_inspect_spurious_shows_and_exports_the_gold_shares(store: Path, tmp_pat
     assert shown.exit_code == 0, shown.output
     assert "gold sql in a likely-correct class" in shown.stdout
     assert "gold sql among the reward-1 programs" in shown.stdout
+
+
+def test_inspect_decoded_tells_right_answers_from_right_programs(sample: Path,
+                                                                 tmp_path: Path) -> None:
+    """Decoded top programs (`mapo decode --programs`): the gold query, a lucky one, none."""
+    lucky = ("(min all_rows r.current_series-num) (filter= all_rows v0 r.current_series-num) "
+             '(filter_in v1 "south australia" r.state_territory-str) (hop v2 r.notes-str)')
+    beams = tmp_path / "beams.jsonl"
+    write_jsonl(beams, [
+        {"id": "train-0", "correct": True, "programs": [{"program": GOLD_PROGRAM}]},
+        {"id": "train-0", "correct": True, "programs": [{"program": lucky}]},
+        {"id": "train-1", "correct": False, "programs": []},
+    ])
+    result = runner.invoke(app, ["inspect", "decoded", str(beams), str(sample), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["decoded"], summary["gold_sql_checked"]) == (3, 3)
+    assert (summary["correct"], summary["gold_equivalent"]) == (2, 1)
+    assert summary["right_by_accident"] == ["train-0"]
+    shown = runner.invoke(app, ["inspect", "decoded", str(beams), str(sample)])
+    assert shown.exit_code == 0 and "top program gold-equivalent" in shown.stdout
+
+
+def test_inspect_decoded_needs_data_with_gold_sql(sample: Path, tmp_path: Path) -> None:
+    examples, _ = load_dataset(sample)
+    plain = tmp_path / "plain" / "train.jsonl"
+    plain.parent.mkdir()
+    write_jsonl(plain, [{k: v for k, v in e.items() if k != "sql"} for e in examples])
+    (plain.parent / "tables.jsonl").write_text((sample.parent / "tables.jsonl").read_text())
+    beams = tmp_path / "beams.jsonl"
+    write_jsonl(beams, [{"id": "train-0", "correct": True, "programs": []}])
+    result = runner.invoke(app, ["inspect", "decoded", str(beams), str(plain)])
+    assert result.exit_code == 1 and "no example carries a gold sql" in result.output
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"id": "train-0"}\n')
+    result = runner.invoke(app, ["inspect", "decoded", str(broken), str(sample)])
+    assert result.exit_code == 1 and "broken.jsonl:1" in result.output

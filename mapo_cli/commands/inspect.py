@@ -1,4 +1,5 @@
-"""`mapo inspect`: look inside stores (`store`, `spurious`) and training runs (`run`)."""
+"""`mapo inspect`: look inside stores (`store`, `spurious`), decoded programs (`decoded`) and
+training runs (`run`)."""
 
 from __future__ import annotations
 
@@ -234,6 +235,63 @@ def _show_spurious(summary: dict, report: Any, show: int) -> None:
             mark = " ★" if k == preferred else ""
             listing.add_row(str(analysis.class_of[k]), verdict + mark, program)
         console.print(listing)
+
+
+# ---------------------------------------------------------------- decoded (gold sql)
+
+
+@app.command("decoded")
+@reports_errors
+def inspect_decoded(
+    beams: Annotated[Path, typer.Argument(help="BEAMS.jsonl from `mapo decode --programs`.")],
+    data: Annotated[Path, typer.Argument(help="The DATA.jsonl it decoded (with gold sql).")],
+    tables: Annotated[int, typer.Option(
+        "--tables", help="Fictitious tables per example.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the table perturbations.")] = 0,
+    json_output: JsonOption = False,
+) -> None:
+    """Whether each decoded top program is the gold sql's equivalent (WikiSQL).
+
+    Runs the top program of every decoded example on its table and on
+    fictitious ones, as `inspect spurious` does, and counts it gold-equivalent
+    when it answers as the example's gold sql on all of them: the share of
+    answers that are right for the right reason.
+    """
+    from mapo_cli.analysis.decoded_gold import decoded_gold
+    from mapo_cli.core.errors import MapoError
+    from mapo_cli.data.dataset import load_dataset, read_jsonl
+
+    if tables < 1:
+        raise MapoError(f"--tables must be at least 1, not {tables}")
+    records = read_jsonl(beams, ("id", "programs"), "decoded example (mapo decode --programs)")
+    examples, table_data = load_dataset(data)
+    by_id = {e["id"]: e for e in examples}
+    if not any(e.get("sql") is not None for e in examples):
+        raise MapoError(f"{data}: no example carries a gold sql (prepare WikiSQL with "
+                        "`mapo prepare wikisql`)")
+    with count_progress("decoded", disable=json_output) as report_progress:
+        report = decoded_gold(records, by_id, table_data, tables, seed,
+                              lambda done: report_progress(done, len(records)))
+    summary = report.summary()
+    if json_output:
+        print_json(summary)
+        return
+    table = Table(title=f"decoded top programs against the gold sql: {beams}",
+                  show_header=False)
+    table.add_column("metric", style="bold")
+    table.add_column("value", justify="right")
+    checked = summary["gold_sql_checked"]
+    table.add_row("decoded examples", f"{summary['decoded']:,}")
+    table.add_row("gold sql checked", f"{checked:,}")
+    for label, key in (("answer correct", "correct"),
+                       ("top program gold-equivalent", "gold_equivalent")):
+        share = summary[f"{key}_share"]
+        table.add_row(label, f"{summary[key]:,}" + ("" if share is None else f" ({share:.1%})"))
+    accidental = summary["right_by_accident"]
+    table.add_row("correct, not gold-equivalent", f"{len(accidental):,}")
+    if accidental:
+        table.caption = "e.g. " + ", ".join(accidental[:8])
+    console.print(table)
 
 
 # ---------------------------------------------------------------- runs
