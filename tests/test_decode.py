@@ -202,7 +202,7 @@ def test_missing_checkpoints_and_bad_options_are_clear_errors(
     (tmp_path / "empty-run").mkdir()
     assert "no checkpoint" in one_line_error(
         runner.invoke(app, ["decode", str(tmp_path / "empty-run"), dev]))
-    assert "--beam must be at least 1" in one_line_error(
+    assert "--beam must be an integer from 1 to 1000, got 0" in one_line_error(
         runner.invoke(app, ["decode", str(tiny_run), dev, "--beam", "0"]))
     assert "no such file" in one_line_error(
         runner.invoke(app, ["decode", str(tiny_run), str(tmp_path / "missing.jsonl")]))

@@ -1,10 +1,12 @@
-"""What every command shares: error reporting and the console."""
+"""What every command shares: error reporting, output checks and the console."""
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import typer
@@ -45,6 +47,30 @@ def reports_errors(func: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def check_writable(path: Path, directory: bool = False) -> None:
+    """Refuse, before any long work, an output that could not be written at the end.
+
+    A file's directory must exist; a directory (`directory=True`) is created
+    with its parents, so its nearest existing ancestor must be writable.
+    """
+    if path.exists():
+        if path.is_dir() != directory:
+            kind = "a directory" if path.is_dir() else "a file"
+            raise MapoError(f"cannot write {path}: it is {kind}")
+        if not os.access(path, os.W_OK):
+            raise MapoError(f"cannot write {path}: permission denied")
+        return
+    parent = path.parent
+    while directory and not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.exists():
+        raise MapoError(f"cannot write {path}: no directory {parent}")
+    if not parent.is_dir():
+        raise MapoError(f"cannot write {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK):
+        raise MapoError(f"cannot write {path}: permission denied in {parent}")
 
 
 def print_json(obj: Any) -> None:

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mapo_cli.commands.common import (
+    check_writable,
     console,
     count_progress,
     err_console,
@@ -17,6 +18,7 @@ from mapo_cli.commands.common import (
     reports_errors,
 )
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.ranges import check_options
 
 if TYPE_CHECKING:
     from mapo_cli.analysis.decode import DecodeReport
@@ -59,8 +61,12 @@ def decode(
     from mapo_cli.data.dataset import write_jsonl
     from mapo_cli.data.scoring import write_predictions
 
+    check_options(beam=beam, workers=workers, batch=batch)
     if len(paths) < 2:
         raise MapoError("give at least one run (or checkpoint) and then the data file")
+    for output in (out, programs):
+        if output is not None:
+            check_writable(output)
     models, data = paths[:-1], paths[-1]
     with count_progress("encode", disable=json_output) as encoding, \
             count_progress("decode", disable=json_output) as show:

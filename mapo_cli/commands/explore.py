@@ -54,8 +54,12 @@ def explore(
     transactions, so a stopped or killed run resumes where it ended.
     """
     from mapo_cli.core.errors import MapoError
+    from mapo_cli.core.ranges import check_options
     from mapo_cli.data.dataset import load_examples
 
+    check_options(workers=workers, samples_per_example=samples_per_example,
+                  max_expressions=max_expressions, seconds=seconds, seed=seed,
+                  error_rate=error_rate, chunk=chunk)
     examples = load_examples(data)
     if not examples:
         raise MapoError(f"{data}: no examples")
@@ -77,13 +81,10 @@ def explore(
 def _settings(grammar_name: str, max_expressions: int, no_triggers: bool, exact: bool,
               error_rate: float) -> ExploreSettings:
     """What the store's fingerprint is made of: exploring into a store again must match it."""
-    from mapo_cli.core.errors import MapoError
     from mapo_cli.language.grammar import load_grammar
     from mapo_cli.search.explore import ExploreSettings
 
     grammar = load_grammar(grammar_name)
-    if not 0 < error_rate < 1:
-        raise MapoError(f"--error-rate must be between 0 and 1, not {error_rate}")
     return ExploreSettings(
         grammar=grammar_name,
         max_expressions=max_expressions or grammar.max_expressions,

@@ -10,7 +10,14 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
-from mapo_cli.commands.common import console, count_progress, print_json, reports_errors
+from mapo_cli.commands.common import (
+    check_writable,
+    console,
+    count_progress,
+    print_json,
+    reports_errors,
+)
+from mapo_cli.core.ranges import check_options
 
 app = typer.Typer(help="Analyse stores and runs: memory buffers, spurious programs, "
                   "learning curves.", no_args_is_help=True)
@@ -42,6 +49,7 @@ def inspect_store(
     from mapo_cli.analysis.store_report import example_report, store_report
     from mapo_cli.core.errors import MapoError
 
+    check_options(rows=rows)
     if example is None:
         if run is not None:
             raise MapoError("--run needs --example ID (the model scores one example's programs)")
@@ -177,6 +185,9 @@ def inspect_spurious(
     from mapo_cli.analysis.spurious_report import analyse_store
     from mapo_cli.data.dataset import write_jsonl
 
+    check_options(tables=tables, seed=seed, limit=limit, show=show)
+    if out is not None:
+        check_writable(out)
     with count_progress("spurious", disable=json_output) as report_progress:
         report = analyse_store(store, tables=tables, seed=seed, run=run, limit=limit or None,
                                on_progress=report_progress)
@@ -256,6 +267,9 @@ def inspect_run(
     """
     from mapo_cli.analysis.run_report import differing_settings, load_run, plot_runs
 
+    check_options(rows=rows)
+    if plot is not None:
+        check_writable(plot)
     infos = [load_run(run) for run in runs]
     if plot is not None:
         plot_runs(infos, plot)

@@ -11,13 +11,13 @@ from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
 from mapo_cli.commands.common import (
     LazyProgress,
+    check_writable,
     console,
     count_progress,
     err_console,
     print_json,
     reports_errors,
 )
-from mapo_cli.core.errors import MapoError
 
 if TYPE_CHECKING:
     from mapo_cli.learn.config import TrainConfig
@@ -118,8 +118,6 @@ def train(
     The effective configuration is saved in RUN/config.toml; `--resume`
     continues a stopped run where its last checkpoint left off.
     """
-    if actors is not None and actors < 1:
-        raise MapoError("--actors must be at least 1")
     flags = {"train": str(train_data) if train_data else None, "dev": str(dev) if dev else None,
              "store": str(store) if store else None, "objective": objective, "alpha": alpha,
              "memory_top_k": memory_top_k, "steps": steps, "seconds": seconds,
@@ -129,7 +127,8 @@ def train(
              "explore": False if no_explore else None,
              "live_memory": False if keep_dead_code else None, "encoder": encoder, "embeddings": embeddings,
              "freeze_embeddings": freeze_embeddings or None, "min_count": min_count}
-    settings = _settings(config, run, resume, flags)
+    settings = _settings(config, run, resume, flags).check()
+    check_writable(run, directory=True)
     summary = _train_showing_progress(settings, run, resume, overwrite, json_output)
     _report(summary, run, json_output)
 
