@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -30,6 +31,9 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
+
+
 def reports_errors(func: F) -> F:
     """Turn a MapoError (and file-system errors) into one line on stderr and an exit code."""
 
@@ -38,15 +42,29 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except MapoError as error:
-            err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False,
-                              soft_wrap=True)
+            _print_error(str(error))
             raise typer.Exit(error.exit_code) from None
-        except (OSError, UnicodeDecodeError) as error:
-            err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False,
-                              soft_wrap=True)
+        except OSError as error:
+            _print_error(os_error_message(error))
+            raise typer.Exit(1) from None
+        except UnicodeDecodeError as error:
+            _print_error(f"not UTF-8 text ({error.reason} at byte {error.start})")
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_error(message: str) -> None:
+    """One line, whatever a library put into the message (escape codes, line breaks)."""
+    text = " ".join(_ANSI.sub("", message).split())
+    err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def os_error_message(error: OSError) -> str:
+    """`PATH: permission denied`, not `[Errno 13] Permission denied: 'PATH'`."""
+    reason = (error.strerror or type(error).__name__).lower()
+    paths = [os.fsdecode(p) for p in (error.filename, error.filename2) if p is not None]
+    return f"{' → '.join(paths)}: {reason}" if paths else reason
 
 
 def check_writable(path: Path, directory: bool = False) -> None:

@@ -1,0 +1,74 @@
+"""What a newcomer reads: errors that say what was expected, in one plain line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from mapo_cli.commands.common import reports_errors
+from mapo_cli.main import app
+
+runner = CliRunner()
+DEMO = Path(__file__).resolve().parents[1] / "datasets" / "demo"
+
+
+@pytest.fixture
+def scored(tmp_path: Path, prepared_demo: Path) -> dict[str, Path]:
+    data = prepared_demo / "random-split-1-dev.jsonl"
+    first = json.loads(data.read_text().splitlines()[0])
+    predictions = tmp_path / "pred.tsv"
+    predictions.write_text(f"{first['id']}\t{first['answer'][0]}\n")
+    return {"data": data, "predictions": predictions}
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_score_with_its_arguments_swapped_says_which_goes_where(scored: dict) -> None:
+    line = one_line_error(runner.invoke(app, ["score", str(scored["data"]),
+                                              str(scored["predictions"])]))
+    assert f"{scored['data']}: JSON lines, not predictions" in line
+    assert "PREDICTIONS (a TSV of id<TAB>answer...) first and DATA (prepared data JSONL" in line
+    line = one_line_error(runner.invoke(app, ["score", str(scored["predictions"]),
+                                              str(scored["predictions"])]))
+    assert "not a JSON example" in line and "DATA (prepared data JSONL" in line
+    assert runner.invoke(app, ["score", str(scored["predictions"]),
+                               str(scored["data"])]).exit_code == 0
+
+
+def test_a_file_system_error_names_the_path_without_errno(capsys: pytest.CaptureFixture) -> None:
+    @reports_errors
+    def write() -> None:
+        raise PermissionError(13, "Permission denied", "ro/x")
+
+    with pytest.raises(typer.Exit):
+        write()
+    assert capsys.readouterr().err == "error: ro/x: permission denied\n"
+
+
+def test_an_output_below_a_file_is_a_plain_error(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    out = tmp_path / "notes.txt" / "prepared"
+    line = one_line_error(runner.invoke(app, ["prepare", "wtq", str(DEMO), str(out)]))
+    assert "Errno" not in line and str(tmp_path / "notes.txt") in line
+
+
+def test_an_error_from_a_library_loses_its_escape_codes_and_line_breaks(
+        capsys: pytest.CaptureFixture) -> None:
+    from mapo_cli.core.errors import MapoError
+
+    @reports_errors
+    def fail() -> None:
+        raise MapoError("x.pt: \x1b[1mdo this\x1b[0m.\n\tor that")
+
+    with pytest.raises(typer.Exit):
+        fail()
+    assert capsys.readouterr().err == "error: x.pt: do this. or that\n"
