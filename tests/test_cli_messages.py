@@ -1,8 +1,9 @@
-"""What a newcomer reads: errors that say what was expected, in one plain line."""
+"""What a newcomer reads: `--version`, help texts, and errors that say what was expected."""
 
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -10,10 +11,45 @@ import typer
 from typer.testing import CliRunner
 
 from mapo_cli.commands.common import reports_errors
+from mapo_cli.learn.config import TrainConfig
 from mapo_cli.main import app
 
 runner = CliRunner()
 DEMO = Path(__file__).resolve().parents[1] / "datasets" / "demo"
+COMMANDS = [[], ["prepare"], ["prepare", "wtq"], ["prepare", "csv"], ["prepare", "wikisql"],
+            ["exec"], ["score"], ["explore"], ["train"], ["decode"], ["ask"], ["inspect"],
+            ["inspect", "store"], ["inspect", "spurious"], ["inspect", "run"]]
+
+
+def help_text(*command: str) -> str:
+    """The help as one line of words: no box, no wrapping."""
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.stdout.replace("│", " ").split())
+
+
+def test_version_is_the_installed_distributions() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"mapo {version('mapo')}\n"
+
+
+def test_the_extras_to_install_are_named_in_full() -> None:
+    text = help_text("train")
+    assert "pip install 'mapo[glove]'" in text and "pip install 'mapo[encoder]'" in text
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "mapo")
+def test_flags_show_no_type(command: list[str]) -> None:
+    assert "<bool>" not in help_text(*command)
+
+
+def test_train_says_what_is_required_and_the_defaults() -> None:
+    text = help_text("train")
+    assert text.count("[required unless in --config]") == 3  # --train, --dev, --store
+    defaults = TrainConfig()
+    assert f"Random seed (default {defaults.seed})" in text
+    assert f"checkpoints (default {defaults.eval_every})" in text
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""What every command shares: error reporting, output checks and the console."""
+"""What every command shares: error reporting, output checks, the console, help layout."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from typer.core import TyperCommand, TyperGroup
 
 from mapo_cli.core.errors import MapoError
 
@@ -89,6 +90,25 @@ def check_writable(path: Path, directory: bool = False) -> None:
         raise MapoError(f"cannot write {path}: {parent} is not a directory")
     if not os.access(parent, os.W_OK):
         raise MapoError(f"cannot write {path}: permission denied in {parent}")
+
+
+class _FlagsWithoutType:
+    """Help shows no `<bool>` after a flag (--json, --help): a flag takes no value."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        return params
+
+
+class MapoCommand(_FlagsWithoutType, TyperCommand):
+    """Every mapo command: `app.command(cls=MapoCommand)`."""
+
+
+class MapoGroup(_FlagsWithoutType, TyperGroup):
+    """Every mapo command group: `typer.Typer(cls=MapoGroup)`."""
 
 
 def print_json(obj: Any) -> None:

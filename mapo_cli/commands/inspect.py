@@ -11,6 +11,8 @@ from rich.panel import Panel
 from rich.table import Table
 
 from mapo_cli.commands.common import (
+    MapoCommand,
+    MapoGroup,
     check_writable,
     console,
     count_progress,
@@ -19,8 +21,8 @@ from mapo_cli.commands.common import (
 )
 from mapo_cli.core.ranges import check_options
 
-app = typer.Typer(help="Analyse stores and runs: memory buffers, spurious programs, "
-                  "learning curves.", no_args_is_help=True)
+app = typer.Typer(cls=MapoGroup, no_args_is_help=True, help="Analyse stores and runs: memory "
+                  "buffers, spurious programs, learning curves.")
 
 StoreArg = Annotated[Path, typer.Argument(help="Store directory written by `mapo explore`.")]
 RunOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
@@ -28,7 +30,7 @@ RunOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
-@app.command("store")
+@app.command("store", cls=MapoCommand)
 @reports_errors
 def inspect_store(
     store: StoreArg,
@@ -38,8 +40,9 @@ def inspect_store(
     rows: Annotated[int, typer.Option(help="Table rows shown with --example.")] = 10,
     json_output: JsonOption = False,
 ) -> None:
-    """Summarise a store: coverage, programs per example, program lengths, function usage,
-    exhausted examples, filter bits per prefix.
+    """Summarise a store: coverage, programs per example, lengths, functions, filter bits.
+
+    Also the exhausted examples and those without a reward-1 program.
 
     With --example ID: that example's question, table (truncated) and memory
     programs with their rewards; add --run to see each program's probability
@@ -153,7 +156,7 @@ def _status_line(status: dict) -> str:
 # ---------------------------------------------------------------- spurious
 
 
-@app.command("spurious")
+@app.command("spurious", cls=MapoCommand)
 @reports_errors
 def inspect_spurious(
     store: StoreArg,
@@ -250,7 +253,7 @@ def _show_spurious(summary: dict, report: Any, show: int) -> None:
 # ---------------------------------------------------------------- runs
 
 
-@app.command("run")
+@app.command("run", cls=MapoCommand)
 @reports_errors
 def inspect_run(
     runs: Annotated[list[Path], typer.Argument(help="One or more run directories (`mapo train --run`).")],
