@@ -108,3 +108,29 @@ def test_an_error_from_a_library_loses_its_escape_codes_and_line_breaks(
     with pytest.raises(typer.Exit):
         fail()
     assert capsys.readouterr().err == "error: x.pt: do this. or that\n"
+
+
+def _fake_run(root: Path, name: str, objective: str, seed: int) -> Path:
+    run = root / name
+    run.mkdir()
+    config = TrainConfig(train="out/wtq/random-split-1-train.jsonl", store="out/wtq-store",
+                         dev="out/wtq/random-split-1-dev.jsonl", objective=objective, seed=seed)
+    (run / "config.toml").write_text(config.to_toml())
+    record = {"step": 25000, "seconds": 2100.0, "dev_accuracy": 0.4213, "train_return": 0.469,
+              "memory_coverage": 0.787, "clipped_fraction": 0.27, "samples_per_second": 105.3,
+              "loss": 0.3}
+    (run / "metrics.jsonl").write_text(json.dumps(record) + "\n")
+    return run
+
+
+def test_inspect_run_at_80_columns_cuts_nothing(tmp_path: Path) -> None:
+    runs = [_fake_run(tmp_path, "mapo-glove-dropout-0.3", "mapo", 1),
+            _fake_run(tmp_path, "reinforce-baseline", "reinforce", 2)]
+    result = runner.invoke(app, ["inspect", "run", *map(str, runs)], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    for text in ("mapo-glove-dropout-0.3", "42.1%", "25000", "105", "reinforce", "seed"):
+        assert text in result.stdout
+    one = runner.invoke(app, ["inspect", "run", str(runs[0])], env={"COLUMNS": "80"})
+    assert f"run {runs[0]}\n" in one.stdout and "…" not in one.stdout

@@ -76,6 +76,7 @@ def test_decode_accuracy_equals_mapo_score_on_its_predictions(
                                 "--beam", "2"])
     assert shown.exit_code == 0, shown.output
     assert "accuracy" in shown.stdout and "examples / second" in shown.stdout
+    assert f"checkpoint {tiny_run / 'best.pt'}\n" in shown.stdout  # whole, on its own line
 
 
 def test_the_number_of_workers_does_not_change_the_beams(

@@ -72,7 +72,8 @@ def explore(
         print_json(summary)
         return
     for error in summary["errors"][:20]:
-        err_console.print(f"[yellow]example failed:[/] {escape(str(error))}", highlight=False)
+        err_console.print(f"[yellow]example failed:[/] {escape(str(error))}", highlight=False,
+                          soft_wrap=True)
     console.print(summary_table(summary, "exploration"))
     if not summary["finished"]:
         console.print("stopped before every example was done: run the same command to resume")

@@ -194,4 +194,5 @@ def _report(summary: dict, run: Path, json_output: bool) -> None:
         return
     console.print(f"step {summary.get('steps')}: dev accuracy {_pct(summary.get('dev_accuracy'))}, "
                   f"best {_pct(summary.get('best_dev_accuracy'))}, "
-                  f"{summary.get('samples_per_second', 0):.1f} samples/s — run in {run}")
+                  f"{summary.get('samples_per_second', 0):.1f} samples/s — run in {run}",
+                  highlight=False, soft_wrap=True)
