@@ -2,7 +2,7 @@
 
 The paper's inference (section 5.1): beam search of size 5 with code
 assistance; the answer is the top program's. Workers compute, this process
-collects (DESIGN.md's rule): each worker process loads the checkpoint itself
+collects (as in exploration): each worker process loads the checkpoint itself
 with one torch thread and decodes chunks of examples with the batched
 `decoding.beam_search`; accuracy is then computed here with the official
 scorer over every example of the file, each answer as the cell `--out` writes
