@@ -7,9 +7,13 @@ command line does not pay for torch where it needs none.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-__version__ = "0.1.0"
+try:  # one version, pyproject.toml's, as the installed distribution records it
+    __version__ = version("mapo")
+except PackageNotFoundError:  # a source tree that is not installed
+    __version__ = "unknown (not installed)"
 __all__ = ["Parser", "Reply", "Written", "__version__"]
 
 

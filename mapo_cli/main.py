@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from mapo_cli import __version__
 from mapo_cli.commands import ask as ask_command
 from mapo_cli.commands import decode as decode_command
 from mapo_cli.commands import exec as exec_command
@@ -12,8 +15,10 @@ from mapo_cli.commands import inspect as inspect_command
 from mapo_cli.commands import prepare as prepare_command
 from mapo_cli.commands import score as score_command
 from mapo_cli.commands import train as train_command
+from mapo_cli.commands.common import MapoCommand, MapoGroup
 
 app = typer.Typer(
+    cls=MapoGroup,
     help="Learn semantic parsers from question-answer pairs with Memory Augmented Policy "
     "Optimization (MAPO).",
     no_args_is_help=True,
@@ -21,13 +26,29 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mapo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="Print mapo's version and exit.")] = False,
+) -> None:
+    """Learn semantic parsers from question-answer pairs with MAPO."""
+
+
 app.add_typer(prepare_command.app, name="prepare", help="Convert a dataset into prepared data.")
-app.command("exec")(exec_command.exec_program)
-app.command("score")(score_command.score)
-app.command("explore")(explore_command.explore)
-app.command("train")(train_command.train)
-app.command("decode")(decode_command.decode)
-app.command("ask")(ask_command.ask)
+app.command("exec", cls=MapoCommand)(exec_command.exec_program)
+app.command("score", cls=MapoCommand)(score_command.score)
+app.command("explore", cls=MapoCommand)(explore_command.explore)
+app.command("train", cls=MapoCommand)(train_command.train)
+app.command("decode", cls=MapoCommand)(decode_command.decode)
+app.command("ask", cls=MapoCommand)(ask_command.ask)
 app.add_typer(inspect_command.app, name="inspect", help="Analyse stores and runs.")
 
 

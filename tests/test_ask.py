@@ -116,8 +116,8 @@ def test_an_empty_question_a_bad_option_and_a_missing_run_are_clear_errors(
     table = str(own_table["csv"])
     for arguments, message in [
         ([str(tiny_run), table, "  "], "the question is empty"),
-        ([str(tiny_run), table, "which?", "--beam", "0"], "beam must be at least 1"),
-        ([str(tiny_run), table, "which?", "--top", "0"], "--top must be at least 1"),
+        ([str(tiny_run), table, "which?", "--beam", "0"], "--beam must be an integer from 1"),
+        ([str(tiny_run), table, "which?", "--top", "0"], "--top must be an integer from 1"),
         ([str(tmp_path / "nothing"), table, "which?"], "nothing"),
         ([table], "give a run, a table and a question"),
     ]:

@@ -76,6 +76,7 @@ def test_decode_accuracy_equals_mapo_score_on_its_predictions(
                                 "--beam", "2"])
     assert shown.exit_code == 0, shown.output
     assert "accuracy" in shown.stdout and "examples / second" in shown.stdout
+    assert f"checkpoint {tiny_run / 'best.pt'}\n" in shown.stdout  # whole, on its own line
 
 
 def test_the_number_of_workers_does_not_change_the_beams(
@@ -181,6 +182,26 @@ def test_a_checkpoint_with_another_vocabulary_is_a_clear_error(
     assert "weights do not fit" in message
 
 
+class Payload:
+    """Stands for any object whose unpickling would run code."""
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_in_one_plain_line(
+        tiny_run: Path, prepared_demo: Path, tmp_path: Path) -> None:
+    import hashlib
+
+    weights = torch.load(tiny_run / "best.pt", weights_only=True)
+    torch.save({**weights, "payload": Payload()}, tmp_path / "best.pt")
+    sidecar = json.loads((tiny_run / "best.json").read_text())
+    sidecar["weights_sha256"] = hashlib.sha256((tmp_path / "best.pt").read_bytes()).hexdigest()
+    (tmp_path / "best.json").write_text(json.dumps(sidecar))
+    dev = prepared_demo / "random-split-1-dev.jsonl"
+    message = one_line_error(runner.invoke(app, ["decode", str(tmp_path / "best.pt"), str(dev)]))
+    assert f"{tmp_path / 'best.pt'}: refused: it holds Python code or objects" in message
+    assert "test_decode.Payload" in message and "\x1b" not in message
+    assert len(message.strip().splitlines()) == 1
+
+
 def test_data_without_its_tables_is_a_clear_error(
         tiny_run: Path, prepared_demo: Path, tmp_path: Path) -> None:
     lonely = tmp_path / "lonely" / "dev.jsonl"
@@ -202,7 +223,7 @@ def test_missing_checkpoints_and_bad_options_are_clear_errors(
     (tmp_path / "empty-run").mkdir()
     assert "no checkpoint" in one_line_error(
         runner.invoke(app, ["decode", str(tmp_path / "empty-run"), dev]))
-    assert "--beam must be at least 1" in one_line_error(
+    assert "--beam must be an integer from 1 to 1000, got 0" in one_line_error(
         runner.invoke(app, ["decode", str(tiny_run), dev, "--beam", "0"]))
     assert "no such file" in one_line_error(
         runner.invoke(app, ["decode", str(tiny_run), str(tmp_path / "missing.jsonl")]))

@@ -265,7 +265,7 @@ def test_inspect_spurious_reports_and_exports(demo_store: Path, runs: list[Path]
     shown = runner.invoke(app, ["inspect", "spurious", str(demo_store), "--limit", "30"])
     assert shown.exit_code == 0, shown.output
     assert "likely spurious" in shown.stdout and "several classes" in shown.stdout
-    assert "--tables must be at least 1" in one_line_error(
+    assert "--tables must be an integer from 1 to 1000, got 0" in one_line_error(
         runner.invoke(app, ["inspect", "spurious", str(demo_store), "--tables", "0"]))
 
 

@@ -26,6 +26,7 @@ import torch
 from mapo_cli.analysis.decode import Decoder, load_decoder
 from mapo_cli.analysis.execution import trace_of
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.ranges import check_range
 from mapo_cli.data.questions import CellIndex, analyse_question
 from mapo_cli.data.tables import Table, load_table_file, table_from_rows
 from mapo_cli.language.interpreter import END_ID
@@ -93,8 +94,9 @@ class Parser:
     def ask(self, table: Table | Path | str | Sequence[Sequence[str]], question: str,
             beam: int = 5, top: int | None = None) -> Reply:
         """Answer `question` about `table` (a table from `Parser.table`, or what it reads)."""
-        if beam < 1:
-            raise MapoError(f"the beam must be at least 1, not {beam}")
+        check_range("beam", beam, label="beam")
+        if top is not None:
+            check_range("top", top, label="top")
         if not isinstance(table, dict):
             table = self.table(table)
         if not question.strip():

@@ -2,7 +2,7 @@
 
 The paper's inference (section 5.1): beam search of size 5 with code
 assistance; the answer is the top program's. Workers compute, this process
-collects (DESIGN.md's rule): each worker process loads the checkpoint itself
+collects (as in exploration): each worker process loads the checkpoint itself
 with one torch thread and decodes chunks of examples with the batched
 `decoding.beam_search`; accuracy is then computed here with the official
 scorer over every example of the file, each answer as the cell `--out` writes
@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.ranges import check_options
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.data.scoring import TargetScorer, score_answers
 from mapo_cli.language.grammar import Grammar, load_grammar
@@ -194,12 +195,7 @@ def decode_file(checkpoint: Path, data: Path, beam_size: int = 5, workers: int =
     pretrained encoder first has it read every example not in its cache
     (`on_encoding(done, total)`), here, so that workers only read the cache.
     """
-    if beam_size < 1:
-        raise MapoError(f"--beam must be at least 1, not {beam_size}")
-    if batch < 1:
-        raise MapoError(f"--batch must be at least 1, not {batch}")
-    if workers < 0:
-        raise MapoError(f"--workers must be at least 1 (or 0 for all cores), not {workers}")
+    check_options(beam=beam_size, batch=batch, workers=workers)
     path = resolve_checkpoint(Path(checkpoint))
     examples, tables = load_dataset(data)
     if not examples:

@@ -14,6 +14,7 @@ from typing import Any
 
 from mapo_cli.analysis.spurious import DEFAULT_TABLES, ExampleAnalysis, analyse_example
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.ranges import check_range
 from mapo_cli.language.grammar import load_grammar
 from mapo_cli.store.store import Store
 
@@ -88,8 +89,7 @@ def analyse_store(path: Path, tables: int = DEFAULT_TABLES, seed: int = 0,
     preferred program per example. Reads one snapshot, so a store being
     written by another process is fine.
     """
-    if tables < 1:
-        raise MapoError(f"--tables must be at least 1, not {tables}")
+    check_range("tables", tables)
     if limit is not None and limit < 1:
         raise MapoError(f"--limit must be at least 1, not {limit}")
     with Store.open_readonly(path) as store:

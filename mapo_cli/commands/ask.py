@@ -10,6 +10,7 @@ import typer
 
 from mapo_cli.commands.common import console, err_console, print_json, reports_errors
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.ranges import check_options
 
 if TYPE_CHECKING:
     from mapo_cli.analysis.ask import Reply
@@ -38,8 +39,7 @@ def ask(
     """
     from mapo_cli.analysis.ask import Parser
 
-    if top < 1:
-        raise MapoError(f"--top must be at least 1, not {top}")
+    check_options(beam=beam, top=top)
     runs, table_path, question = _split(paths)
     parser = Parser.load(*runs)
     table = parser.table(table_path)

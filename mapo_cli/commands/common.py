@@ -1,10 +1,13 @@
-"""What every command shares: error reporting and the console."""
+"""What every command shares: error reporting, output checks, the console, help layout."""
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Self, TypeVar
 
 import typer
@@ -19,6 +22,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from typer.core import TyperCommand, TyperGroup
 
 from mapo_cli.core.errors import MapoError
 
@@ -26,6 +30,9 @@ console = Console()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
 
 def reports_errors(func: F) -> F:
@@ -36,15 +43,72 @@ def reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except MapoError as error:
-            err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False,
-                              soft_wrap=True)
+            _print_error(str(error))
             raise typer.Exit(error.exit_code) from None
-        except (OSError, UnicodeDecodeError) as error:
-            err_console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False,
-                              soft_wrap=True)
+        except OSError as error:
+            _print_error(os_error_message(error))
+            raise typer.Exit(1) from None
+        except UnicodeDecodeError as error:
+            _print_error(f"not UTF-8 text ({error.reason} at byte {error.start})")
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_error(message: str) -> None:
+    """One line, whatever a library put into the message (escape codes, line breaks)."""
+    text = " ".join(_ANSI.sub("", message).split())
+    err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def os_error_message(error: OSError) -> str:
+    """`PATH: permission denied`, not `[Errno 13] Permission denied: 'PATH'`."""
+    reason = (error.strerror or type(error).__name__).lower()
+    paths = [os.fsdecode(p) for p in (error.filename, error.filename2) if p is not None]
+    return f"{' → '.join(paths)}: {reason}" if paths else reason
+
+
+def check_writable(path: Path, directory: bool = False) -> None:
+    """Refuse, before any long work, an output that could not be written at the end.
+
+    A file's directory must exist; a directory (`directory=True`) is created
+    with its parents, so its nearest existing ancestor must be writable.
+    """
+    if path.exists():
+        if path.is_dir() != directory:
+            kind = "a directory" if path.is_dir() else "a file"
+            raise MapoError(f"cannot write {path}: it is {kind}")
+        if not os.access(path, os.W_OK):
+            raise MapoError(f"cannot write {path}: permission denied")
+        return
+    parent = path.parent
+    while directory and not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.exists():
+        raise MapoError(f"cannot write {path}: no directory {parent}")
+    if not parent.is_dir():
+        raise MapoError(f"cannot write {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK):
+        raise MapoError(f"cannot write {path}: permission denied in {parent}")
+
+
+class _FlagsWithoutType:
+    """Help shows no `<bool>` after a flag (--json, --help): a flag takes no value."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+        return params
+
+
+class MapoCommand(_FlagsWithoutType, TyperCommand):
+    """Every mapo command: `app.command(cls=MapoCommand)`."""
+
+
+class MapoGroup(_FlagsWithoutType, TyperGroup):
+    """Every mapo command group: `typer.Typer(cls=MapoGroup)`."""
 
 
 def print_json(obj: Any) -> None:

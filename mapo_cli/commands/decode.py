@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mapo_cli.commands.common import (
+    check_writable,
     console,
     count_progress,
     err_console,
@@ -17,6 +18,7 @@ from mapo_cli.commands.common import (
     reports_errors,
 )
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.ranges import check_options
 
 if TYPE_CHECKING:
     from mapo_cli.analysis.decode import DecodeReport
@@ -59,8 +61,12 @@ def decode(
     from mapo_cli.data.dataset import write_jsonl
     from mapo_cli.data.scoring import write_predictions
 
+    check_options(beam=beam, workers=workers, batch=batch)
     if len(paths) < 2:
         raise MapoError("give at least one run (or checkpoint) and then the data file")
+    for output in (out, programs):
+        if output is not None:
+            check_writable(output)
     models, data = paths[:-1], paths[-1]
     with count_progress("encode", disable=json_output) as encoding, \
             count_progress("decode", disable=json_output) as show:
@@ -86,12 +92,17 @@ def _show(report: DecodeReport, data_name: str, written: dict[str, Path | None])
         if result.error:
             err_console.print(f"[yellow]not decoded:[/] {escape(result.id)}: {escape(result.error)}",
                               highlight=False, soft_wrap=True)
+    # Paths go on lines of their own, never cut or folded by a narrow table.
+    if not report.members:
+        console.print(f"checkpoint {report.checkpoint}", highlight=False, soft_wrap=True)
+    else:
+        console.print(f"ensemble of {len(report.members)} checkpoints:", highlight=False)
+    for member in report.members:
+        console.print(f"  {member['checkpoint']}: {100 * member['accuracy']:.2f} % alone",
+                      highlight=False, soft_wrap=True)
     table = Table(title=f"decode {data_name} (beam {report.beam_size})", show_header=False)
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
-    table.add_row("checkpoint", report.checkpoint)
-    for member in report.members:
-        table.add_row(f"  alone: {member['checkpoint']}", f"{100 * member['accuracy']:.2f} %")
     table.add_row("accuracy", f"{100 * report.accuracy:.2f} %")
     table.add_row("correct / total", f"{report.correct:,} / {report.total:,}")
     table.add_row("examples without a valid program", f"{report.no_program:,}")
@@ -101,4 +112,4 @@ def _show(report: DecodeReport, data_name: str, written: dict[str, Path | None])
     console.print(table)
     for label, path in written.items():
         if path is not None:
-            console.print(f"{label} written to {path}", highlight=False)
+            console.print(f"{label} written to {path}", highlight=False, soft_wrap=True)

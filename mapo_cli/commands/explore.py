@@ -54,8 +54,12 @@ def explore(
     transactions, so a stopped or killed run resumes where it ended.
     """
     from mapo_cli.core.errors import MapoError
+    from mapo_cli.core.ranges import check_options
     from mapo_cli.data.dataset import load_examples
 
+    check_options(workers=workers, samples_per_example=samples_per_example,
+                  max_expressions=max_expressions, seconds=seconds, seed=seed,
+                  error_rate=error_rate, chunk=chunk)
     examples = load_examples(data)
     if not examples:
         raise MapoError(f"{data}: no examples")
@@ -68,7 +72,8 @@ def explore(
         print_json(summary)
         return
     for error in summary["errors"][:20]:
-        err_console.print(f"[yellow]example failed:[/] {escape(str(error))}", highlight=False)
+        err_console.print(f"[yellow]example failed:[/] {escape(str(error))}", highlight=False,
+                          soft_wrap=True)
     console.print(summary_table(summary, "exploration"))
     if not summary["finished"]:
         console.print("stopped before every example was done: run the same command to resume")
@@ -77,13 +82,10 @@ def explore(
 def _settings(grammar_name: str, max_expressions: int, no_triggers: bool, exact: bool,
               error_rate: float) -> ExploreSettings:
     """What the store's fingerprint is made of: exploring into a store again must match it."""
-    from mapo_cli.core.errors import MapoError
     from mapo_cli.language.grammar import load_grammar
     from mapo_cli.search.explore import ExploreSettings
 
     grammar = load_grammar(grammar_name)
-    if not 0 < error_rate < 1:
-        raise MapoError(f"--error-rate must be between 0 and 1, not {error_rate}")
     return ExploreSettings(
         grammar=grammar_name,
         max_expressions=max_expressions or grammar.max_expressions,

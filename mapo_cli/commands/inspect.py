@@ -7,14 +7,24 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich import box
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
-from mapo_cli.commands.common import console, count_progress, print_json, reports_errors
+from mapo_cli.commands.common import (
+    MapoCommand,
+    MapoGroup,
+    check_writable,
+    console,
+    count_progress,
+    print_json,
+    reports_errors,
+)
+from mapo_cli.core.ranges import check_options
 
-app = typer.Typer(help="Analyse stores and runs: memory buffers, spurious programs, "
-                  "learning curves.", no_args_is_help=True)
+app = typer.Typer(cls=MapoGroup, no_args_is_help=True, help="Analyse stores and runs: memory "
+                  "buffers, spurious programs, learning curves.")
 
 StoreArg = Annotated[Path, typer.Argument(help="Store directory written by `mapo explore`.")]
 RunOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
@@ -22,7 +32,7 @@ RunOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
 
-@app.command("store")
+@app.command("store", cls=MapoCommand)
 @reports_errors
 def inspect_store(
     store: StoreArg,
@@ -32,8 +42,9 @@ def inspect_store(
     rows: Annotated[int, typer.Option(help="Table rows shown with --example.")] = 10,
     json_output: JsonOption = False,
 ) -> None:
-    """Summarise a store: coverage, programs per example, program lengths, function usage,
-    exhausted examples, filter bits per prefix.
+    """Summarise a store: coverage, programs per example, lengths, functions, filter bits.
+
+    Also the exhausted examples and those without a reward-1 program.
 
     With --example ID: that example's question, table (truncated) and memory
     programs with their rewards; add --run to see each program's probability
@@ -43,6 +54,7 @@ def inspect_store(
     from mapo_cli.analysis.store_report import example_report, store_report
     from mapo_cli.core.errors import MapoError
 
+    check_options(rows=rows)
     if example is None:
         if run is not None:
             raise MapoError("--run needs --example ID (the model scores one example's programs)")
@@ -62,7 +74,8 @@ def inspect_store(
 def _show_store(report: dict, store: Path) -> None:
     from mapo_cli.commands.explore import summary_table
 
-    console.print(summary_table(report, f"store {store}"))
+    console.print(f"store {store}", highlight=False, soft_wrap=True)  # a path, never folded
+    console.print(summary_table(report, "summary"))
     total = max(report["examples"], 1)
     sizes = Table(title="memory programs per example")
     for column in ("programs", "examples (all rewards)", "examples (reward-1 programs)", ""):
@@ -129,7 +142,8 @@ def _show_example(report: dict) -> None:
     console.print(programs)
     if with_model:
         console.print(f"★ the model's preferred program (model {report['run']}); "
-                      f"π(B) = {report['buffer_probability']:.2e}", highlight=False)
+                      f"π(B) = {report['buffer_probability']:.2e}", highlight=False,
+                      soft_wrap=True)
 
 
 def _status_line(status: dict) -> str:
@@ -146,7 +160,7 @@ def _status_line(status: dict) -> str:
 # ---------------------------------------------------------------- spurious
 
 
-@app.command("spurious")
+@app.command("spurious", cls=MapoCommand)
 @reports_errors
 def inspect_spurious(
     store: StoreArg,
@@ -178,6 +192,9 @@ def inspect_spurious(
     from mapo_cli.analysis.spurious_report import analyse_store
     from mapo_cli.data.dataset import write_jsonl
 
+    check_options(tables=tables, seed=seed, limit=limit, show=show)
+    if out is not None:
+        check_writable(out)
     with count_progress("spurious", disable=json_output) as report_progress:
         report = analyse_store(store, tables=tables, seed=seed, run=run, limit=limit or None,
                                on_progress=report_progress)
@@ -189,7 +206,7 @@ def inspect_spurious(
         return
     _show_spurious(summary, report, show)
     if out is not None:
-        console.print(f"per-example analyses written to {out}", highlight=False)
+        console.print(f"per-example analyses written to {out}", highlight=False, soft_wrap=True)
 
 
 def _show_spurious(summary: dict, report: Any, show: int) -> None:
@@ -297,7 +314,7 @@ def inspect_decoded(
 # ---------------------------------------------------------------- runs
 
 
-@app.command("run")
+@app.command("run", cls=MapoCommand)
 @reports_errors
 def inspect_run(
     runs: Annotated[list[Path], typer.Argument(help="One or more run directories (`mapo train --run`).")],
@@ -314,6 +331,9 @@ def inspect_run(
     """
     from mapo_cli.analysis.run_report import differing_settings, load_run, plot_runs
 
+    check_options(rows=rows)
+    if plot is not None:
+        check_writable(plot)
     infos = [load_run(run) for run in runs]
     if plot is not None:
         plot_runs(infos, plot)
@@ -327,7 +347,7 @@ def inspect_run(
     else:
         _show_comparison(infos, differing_settings(infos))
     if plot is not None:
-        console.print(f"learning curves written to {plot}", highlight=False)
+        console.print(f"learning curves written to {plot}", highlight=False, soft_wrap=True)
 
 
 def _fmt(value: Any, percent: bool = False) -> str:
@@ -346,14 +366,16 @@ METRIC_COLUMNS = (("step", False), ("seconds", False), ("dev_accuracy", True),
 
 
 def _show_one_run(info: Any, rows: int) -> None:
-    config = Table(title=f"run {info.path} — config", show_header=False)
+    console.print(f"run {info.path}", highlight=False, soft_wrap=True)  # a path, never folded
+    config = Table(title="config", show_header=False)
     config.add_column("setting", style="bold")
-    config.add_column("value")
+    config.add_column("value", overflow="fold")
     for key, value in info.config.items():
         config.add_row(key, str(value))
     summary = info.summary()
-    metrics = Table(title=f"metrics ({len(info.metrics)} records"
-                    + (f", the latest {rows})" if len(info.metrics) > rows else ")"))
+    records = len(info.metrics)
+    metrics = Table(title=f"metrics ({records} record{'' if records == 1 else 's'}"
+                    + (f", the latest {rows})" if records > rows else ")"))
     for key, _ in METRIC_COLUMNS:
         metrics.add_column(key.replace("_", " "), justify="right")
     for record in info.metrics[-rows:] if rows > 0 else []:
@@ -364,23 +386,33 @@ def _show_one_run(info: Any, rows: int) -> None:
 
 
 def _show_comparison(infos: list[Any], differing: list[str]) -> None:
-    table = Table(title="runs")
-    columns = ["run", "objective", "steps", "best dev", "last dev", "return", "coverage",
-               "clipped", "samples/s"]
+    """A row per run (labelled with its objective), then a row per run and differing setting:
+    at 80 columns no number is cut, and labels and values wrap within their columns."""
+    from mapo_cli.analysis.run_report import run_labels
+
+    labels = run_labels(infos)
+    table = Table(title="runs", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0))
+    columns = ["run", "steps", "best\ndev", "last\ndev", "return", "coverage", "clipped",
+               "samples\nper s"]
     for column in columns:
-        table.add_column(column, justify="left" if column in ("run", "objective") else "right")
+        table.add_column(column, justify="left" if column == "run" else "right",
+                         overflow="fold", no_wrap=column != "run",
+                         min_width=12 if column == "run" else None)
     for info in infos:
         s = info.summary()
-        table.add_row(info.path.name, str(s["objective"]), _fmt(s["steps"]),
+        table.add_row(labels[id(info)], _fmt(s["steps"]),
                       _fmt(s["best_dev_accuracy"], True), _fmt(s["last_dev_accuracy"], True),
                       _fmt(s["train_return"]), _fmt(s["memory_coverage"], True),
                       _fmt(s["clipped_fraction"], True), _fmt(s["samples_per_second"]))
     console.print(table)
     if differing:
-        settings = Table(title="settings that differ")
-        settings.add_column("setting", style="bold")
-        for info in infos:
-            settings.add_column(info.path.name)
+        settings = Table(title="settings that differ", box=box.SIMPLE_HEAD, show_edge=False,
+                         padding=(0, 1, 0, 0))
+        for column in ("setting", "run", "value"):
+            settings.add_column(column, style="bold" if column == "setting" else None,
+                                overflow="fold")
         for key in differing:
-            settings.add_row(key, *[str(info.config.get(key, "-")) for info in infos])
+            for k, info in enumerate(infos):
+                settings.add_row(key if k == 0 else "", labels[id(info)],
+                                 str(info.config.get(key, "-")))
         console.print(settings)

@@ -10,7 +10,14 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mapo_cli.commands.common import console, err_console, print_json, reports_errors
+from mapo_cli.commands.common import (
+    MapoCommand,
+    MapoGroup,
+    console,
+    err_console,
+    print_json,
+    reports_errors,
+)
 from mapo_cli.data.prepare import PrepareReport
 from mapo_cli.data.prepare_csv import prepare_csv
 from mapo_cli.data.prepare_wikisql import SPLITS, prepare_wikisql
@@ -19,6 +26,7 @@ from mapo_cli.data.prepare_wtq import prepare_wtq
 MAX_PROBLEMS_SHOWN = 20
 
 app = typer.Typer(
+    cls=MapoGroup,
     help="Turn a dataset into prepared data: OUT/<name>.jsonl per question file "
     "and OUT/tables.jsonl with the tables they use.",
     no_args_is_help=True,
@@ -147,7 +155,7 @@ def _finish(report: PrepareReport, json_output: bool) -> None:
         _print_summary(report)
 
 
-@app.command("wtq")
+@app.command("wtq", cls=MapoCommand)
 @reports_errors
 def wtq(
     source: Annotated[
@@ -173,7 +181,7 @@ def wtq(
     _finish(report, json_output)
 
 
-@app.command("csv")
+@app.command("csv", cls=MapoCommand)
 @reports_errors
 def csv(
     questions: Annotated[
@@ -208,7 +216,7 @@ def csv(
     _finish(report, json_output)
 
 
-@app.command("wikisql")
+@app.command("wikisql", cls=MapoCommand)
 @reports_errors
 def wikisql(
     source: Annotated[

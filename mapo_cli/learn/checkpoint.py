@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,8 +154,20 @@ def _torch_load(path: Path, expected_sha256: str | None) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 -- torch raises many types for a damaged file
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise MapoError(f"{path}: cannot read the checkpoint ({first})") from None
+        raise MapoError(f"{path}: {_load_failure(error)}") from None
+
+
+def _load_failure(error: Exception) -> str:
+    """Why torch.load failed, in one line without torch's terminal escape codes."""
+    text = str(error).strip()
+    if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in text:
+        # torch's message is a page of advice; ours is the reason.
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        return ("refused: it holds Python code or objects"
+                + (f" ({found.group(1)})" if found else "")
+                + " that loading could run; a checkpoint holds tensors only")
+    first = re.sub(r"\x1b\[[0-9;]*m", "", text.splitlines()[0]) if text else type(error).__name__
+    return f"cannot read the checkpoint ({first})"
 
 
 def _sha256(path: Path) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.ranges import RANGES, check_range
 from mapo_cli.learn.contextual import check_encoder
 from mapo_cli.learn.objectives import OBJECTIVES
 from mapo_cli.learn.pretrained import SOURCES
@@ -55,27 +56,17 @@ class TrainConfig:
     threads: int = 1  # torch threads per process
 
     def check(self) -> TrainConfig:
-        """Raise MapoError for values that cannot work; return self."""
+        """Raise MapoError for values that cannot work (ranges: core/ranges.py); return self."""
         if self.objective not in OBJECTIVES:
             raise MapoError(f"unknown objective {self.objective!r}; use one of {', '.join(OBJECTIVES)}")
-        positive = ("steps", "batch_examples", "hidden", "embedding", "eval_every", "sync_every",
-                    "memory_limit", "keep_checkpoints", "threads", "min_count")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise MapoError(f"--{name.replace('_', '-')} must be at least 1")
-        if self.actors < 0:
-            raise MapoError("--actors must be at least 1 (or 0 for cores − 1)")
+        for field in fields(self):
+            if field.name in RANGES:
+                check_range(field.name, getattr(self, field.name))
+        if self.hidden % 2:
+            raise MapoError(f"hidden must be even (two LSTM directions), got {self.hidden}")
         check_encoder(self.encoder)
         if self.embeddings and self.embeddings not in SOURCES:
             raise MapoError(f"unknown embeddings {self.embeddings!r}; use one of {', '.join(SOURCES)}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise MapoError(f"--alpha must be between 0 and 1, not {self.alpha}")
-        if not self.learning_rate > 0.0:
-            raise MapoError(f"--learning-rate must be above 0, not {self.learning_rate}")
-        if not 0.0 <= self.average_decay < 1.0:
-            raise MapoError(f"--average-decay must be in [0, 1), not {self.average_decay}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise MapoError(f"--dropout must be in [0, 1), not {self.dropout}")
         for name in ("train", "dev", "store"):
             if not getattr(self, name):
                 raise MapoError(f"--{name} is required (on the command line or in --config)")
@@ -96,7 +87,8 @@ class TrainConfig:
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
-    """Settings from a TOML file; an unknown key or a wrong type is a MapoError."""
+    """Settings from a TOML file; an unknown key, a wrong type or a value out of range is a
+    MapoError naming the file and the key (TOML has nan and inf)."""
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -112,6 +104,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
             data[key] = float(value)
         elif not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise MapoError(f"{path}: {key} must be {expected.__name__}, not {value!r}")
+        if key in RANGES:
+            check_range(key, data[key], label=f"{path}: {key}")
     return data
 
 

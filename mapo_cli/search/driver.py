@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.ranges import check_range
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.search.explore import ChunkResult, ExploreSettings, explore_chunk
 from mapo_cli.store.store import Store
@@ -58,8 +59,7 @@ def explore_data(data_path: Path, store_path: Path, settings: ExploreSettings, *
     """Explore every example of a data file until K samples or exhaustion; return a summary."""
     if workers < 1:
         raise MapoError(f"--workers must be at least 1, not {workers}")
-    if samples_per_example < 1:
-        raise MapoError(f"--samples-per-example must be at least 1, not {samples_per_example}")
+    check_range("samples_per_example", samples_per_example)
     examples, tables = load_dataset(data_path)
     grammars = {example["grammar"] for example in examples}
     if len(grammars) > 1:

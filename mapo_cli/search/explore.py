@@ -2,7 +2,7 @@
 
 A pure function of (example, table, settings, explored-prefix filter, policy):
 it samples new complete programs, never one it has sampled before, and
-returns what it found. Only the driver writes the store (DESIGN.md).
+returns what it found. Only the driver writes the store.
 
 A prefix goes into the filter once every valid extension of it is explored;
 sampling only takes actions that lead to unexplored prefixes; a finished
