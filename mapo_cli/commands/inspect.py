@@ -278,8 +278,7 @@ def inspect_decoded(
     from mapo_cli.core.errors import MapoError
     from mapo_cli.data.dataset import load_dataset, read_jsonl
 
-    if tables < 1:
-        raise MapoError(f"--tables must be at least 1, not {tables}")
+    check_options(tables=tables, seed=seed)
     records = read_jsonl(beams, ("id", "programs"), "decoded example (mapo decode --programs)")
     examples, table_data = load_dataset(data)
     by_id = {e["id"]: e for e in examples}
