@@ -18,12 +18,14 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.processes import end_with_parent, stop_pool
+from mapo_cli.core.stop import StopRequest
 from mapo_cli.data.dataset import write_jsonl
 from mapo_cli.data.questions import CellIndex, Entity, analyse_question
 from mapo_cli.data.tables import Table
@@ -227,21 +229,27 @@ def _process_batch(loader: TableLoader, jobs: list[tuple[str, list[str]]]) -> li
 def process_tables(
     loader: TableLoader, jobs: dict[str, list[str]], progress: ProgressFn | None
 ) -> dict[str, TableResult]:
-    """Every table's result; in a process pool when there are enough tables to pay for it."""
+    """Every table's result; in a process pool when there are enough tables to pay for it.
+
+    Ctrl-C or SIGTERM raises `Stopped` (nothing has been written yet).
+    """
     results: dict[str, TableResult] = {}
     total = len(jobs)
-    for batch in _run_batches(loader, sorted(jobs.items())):
-        for result in batch:
-            results[result.table_id] = result
-        if progress is not None:
-            progress(len(results), total)
+    with StopRequest() as stop:
+        for batch in _run_batches(loader, sorted(jobs.items()), stop):
+            for result in batch:
+                results[result.table_id] = result
+            if progress is not None:
+                progress(len(results), total)
+        stop.check(len(results), total, "tables")
     return results
 
 
 def _run_batches(
-    loader: TableLoader, items: list[tuple[str, list[str]]]
+    loader: TableLoader, items: list[tuple[str, list[str]]], stop: StopRequest
 ) -> Iterator[list[TableResult]]:
-    """Results in batches of about 16 tables, from a pool on machines with more than one core."""
+    """Results in batches of about 16 tables, from a pool on machines with more than one core;
+    none more once `stop` has a signal."""
     batches = [items[i : i + 16] for i in range(0, len(items), 16)]
     cores = (
         os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
@@ -249,15 +257,23 @@ def _run_batches(
     workers = min(len(cores), 8)
     if workers < 2 or len(items) < POOL_MIN_TABLES:
         for batch in batches:
+            if stop.signal is not None:
+                return
             yield _process_batch(loader, batch)
         return
     # spawn, not fork: the CLI's progress bar runs a thread, and forking a threaded
     # process can deadlock the child.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_process_batch, loader, batch) for batch in batches]
-        for future in as_completed(futures):
-            yield future.result()
+    with ProcessPoolExecutor(workers, context, end_with_parent, (os.getpid(),)) as pool:
+        futures = {pool.submit(_process_batch, loader, batch) for batch in batches}
+        try:
+            while futures and stop.signal is None:
+                finished, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    yield future.result()
+        finally:
+            if futures:
+                stop_pool(pool)
 
 
 # ----------------------------------------------------------------- the pipeline
