@@ -23,7 +23,10 @@ Check = Callable[[dict[str, Any]], str | None]
 
 def read_jsonl(path: Path, required: tuple[str, ...], what: str,
                check: Check | None = None) -> list[dict[str, Any]]:
-    """Parse a JSONL file, naming the file and line of the first bad record."""
+    """Parse a JSONL file, naming the file and line of the first bad record.
+
+    A record is bad when it is not JSON, lacks a `required` key, or `check` finds fault.
+    """
     if not path.is_file():
         raise MapoError(f"{path}: no such file")
     records = []
@@ -68,9 +71,11 @@ def check_example(example: dict[str, Any]) -> str | None:
 
     Cheap on purpose (it runs on every example at every start): no table lookups.
     """
-    for key in ("id", "question", "table", "grammar"):
-        if not isinstance(example[key], str) or (key != "question" and not example[key]):
-            return _wrong(key, example[key], "a non-empty string" if key != "question" else "a string")
+    for key in ("id", "table", "grammar"):
+        if not isinstance(example[key], str) or not example[key]:
+            return _wrong(key, example[key], "a non-empty string")
+    if not isinstance(example["question"], str):
+        return _wrong("question", example["question"], "a string")
     tokens, answer = example["tokens"], example["answer"]
     if not _strings(tokens):
         return _wrong("tokens", tokens, "a list of strings")
