@@ -26,7 +26,9 @@ from typing import Any
 import torch
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.processes import end_with_parent, stop_pool
 from mapo_cli.core.ranges import check_options
+from mapo_cli.core.stop import StopRequest
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.data.scoring import TargetScorer, score_answers
 from mapo_cli.language.grammar import Grammar, load_grammar
@@ -194,6 +196,7 @@ def decode_file(checkpoint: Path, data: Path, beam_size: int = 5, workers: int =
     `on_progress(done, total)` is called as chunks finish. A checkpoint with a
     pretrained encoder first has it read every example not in its cache
     (`on_encoding(done, total)`), here, so that workers only read the cache.
+    Ctrl-C or SIGTERM ends the workers and raises `Stopped`.
     """
     check_options(beam=beam_size, batch=batch, workers=workers)
     path = resolve_checkpoint(Path(checkpoint))
@@ -209,12 +212,15 @@ def decode_file(checkpoint: Path, data: Path, beam_size: int = 5, workers: int =
     start = time.perf_counter()
     by_id: dict[str, ExampleResult] = {}
     done = 0
-    for chunk_results in _run_chunks(chunks, tables, decoder, path, grammar, beam_size, workers):
-        for result in chunk_results:
-            by_id[result.id] = result
-        done += len(chunk_results)
-        if on_progress:
-            on_progress(done, len(examples))
+    with StopRequest() as stop:
+        for chunk_results in _run_chunks(chunks, tables, decoder, path, grammar, beam_size,
+                                         workers, stop):
+            for result in chunk_results:
+                by_id[result.id] = result
+            done += len(chunk_results)
+            if on_progress:
+                on_progress(done, len(examples))
+        stop.check(done, len(examples), "examples")
     seconds = time.perf_counter() - start
     results = [by_id[e["id"]] for e in examples]
     report = score_answers({r.id: r.prediction for r in results}, examples)
@@ -228,8 +234,9 @@ def decode_file(checkpoint: Path, data: Path, beam_size: int = 5, workers: int =
 _decoder: Decoder | None = None  # the checkpoint a worker process loaded for itself
 
 
-def _init_worker(checkpoint: str, grammar_source: str) -> None:
+def _init_worker(parent: int, checkpoint: str, grammar_source: str) -> None:
     global _decoder
+    end_with_parent(parent)
     torch.set_num_threads(1)
     _decoder = load_decoder(Path(checkpoint), load_grammar(grammar_source))
 
@@ -241,9 +248,10 @@ def _decode_chunk(examples: list[dict], tables: dict[str, dict],
 
 
 def _run_chunks(chunks: list[list[dict]], tables: dict[str, dict], decoder: Decoder,
-                path: Path, grammar: Grammar, beam_size: int,
-                workers: int) -> Iterator[list[ExampleResult]]:
-    """Each chunk's results as they finish: in this process (1 worker) or in a process pool."""
+                path: Path, grammar: Grammar, beam_size: int, workers: int,
+                stop: StopRequest) -> Iterator[list[ExampleResult]]:
+    """Each chunk's results as they finish, in this process (1 worker) or in a process pool;
+    none more once `stop` has a signal."""
     def needed(chunk: list[dict]) -> dict[str, dict]:
         return {e["table"]: tables[e["table"]] for e in chunk}
 
@@ -252,21 +260,23 @@ def _run_chunks(chunks: list[list[dict]], tables: dict[str, dict], decoder: Deco
         torch.set_num_threads(1)  # like a worker: batched steps are too small to gain from more
         try:
             for chunk in chunks:
+                if stop.signal is not None:
+                    return
                 yield decoder.decode(chunk, needed(chunk), beam_size)
         finally:
             torch.set_num_threads(threads)
         return
     # spawn, not fork: a forked torch with live OpenMP threads may hang
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(str(path), grammar.source)) as pool:
+                             initargs=(os.getpid(), str(path), grammar.source)) as pool:
         pending = list(reversed(chunks))
         in_flight: set[Future] = set()
         try:
-            while pending or in_flight:
+            while (pending or in_flight) and stop.signal is None:
                 while pending and len(in_flight) < 2 * workers:
                     chunk = pending.pop()
                     in_flight.add(pool.submit(_decode_chunk, chunk, needed(chunk), beam_size))
-                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                finished, in_flight = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in finished:
                     try:
                         yield future.result()
@@ -274,5 +284,5 @@ def _run_chunks(chunks: list[list[dict]], tables: dict[str, dict], decoder: Deco
                         raise MapoError("a decoding worker process died (out of memory?); "
                                         "try fewer --workers or a smaller --batch") from None
         finally:
-            for future in in_flight:
-                future.cancel()
+            if in_flight:  # stopped, or a worker died: do not wait for the others' chunks
+                stop_pool(pool)

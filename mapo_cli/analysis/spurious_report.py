@@ -15,6 +15,7 @@ from typing import Any
 from mapo_cli.analysis.spurious import DEFAULT_TABLES, ExampleAnalysis, analyse_example
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.ranges import check_range
+from mapo_cli.core.stop import StopRequest
 from mapo_cli.language.grammar import load_grammar
 from mapo_cli.store.store import Store
 
@@ -87,7 +88,7 @@ def analyse_store(path: Path, tables: int = DEFAULT_TABLES, seed: int = 0,
 
     `limit` stops after that many analysed examples; `run` adds the model's
     preferred program per example. Reads one snapshot, so a store being
-    written by another process is fine.
+    written by another process is fine. Ctrl-C or SIGTERM raises `Stopped`.
     """
     check_range("tables", tables)
     if limit is not None and limit < 1:
@@ -105,14 +106,16 @@ def analyse_store(path: Path, tables: int = DEFAULT_TABLES, seed: int = 0,
         report = SpuriousReport(total, [], tables, seed, str(scorer.path) if scorer else None)
         report.skipped = total - len(candidates)
         wanted = candidates[:limit] if limit else candidates
-        for done, (example, table, programs) in enumerate(_read(store, wanted), start=1):
-            grammar = load_grammar(str(explored_in or example["grammar"]))
-            log_probs = (scorer.log_probs(example, table, max_expressions, programs)
-                         if scorer else None)
-            report.analysed.append(analyse_example(example, table, programs, grammar,
-                                                   max_expressions, tables, seed, log_probs))
-            if on_progress:
-                on_progress(done, len(wanted))
+        with StopRequest() as stop:
+            for done, (example, table, programs) in enumerate(_read(store, wanted), start=1):
+                grammar = load_grammar(str(explored_in or example["grammar"]))
+                log_probs = (scorer.log_probs(example, table, max_expressions, programs)
+                             if scorer else None)
+                report.analysed.append(analyse_example(example, table, programs, grammar,
+                                                       max_expressions, tables, seed, log_probs))
+                if on_progress:
+                    on_progress(done, len(wanted))
+                stop.check(done, len(wanted), "examples")
     return report
 
 

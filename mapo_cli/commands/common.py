@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from typer.core import TyperCommand, TyperGroup
 
-from mapo_cli.core.errors import MapoError
+from mapo_cli.core.errors import MapoError, Stopped
 
 console = Console()
 err_console = Console(stderr=True)
@@ -42,6 +42,9 @@ def reports_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except Stopped as stopped:  # not an error: where it stopped and what to do next
+            err_console.print(escape(str(stopped)), highlight=False, soft_wrap=True)
+            raise typer.Exit(stopped.exit_code) from None
         except MapoError as error:
             _print_error(str(error))
             raise typer.Exit(error.exit_code) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -53,7 +54,7 @@ def explore(
     Workers compute; this process alone writes the store, in batched
     transactions, so a stopped or killed run resumes where it ended.
     """
-    from mapo_cli.core.errors import MapoError
+    from mapo_cli.core.errors import MapoError, Stopped
     from mapo_cli.core.ranges import check_options
     from mapo_cli.data.dataset import load_examples
 
@@ -70,12 +71,16 @@ def explore(
         chunk=chunk or samples_per_example)
     if json_output:
         print_json(summary)
-        return
-    for error in summary["errors"][:20]:
-        err_console.print(f"[yellow]example failed:[/] {escape(str(error))}", highlight=False,
-                          soft_wrap=True)
-    console.print(summary_table(summary, "exploration"))
-    if not summary["finished"]:
+    else:
+        for error in summary["errors"][:20]:
+            err_console.print(f"[yellow]example failed:[/] {escape(str(error))}", highlight=False,
+                              soft_wrap=True)
+        console.print(summary_table(summary, "exploration"))
+    if summary["stopped_by"]:
+        raise Stopped(signal.Signals[summary["stopped_by"]],
+                      f"stopped by {summary['stopped_by']} after {summary['examples_done']} of "
+                      f"{len(examples)} examples; run the same command again to resume")
+    if not summary["finished"] and not json_output:
         console.print("stopped before every example was done: run the same command to resume")
 
 

@@ -12,17 +12,20 @@ scoring and rewards compare with. Library code: it reports, the CLI prints.
 
 from __future__ import annotations
 
+import codecs
 import multiprocessing
 import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.processes import end_with_parent, stop_pool
+from mapo_cli.core.stop import StopRequest
 from mapo_cli.data.dataset import write_jsonl
 from mapo_cli.data.questions import CellIndex, Entity, analyse_question
 from mapo_cli.data.tables import Table
@@ -137,21 +140,22 @@ def parse_answer(target: str) -> list[str]:
     return [unescape(item) for item in target.split("|")]
 
 
-def _parse_line(name: str, number: int, raw: bytes) -> QuestionLine | Problem:
-    """One TSV line as a question, or the problem that makes it unusable."""
+def _parse_line(name: str, number: int, raw: bytes, header: list[str],
+                positions: list[int]) -> QuestionLine | Problem:
+    """One TSV line as a question (its fields at `positions`), or what makes it unusable."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         return Problem(name, number, f"not UTF-8 (byte 0x{raw[error.start]:02x})")
     fields = text.split("\t")
-    if len(fields) != len(HEADER):
+    if len(fields) != len(header):
         return Problem(
             name,
             number,
-            f"expected {len(HEADER)} tab-separated fields "
-            f"({', '.join(HEADER)}), found {len(fields)}",
+            f"expected {len(header)} tab-separated fields "
+            f"({', '.join(header)}), found {len(fields)}",
         )
-    example_id, utterance, context, target = (f.strip() for f in fields)
+    example_id, utterance, context, target = (fields[i].strip() for i in positions)
     if not example_id or not utterance or not context:
         return Problem(name, number, "empty id, utterance or context")
     return QuestionLine(
@@ -159,19 +163,41 @@ def _parse_line(name: str, number: int, raw: bytes) -> QuestionLine | Problem:
     )
 
 
+def _header(name: str, first: bytes) -> list[str] | None:
+    """The first line's column names if it is a header (it names two of HEADER or more).
+
+    A header must name all four: a file whose columns cannot all be found is an error.
+    """
+    names = [field.strip() for field in first.decode("utf-8", "replace").split("\t")]
+    missing = [column for column in HEADER if column not in names]
+    if len(missing) > len(HEADER) - 2:
+        return None
+    if missing:
+        raise MapoError(f"{name}:1: the header lacks the column(s) {', '.join(missing)}")
+    return names
+
+
 def read_questions(path: Path) -> tuple[list[QuestionLine], list[Problem]]:
-    """Every usable line of a question TSV (the header line is optional) and the problems."""
+    """Every usable line of a question TSV, and the problems.
+
+    Columns are found by the header's names, in any order (other columns are
+    ignored); without a header they are HEADER's, in that order. A UTF-8
+    byte-order mark and CRLF line ends are fine.
+    """
     if not path.is_file():
         raise MapoError(f"{path}: no such question file")
     name = str(path)
+    lines = path.read_bytes().removeprefix(codecs.BOM_UTF8).split(b"\n")
+    header = _header(name, lines[0].rstrip(b"\r"))
+    positions = [header.index(column) for column in HEADER] if header else [0, 1, 2, 3]
     questions: list[QuestionLine] = []
     problems: list[Problem] = []
     seen: set[str] = set()
-    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+    for number, raw in enumerate(lines, start=1):
         raw = raw.rstrip(b"\r")
-        if not raw.strip() or (number == 1 and raw.split(b"\t") == [h.encode() for h in HEADER]):
+        if not raw.strip() or (number == 1 and header):
             continue
-        parsed = _parse_line(name, number, raw)
+        parsed = _parse_line(name, number, raw, header or HEADER, positions)
         if isinstance(parsed, QuestionLine) and parsed.id in seen:
             parsed = Problem(name, number, f"duplicate id {parsed.id!r}")
         if isinstance(parsed, Problem):
@@ -203,21 +229,27 @@ def _process_batch(loader: TableLoader, jobs: list[tuple[str, list[str]]]) -> li
 def process_tables(
     loader: TableLoader, jobs: dict[str, list[str]], progress: ProgressFn | None
 ) -> dict[str, TableResult]:
-    """Every table's result; in a process pool when there are enough tables to pay for it."""
+    """Every table's result; in a process pool when there are enough tables to pay for it.
+
+    Ctrl-C or SIGTERM raises `Stopped` (nothing has been written yet).
+    """
     results: dict[str, TableResult] = {}
     total = len(jobs)
-    for batch in _run_batches(loader, sorted(jobs.items())):
-        for result in batch:
-            results[result.table_id] = result
-        if progress is not None:
-            progress(len(results), total)
+    with StopRequest() as stop:
+        for batch in _run_batches(loader, sorted(jobs.items()), stop):
+            for result in batch:
+                results[result.table_id] = result
+            if progress is not None:
+                progress(len(results), total)
+        stop.check(len(results), total, "tables")
     return results
 
 
 def _run_batches(
-    loader: TableLoader, items: list[tuple[str, list[str]]]
+    loader: TableLoader, items: list[tuple[str, list[str]]], stop: StopRequest
 ) -> Iterator[list[TableResult]]:
-    """Results in batches of about 16 tables, from a pool on machines with more than one core."""
+    """Results in batches of about 16 tables, from a pool on machines with more than one core;
+    none more once `stop` has a signal."""
     batches = [items[i : i + 16] for i in range(0, len(items), 16)]
     cores = (
         os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
@@ -225,15 +257,23 @@ def _run_batches(
     workers = min(len(cores), 8)
     if workers < 2 or len(items) < POOL_MIN_TABLES:
         for batch in batches:
+            if stop.signal is not None:
+                return
             yield _process_batch(loader, batch)
         return
     # spawn, not fork: the CLI's progress bar runs a thread, and forking a threaded
     # process can deadlock the child.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = [pool.submit(_process_batch, loader, batch) for batch in batches]
-        for future in as_completed(futures):
-            yield future.result()
+    with ProcessPoolExecutor(workers, context, end_with_parent, (os.getpid(),)) as pool:
+        futures = {pool.submit(_process_batch, loader, batch) for batch in batches}
+        try:
+            while futures and stop.signal is None:
+                finished, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    yield future.result()
+        finally:
+            if futures:
+                stop_pool(pool)
 
 
 # ----------------------------------------------------------------- the pipeline

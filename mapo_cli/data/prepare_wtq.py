@@ -30,7 +30,7 @@ class TaggedTarget:
 
 def read_tagged_targets(path: Path) -> dict[str, TaggedTarget]:
     """`targetValue` and `targetCanon` by example id, read as evaluator.py reads them."""
-    lines = path.read_bytes().decode("utf-8", errors="replace").split("\n")
+    lines = path.read_bytes().decode("utf-8", errors="replace").removeprefix("\ufeff").split("\n")
     header = lines[0].rstrip("\r").split("\t")
     if not {"id", "targetValue", "targetCanon"} <= set(header):
         raise MapoError(f"{path}: not a tagged question file (its header lacks id, "

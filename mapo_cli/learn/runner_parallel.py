@@ -11,12 +11,12 @@ import dataclasses
 import os
 import queue
 import random
-import signal
 
 import torch
 import torch.multiprocessing as mp
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.processes import end_with_parent
 from mapo_cli.learn.actor import Actor, ActorBatch
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.features import Vocabulary
@@ -40,7 +40,8 @@ def run_parallel(config: TrainConfig, trainer: Trainer, data: TrainingData,
     out = context.Queue(maxsize=2 * actors)
     stop = context.Event()
     processes = [context.Process(target=_actor_main, daemon=True,
-                                 args=(rank, config, data, vocabulary, shared, version, out, stop))
+                                 args=(rank, config, data, vocabulary, shared, version, out, stop,
+                                       os.getpid()))
                  for rank in range(actors)]
     for process in processes:
         process.start()
@@ -70,14 +71,13 @@ def run_parallel(config: TrainConfig, trainer: Trainer, data: TrainingData,
 
 
 def _actor_main(rank: int, config: TrainConfig, data: TrainingData, vocabulary: Vocabulary,
-                shared: Programmer, version, out: mp.Queue, stop) -> None:
+                shared: Programmer, version, out: mp.Queue, stop, learner: int) -> None:
     """An actor process: sample batches with a stale copy of the shared policy, forever.
 
-    It stops when the learner sets `stop`, or when the learner is gone (killed).
-    Ctrl-C is the learner's to handle.
+    It stops when the learner sets `stop`, and dies with the learner when that
+    is killed (`end_with_parent`). Ctrl-C is the learner's to handle.
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    learner = os.getppid()
+    end_with_parent(learner)
     torch.set_num_threads(1)
     model = Programmer(shared.config, len(vocabulary), shared.n_builtins)
     model.load_state_dict(shared.state_dict())

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.stop import StopRequest
 from mapo_cli.learn.checkpoint import load_checkpoint
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.contextual import require_encoder
@@ -27,7 +28,6 @@ from mapo_cli.learn.run_dir import CONFIG, latest_checkpoint, prepare_run_dir
 from mapo_cli.learn.runner import ProgressFn, Runner
 from mapo_cli.learn.runner_parallel import run_parallel
 from mapo_cli.learn.runner_serial import run_serial
-from mapo_cli.learn.stop import StopRequest
 from mapo_cli.learn.trainer import Trainer
 from mapo_cli.learn.training_data import TrainingData, load_training_data
 

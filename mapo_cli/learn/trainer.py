@@ -16,6 +16,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from mapo_cli.core.lru import LRU
+from mapo_cli.core.stop import StopRequest
 from mapo_cli.data.scoring import TargetScorer
 from mapo_cli.learn.actor import ITEM_CACHE, ActorBatch
 from mapo_cli.learn.checkpoint import (
@@ -39,7 +40,6 @@ from mapo_cli.learn.run_dir import (
     state_path,
     truncate_metrics,
 )
-from mapo_cli.learn.stop import StopRequest
 from mapo_cli.learn.training_data import TrainingData
 from mapo_cli.store.store import Store
 

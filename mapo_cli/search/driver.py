@@ -3,19 +3,24 @@
 Workers run `explore_chunk` (pure); this process is the store's only writer.
 Each example is explored in chunks of samples; a chunk's random seed is a
 function of (seed, example id, samples done), so a run that is stopped and
-resumed builds the same store as one that runs through.
+resumed builds the same store as one that runs through. Ctrl-C or SIGTERM
+commits the chunks done and drops the running ones (`stopped_by`).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.processes import end_with_parent, stop_pool
 from mapo_cli.core.ranges import check_range
+from mapo_cli.core.stop import StopRequest
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.search.explore import ChunkResult, ExploreSettings, explore_chunk
 from mapo_cli.store.store import Store
@@ -66,17 +71,19 @@ def explore_data(data_path: Path, store_path: Path, settings: ExploreSettings, *
         raise MapoError(f"{data_path}: examples use several grammars: {sorted(grammars)}")
     store = Store.create_or_open(store_path, settings.fingerprint())
     try:
-        store.add_examples([(example, tables[example["table"]]) for example in examples])
-        return _explore(store, examples, tables, settings, workers, samples_per_example, seconds,
-                        seed, chunk, commit_every, on_progress, task_runner)
+        with StopRequest() as stop:
+            store.add_examples([(example, tables[example["table"]]) for example in examples])
+            return _explore(store, examples, tables, settings, workers, samples_per_example,
+                            seconds, seed, chunk, commit_every, on_progress, task_runner, stop)
     finally:
         store.close()
 
 
 def _explore(store: Store, examples: list[dict], tables: dict, settings: ExploreSettings,
              workers: int, target: int, seconds: float | None, seed: int, chunk: int,
-             commit_every: float, on_progress, task_runner) -> dict:
-    """Keep up to two chunks per worker in flight until every example is done or time is up."""
+             commit_every: float, on_progress, task_runner, stop: StopRequest) -> dict:
+    """Keep up to two chunks per worker in flight until every example is done, time is up,
+    or a signal asks to stop."""
     start = time.perf_counter()
     deadline = None if seconds is None else start + seconds
     ledger = _Ledger(store, len(examples), target)
@@ -85,17 +92,19 @@ def _explore(store: Store, examples: list[dict], tables: dict, settings: Explore
     def out_of_time() -> bool:
         return deadline is not None and time.perf_counter() >= deadline
 
-    executor = ProcessPoolExecutor(workers) if workers > 1 else None
+    # fork: workers are direct children (end_with_parent) and task runners need not be importable
+    executor = (ProcessPoolExecutor(workers, get_context("fork"), end_with_parent, (os.getpid(),))
+                if workers > 1 else None)
     in_flight: dict[Future, _Task] = {}
     try:
-        while pending or in_flight:
+        while (pending or in_flight) and stop.signal is None:
             while pending and not out_of_time() and len(in_flight) < 2 * workers:
                 task = pending.pop()
                 size = min(chunk, target - task.samples_done)
                 in_flight[_submit(executor, task_runner, task, settings, size, seed)] = task
             if not in_flight:
                 break
-            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            finished, _ = wait(list(in_flight), timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
                 task = in_flight.pop(future)
                 if ledger.record(task, future.result()) and not out_of_time():
@@ -109,9 +118,11 @@ def _explore(store: Store, examples: list[dict], tables: dict, settings: Explore
     finally:
         if ledger.results:
             ledger.commit()
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
-    return ledger.summary(time.perf_counter() - start)
+        if executor is not None and in_flight:
+            stop_pool(executor)  # stopped (or failed): the running chunks are dropped
+        elif executor is not None:
+            executor.shutdown(wait=True)
+    return ledger.summary(time.perf_counter() - start, stop.name)
 
 
 def _submit(executor: ProcessPoolExecutor | None, task_runner: Callable[..., ChunkResult],
@@ -190,10 +201,12 @@ class _Ledger:
         self.last_commit = time.perf_counter()
         self.store_seconds += self.last_commit - t0
 
-    def summary(self, elapsed: float) -> dict:
-        """The store's summary plus this run's figures."""
+    def summary(self, elapsed: float, stopped_by: str | None) -> dict:
+        """The store's summary plus this run's figures (`stopped_by` a signal's name, or None)."""
         summary = self.store.summary()
         summary.update(
+            examples_done=self.progress.done,
+            stopped_by=stopped_by,
             seconds=round(elapsed, 3),
             run_programs=self.progress.samples,
             programs_per_second=round(self.progress.samples / elapsed, 1) if elapsed else 0.0,

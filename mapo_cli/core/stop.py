@@ -1,7 +1,10 @@
 """A clean stop on request: a killed run loses its last steps, a stopped one keeps them.
 
-Every runner's loop checks the request after each learner step, so the
-run ends with a checkpoint that `--resume` continues from.
+Every long loop (training steps, exploration chunks, decoding, preparing,
+analysing) checks the request after each unit of work. Work that commits as
+it goes (train, explore) then commits and says how to resume; work that
+writes only at its end raises `Stopped` (`check`). Either way the command
+exits 128 + the signal's number, as a shell reports a killed process.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ import signal
 import threading
 from typing import Self
 
+from mapo_cli.core.errors import Stopped
+
 
 class StopRequest:
-    """Ctrl-C or SIGTERM asks training to stop after the current step, with a checkpoint.
+    """Ctrl-C or SIGTERM asks the work to stop after its current unit.
 
     A second Ctrl-C interrupts at once. A SIGINT that the process ignores (a
     background job) stays ignored.
@@ -21,6 +26,17 @@ class StopRequest:
     def __init__(self) -> None:
         self.signal: int | None = None
         self._previous: dict[int, object] = {}
+
+    @property
+    def name(self) -> str | None:
+        """SIGINT or SIGTERM once one has come, else None."""
+        return None if self.signal is None else signal.Signals(self.signal).name
+
+    def check(self, done: int, total: int, what: str) -> None:
+        """Raise `Stopped` if a signal has come: for work that writes nothing before its end."""
+        if self.signal is not None:
+            raise Stopped(self.signal, f"stopped by {self.name} after {done} of {total} {what}; "
+                          "nothing was written: run the same command again")
 
     def __enter__(self) -> Self:
         if threading.current_thread() is threading.main_thread():

@@ -1,0 +1,61 @@
+"""Worker processes that never outlive the command's process, and pools that stop at once.
+
+Stopped (SIGINT, SIGTERM), the command ends its workers itself (`stop_pool`);
+killed (SIGKILL, the OOM killer), it cannot, so each worker asks the kernel
+to end it with its parent (`end_with_parent`): no orphan goes on computing.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def end_with_parent(parent: int) -> None:
+    """Call first in a worker process (e.g. as a pool's initializer) that `parent` started.
+
+    Ctrl-C reaches the whole process group but is the parent's to handle, so
+    the worker ignores SIGINT; SIGTERM, how the parent ends it, ends it at
+    once. The worker must be a direct child (start method fork or spawn).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if not _killed_with_parent():
+        threading.Thread(target=_watch, args=(parent,), daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the kernel was asked
+        os._exit(1)
+
+
+def _killed_with_parent() -> bool:
+    """Linux: the kernel sends this process SIGKILL when its parent dies."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch(parent: int) -> None:
+    """Elsewhere: a thread that ends the process once it has been re-parented."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """End a pool's workers now, dropping their tasks (`shutdown` waits for running ones)."""
+    processes = list((pool._processes or {}).values())  # no public way before Python 3.14
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=5)
