@@ -155,3 +155,27 @@ def test_a_failing_example_does_not_lose_the_others(tmp_path: Path, monkeypatch)
         assert store.read_status("good")["samples"] == 200
         assert store.read_memory("good")
         assert store.read_status("bad")["error"] == "RuntimeError: boom"
+
+
+def test_explore_exits_non_zero_when_an_example_failed(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from mapo_cli.main import app
+    from mapo_cli.search import driver
+
+    data = write_data(tmp_path / "d", [dict(QUESTION, id="bad"), dict(QUESTION, id="good")],
+                      [medals_table()])
+    real = driver.explore_chunk
+
+    def flaky(example, *args, **kwargs):
+        if example["id"] == "bad":
+            raise RuntimeError("boom")
+        return real(example, *args, **kwargs)
+
+    monkeypatch.setattr(driver, "explore_chunk", flaky)
+    result = CliRunner().invoke(app, ["explore", str(data), "--store", str(tmp_path / "s"),
+                                      "--workers", "1", "--samples-per-example", "50"])
+    assert result.exit_code == 1
+    assert "1 of 2 examples failed (e.g. bad: RuntimeError: boom)" in result.output
+    with Store.open_readonly(tmp_path / "s") as store:
+        assert store.read_status("good")["samples"] == 50

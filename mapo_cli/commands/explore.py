@@ -80,6 +80,9 @@ def explore(
         raise Stopped(signal.Signals[summary["stopped_by"]],
                       f"stopped by {summary['stopped_by']} after {summary['examples_done']} of "
                       f"{len(examples)} examples; run the same command again to resume")
+    if summary["errors"]:
+        raise MapoError(f"{len(summary['errors'])} of {len(examples)} examples failed "
+                        f"(e.g. {summary['errors'][0]}); the others are stored")
     if not summary["finished"] and not json_output:
         console.print("stopped before every example was done: run the same command to resume")
 
