@@ -1,4 +1,4 @@
-"""What a store's values look like: content hashes, fingerprints, packed memory buffers."""
+"""What a store's values look like: checksums, content hashes, fingerprints, packed memory."""
 
 from __future__ import annotations
 
@@ -6,12 +6,35 @@ import hashlib
 import json
 import struct
 import sys
+import zlib
 from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 Program = tuple[int, ...]
 Json = dict[str, Any]
+
+
+_CHECKSUM = struct.Struct("<I")
+
+
+def seal(key: bytes, data: bytes) -> bytes:
+    """`data` after the crc32 of key and data, as the store keeps every value.
+
+    LMDB checksums nothing, so damage inside a value would pass unseen; the key
+    is in the sum so that a value found under another key fails too.
+    """
+    return _CHECKSUM.pack(zlib.crc32(data, zlib.crc32(key))) + data
+
+
+def unseal(key: bytes, value: bytes | memoryview) -> bytes | memoryview:
+    """The data of a sealed value (a view of it, not a copy); ValueError if its checksum fails."""
+    if len(value) < _CHECKSUM.size:
+        raise ValueError("shorter than its checksum")
+    data = value[_CHECKSUM.size :]
+    if _CHECKSUM.unpack_from(value)[0] != zlib.crc32(data, zlib.crc32(key)):
+        raise ValueError("fails its checksum")
+    return data
 
 
 def canonical_json(value: Any) -> str:
