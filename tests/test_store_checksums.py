@@ -128,6 +128,19 @@ def test_dropping_damaged_examples_keeps_the_rest(tmp_path: Path) -> None:
         assert store.read_memory("nt-2") == [((2, 1, 2), 1.0), ((2, 3), 0.0)]
 
 
+def test_the_fingerprint_is_checked_and_stays_readable_by_an_older_mapo(tmp_path: Path) -> None:
+    store_dir = small_store(tmp_path)
+    with lmdb.open(str(store_dir), max_dbs=8) as env, env.begin(write=True) as txn:
+        meta = env.open_db(b"meta", txn=txn)
+        # plain, so that a mapo of schema 1 reads the version and says to upgrade itself
+        assert txn.get(b"schema_version", db=meta) == b"2"
+        fingerprint = json.loads(txn.get(b"fingerprint", db=meta))
+        txn.put(b"fingerprint", json.dumps({**fingerprint, "max_expressions": 7}).encode(),
+                db=meta)  # damage that still parses
+    with pytest.raises(MapoError, match="damaged .*the fingerprint fails its checksum"):
+        Store.open_readonly(store_dir)
+
+
 # --- schema 1: values without checksums -------------------------------------------------
 
 
@@ -139,8 +152,7 @@ def as_schema_1(store: Path) -> Path:
             for key, value in list(txn.cursor(db=db)):
                 txn.put(key, bytes(unseal(key, value)), db=db)
         meta = env.open_db(b"meta", txn=txn, create=False)
-        fingerprint = bytes(unseal(b"fingerprint", txn.get(b"fingerprint", db=meta)))
-        txn.put(b"fingerprint", fingerprint, db=meta)
+        txn.delete(b"fingerprint_crc32", db=meta)
         txn.put(b"schema_version", b"1", db=meta)
     return store
 

@@ -26,15 +26,17 @@ from mapo_cli.store.files import (
     verify_by_reading,
     writer_active,
 )
-from mapo_cli.store.values import Json, canonical_json, seal, unseal
+from mapo_cli.store.values import Json, canonical_json, checksum
 
-# 2: every value sealed with a checksum, except `schema_version` itself, which every mapo
-# must read as it stands (`upgrade.py` turns a schema-1 store into a schema-2 one).
+# 2: values sealed with checksums (`upgrade.py` turns a schema-1 store into a schema-2 one).
+# Meta values stay plain, so that any mapo reads the version (an older one says to upgrade);
+# the fingerprint's checksum is beside it.
 SCHEMA_VERSION = 2
 DEFAULT_MAP_SIZE = 8 << 30
 DB_NAMES = ("meta", "examples", "memory", "filters", "status")
 _OUR_FILES = {WRITER_LOCK, "lock.mdb"}  # all a store killed while being created may leave
 _MAX_DBS = 8
+_META_KEYS = (b"schema_version", b"fingerprint", b"fingerprint_crc32")
 
 
 # --- errors ----------------------------------------------------------------
@@ -158,7 +160,8 @@ def initialise_if_empty(env: lmdb.Environment, path: Path, fingerprint: Json) ->
             dbs = {name: env.open_db(name.encode(), txn=txn) for name in DB_NAMES}
             txn.put(b"schema_version", str(SCHEMA_VERSION).encode(), db=dbs["meta"])
             data = canonical_json(fingerprint).encode()
-            txn.put(b"fingerprint", seal(b"fingerprint", data), db=dbs["meta"])
+            txn.put(b"fingerprint", data, db=dbs["meta"])
+            txn.put(b"fingerprint_crc32", checksum(b"fingerprint", data), db=dbs["meta"])
 
 
 def begin(env: lmdb.Environment, write: bool = False) -> lmdb.Transaction:
@@ -187,11 +190,9 @@ def attach(
                 f"{path} is not a store (an LMDB environment without mapo's meta data)"
             ) from None
         with begin(env) as txn:
-            version = txn.get(b"schema_version", db=dbs["meta"])
-            fingerprint = txn.get(b"fingerprint", db=dbs["meta"])
+            values = [txn.get(key, db=dbs["meta"]) for key in _META_KEYS]
             # copies: buffers die with their transaction
-            version = None if version is None else bytes(version)
-            fingerprint = None if fingerprint is None else bytes(fingerprint)
+            version, fingerprint, crc = (None if v is None else bytes(v) for v in values)
     if version is None or fingerprint is None:
         raise MapoError(f"{path} is not a store (its meta data is missing)")
     try:
@@ -207,8 +208,8 @@ def attach(
                 f"upgrade it in place with `mapo explore DATA --store {path} --repair` (the "
                 "data and options it was explored with), or explore again into a new store"
             )
-        if schema > 1:
-            fingerprint = unseal(b"fingerprint", fingerprint)
+        if schema > 1 and crc != checksum(b"fingerprint", fingerprint):
+            raise ValueError("the fingerprint fails its checksum")
         meta = {"schema_version": schema, "fingerprint": json.loads(fingerprint)}
     except ValueError as err:
         raise MapoError(f"store at {path} is damaged (meta data: {err})") from err

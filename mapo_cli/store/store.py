@@ -8,8 +8,8 @@ Sub-databases, all keyed by example id (UTF-8):
 - `filters`: the explored-prefix filter bytes (`mapo_cli.store.filters`);
 - `status`: JSON `{"samples", "dead_ends", "exhausted", "seconds", ...}`.
 
-Every value but `schema_version` is sealed with a crc32 (`values.seal`) and
-checked on every read: LMDB checks its pages' structure, never values' bytes.
+Every value is sealed with a crc32 (`values.seal`; `meta` keeps the fingerprint's
+beside it) and checked on every read: LMDB checks its pages, never values' bytes.
 
 Only one process writes a store (DESIGN.md's one architectural rule); a
 `writer.lock` file makes a second writer a clear error instead of a silent

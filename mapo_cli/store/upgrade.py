@@ -1,7 +1,7 @@
 """A schema-1 store (values without checksums) upgraded to schema 2 in place.
 
-One write transaction seals every value that parses (`values.seal`), then the
-meta data: a killed upgrade leaves the schema-1 store as it was. A value that
+One write transaction seals every value that parses (`values.seal`), then
+adds the fingerprint's checksum and the new version: a killed upgrade leaves the schema-1 store as it was. A value that
 does not parse stays unsealed, so it fails its checksum like any damaged value
 and `mapo explore --repair` explores its example again. The transaction may
 hold up to twice the values' size (LMDB copies on write).
@@ -16,7 +16,7 @@ import lmdb
 
 from mapo_cli.core.errors import MapoError
 from mapo_cli.store.filters import filter_from_bytes
-from mapo_cli.store.values import decode_memory, example_key, seal
+from mapo_cli.store.values import checksum, decode_memory, example_key, seal
 
 
 def _check_example(data: bytes) -> None:
@@ -50,5 +50,5 @@ def upgrade_from_schema_1(txn: lmdb.Transaction, dbs: dict[str, Any]) -> None:
                 continue
             txn.put(key, seal(key, data), db=db)
     fingerprint = bytes(txn.get(b"fingerprint", db=dbs["meta"]))
-    txn.put(b"fingerprint", seal(b"fingerprint", fingerprint), db=dbs["meta"])
+    txn.put(b"fingerprint_crc32", checksum(b"fingerprint", fingerprint), db=dbs["meta"])
     txn.put(b"schema_version", b"2", db=dbs["meta"])

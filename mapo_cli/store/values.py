@@ -18,13 +18,15 @@ Json = dict[str, Any]
 _CHECKSUM = struct.Struct("<I")
 
 
-def seal(key: bytes, data: bytes) -> bytes:
-    """`data` after the crc32 of key and data, as the store keeps every value.
+def checksum(key: bytes, data: bytes | memoryview) -> bytes:
+    """The crc32 of key and data, 4 bytes: the key is in it so that a value moved to another
+    key fails too."""
+    return _CHECKSUM.pack(zlib.crc32(data, zlib.crc32(key)))
 
-    LMDB checksums nothing, so damage inside a value would pass unseen; the key
-    is in the sum so that a value found under another key fails too.
-    """
-    return _CHECKSUM.pack(zlib.crc32(data, zlib.crc32(key))) + data
+
+def seal(key: bytes, data: bytes) -> bytes:
+    """`data` after its `checksum`, as the store keeps its values: LMDB checksums nothing."""
+    return checksum(key, data) + data
 
 
 def unseal(key: bytes, value: bytes | memoryview) -> bytes | memoryview:
@@ -32,7 +34,7 @@ def unseal(key: bytes, value: bytes | memoryview) -> bytes | memoryview:
     if len(value) < _CHECKSUM.size:
         raise ValueError("shorter than its checksum")
     data = value[_CHECKSUM.size :]
-    if _CHECKSUM.unpack_from(value)[0] != zlib.crc32(data, zlib.crc32(key)):
+    if value[: _CHECKSUM.size] != checksum(key, data):
         raise ValueError("fails its checksum")
     return data
 
