@@ -13,6 +13,8 @@ from pathlib import Path
 
 import lmdb
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from test_explore_cli import dev_subset
 from typer.testing import CliRunner
 
@@ -20,7 +22,7 @@ from mapo_cli.core.errors import MapoError
 from mapo_cli.main import app
 from mapo_cli.store.filters import make_filter
 from mapo_cli.store.store import Store, copy_store
-from mapo_cli.store.values import make_fingerprint, unseal
+from mapo_cli.store.values import make_fingerprint, seal, unseal
 
 FINGERPRINT = make_fingerprint(grammar="wtq", grammar_hash="abc123", max_expressions=3,
                                triggers=True, filter_mode="bloom", error_rate=0.01,
@@ -67,6 +69,31 @@ def small_store(path: Path, n: int = 4, filter_capacity: int = 100) -> Path:
                 w.put_status(f"nt-{i}", {"samples": 10 + i, "exhausted": False})
     copy_store(path / "written", path / "store")
     return path / "store"
+
+
+# --- the seal --------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=200), at=st.integers(0), burst=st.binary(min_size=1, max_size=4))
+def test_a_seal_catches_any_changed_byte_and_any_burst_in_its_data(data, at, burst) -> None:
+    """crc32 catches every burst of up to 32 bits; the key is in the sum too."""
+    assume(any(burst))
+    sealed = seal(b"nt-1", data)
+    assert unseal(b"nt-1", sealed) == data
+    with pytest.raises(ValueError, match="checksum"):
+        unseal(b"nt-2", sealed)
+    one = bytearray(sealed)
+    one[at % len(one)] ^= burst[0] or 1
+    with pytest.raises(ValueError, match="checksum"):
+        unseal(b"nt-1", bytes(one))
+    assume(len(data) >= len(burst))
+    several = bytearray(sealed)
+    start = 4 + at % (len(data) - len(burst) + 1)
+    several[start : start + len(burst)] = bytes(
+        a ^ b for a, b in zip(several[start : start + len(burst)], burst))
+    with pytest.raises(ValueError, match="checksum"):
+        unseal(b"nt-1", bytes(several))
 
 
 # --- the store finds and names damage --------------------------------------------------
