@@ -272,3 +272,24 @@ def test_explore_repair_upgrades_a_schema_1_store_in_place(
     assert "damaged examples explored again: none" in upgraded.stdout
     assert runner.invoke(app, ["inspect", "store", str(store_dir), "--verify"]).exit_code == 0
     assert records(store_dir) == records(fresh)
+
+
+def test_explore_repair_drops_damaged_examples_its_data_does_not_hold(
+        explored: tuple[Path, Path], tmp_path: Path) -> None:
+    data, fresh = explored
+    store_dir = tmp_path / "store"
+    copy_store(fresh, store_dir)
+    lines = data.read_text().splitlines()
+    victim = json.loads(lines[-1])["id"]
+    flip_bytes(store_dir, "status", victim)
+    fewer = tmp_path / "data" / "fewer.jsonl"
+    fewer.parent.mkdir()
+    (fewer.parent / "tables.jsonl").write_text(data.with_name("tables.jsonl").read_text())
+    fewer.write_text("\n".join(lines[:-1]) + "\n")
+    result = runner.invoke(app, ["explore", str(fewer), "--store", str(store_dir), *EXPLORE,
+                                 "--repair", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["repaired"] == [] and summary["dropped"] == [victim]
+    with Store.open_readonly(store_dir) as store:
+        assert store.damaged() == [] and victim not in store.ids()
