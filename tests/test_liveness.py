@@ -23,6 +23,7 @@ from mapo_cli.learn.training_data import load_training_data
 from mapo_cli.search.driver import explore_data
 from mapo_cli.search.explore import ExploreSettings
 from mapo_cli.store.store import Store, copy_store
+from mapo_cli.store.values import checksum
 
 ENTITIES = [{"type": "string", "value": "peru", "span": [4, 5]}]
 
@@ -93,7 +94,9 @@ def test_training_refuses_a_store_with_dead_code(prepared_demo: Path, demo_store
     environment = lmdb.open(str(store), max_dbs=8, subdir=True)
     with environment.begin(write=True) as txn:  # as a store from before the rule records it
         meta = environment.open_db(b"meta", txn=txn)
-        txn.put(b"fingerprint", json.dumps(fingerprint, sort_keys=True).encode(), db=meta)
+        data = json.dumps(fingerprint, sort_keys=True).encode()
+        txn.put(b"fingerprint", data, db=meta)
+        txn.put(b"fingerprint_crc32", checksum(b"fingerprint", data), db=meta)
     environment.close()
     config = TrainConfig(train=str(prepared_demo / "random-split-1-train.jsonl"),
                          dev=str(prepared_demo / "random-split-1-dev.jsonl"), store=str(store))

@@ -141,7 +141,7 @@ def test_everything_survives_reopening(tmp_path: Path) -> None:
             w.add_programs("nt-1", [[5, 6]], [1.0])
     with Store.open_readonly(tmp_path / "s") as s:
         assert s.fingerprint == FINGERPRINT
-        assert s.schema_version == 1
+        assert s.schema_version == 2
         assert s.read_memory("nt-1") == [((5, 6), 1.0)]
 
 
@@ -261,10 +261,10 @@ def test_a_store_from_a_future_schema_is_an_error(tmp_path: Path) -> None:
     with lmdb.open(str(tmp_path / "s"), max_dbs=8) as env:
         meta = env.open_db(b"meta")
         with env.begin(write=True) as txn:
-            txn.put(b"schema_version", b"2", db=meta)
-    with pytest.raises(MapoError, match="schema version 2.*upgrade mapo"):
+            txn.put(b"schema_version", b"3", db=meta)
+    with pytest.raises(MapoError, match="schema version 3.*upgrade mapo"):
         Store.create_or_open(tmp_path / "s", FINGERPRINT)
-    with pytest.raises(MapoError, match="schema version 2"):
+    with pytest.raises(MapoError, match="schema version 3"):
         Store.open_readonly(tmp_path / "s")
 
 
@@ -329,7 +329,7 @@ def test_a_damaged_record_names_its_example(store: Store) -> None:
     with store.writer() as w:
         w.put_memory("nt-1", [[1]], [1.0])
         w._txn.put(b"nt-2", b"\x01garbage", db=w._dbs["memory"])  # what bit rot could leave
-    with pytest.raises(MapoError, match="memory buffer of example 'nt-2'"):
+    with pytest.raises(MapoError, match="memory record of example 'nt-2' fails its checksum"):
         store.read_memory("nt-2")
     with pytest.raises(MapoError, match="'nt-2'"):
         store.summary()

@@ -47,6 +47,9 @@ def explore(
         help="Target false-positive rate of the explored-prefix bloom filters.")] = 0.01,
     chunk: Annotated[int, typer.Option(
         help="Samples per work unit (0: a whole example); a kill loses at most one unit per worker.")] = 0,
+    repair: Annotated[bool, typer.Option(
+        "--repair", help="Drop the examples with damaged values (`mapo inspect store --verify`) "
+        "and explore them again; upgrades an older store in place.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON summary object.")] = False,
 ) -> None:
     """Search for programs that answer each example (the paper's Algorithm 1) into STORE.
@@ -68,7 +71,7 @@ def explore(
     summary = _explore_showing_progress(
         data, store, settings, len(examples), json_output, workers=workers or os.cpu_count() or 1,
         samples_per_example=samples_per_example, seconds=seconds or None, seed=seed,
-        chunk=chunk or samples_per_example)
+        chunk=chunk or samples_per_example, repair=repair)
     if json_output:
         print_json(summary)
     else:
@@ -76,6 +79,12 @@ def explore(
             err_console.print(f"[yellow]example failed:[/] {escape(str(error))}", highlight=False,
                               soft_wrap=True)
         console.print(summary_table(summary, "exploration"))
+        if repair:
+            console.print("damaged examples explored again: "
+                          + escape(", ".join(summary["repaired"]) or "none"), highlight=False)
+        if repair and summary["dropped"]:
+            console.print("damaged examples dropped, not in DATA (explore their data to redo "
+                          "them): " + escape(", ".join(summary["dropped"])), highlight=False)
     if summary["stopped_by"]:
         raise Stopped(signal.Signals[summary["stopped_by"]],
                       f"stopped by {summary['stopped_by']} after {summary['examples_done']} of "

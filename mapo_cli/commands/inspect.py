@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 from rich import box
 from rich.console import Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -40,6 +41,9 @@ def inspect_store(
         "--example", help="Show one example: question, table and every memory program.")] = None,
     run: RunOption = None,
     rows: Annotated[int, typer.Option(help="Table rows shown with --example.")] = 10,
+    verify: Annotated[bool, typer.Option(
+        "--verify", help="Check every value's checksum: list the damaged ones, exit 1 if any.")
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Summarise a store: coverage, programs per example, lengths, functions, filter bits.
@@ -49,12 +53,18 @@ def inspect_store(
     With --example ID: that example's question, table (truncated) and memory
     programs with their rewards; add --run to see each program's probability
     under the model and the one it prefers. Safe while another process writes
-    the store: it reads one consistent snapshot.
+    the store: it reads one consistent snapshot. With --verify: every damaged value, by
+    example and record, and how to repair them.
     """
     from mapo_cli.analysis.store_report import example_report, store_report
     from mapo_cli.core.errors import MapoError
 
     check_options(rows=rows)
+    if verify:
+        if example is not None or run is not None:
+            raise MapoError("--verify checks the whole store: it takes no --example or --run")
+        _verify_store(store, json_output)
+        return
     if example is None:
         if run is not None:
             raise MapoError("--run needs --example ID (the model scores one example's programs)")
@@ -69,6 +79,32 @@ def inspect_store(
         print_json(report)
         return
     _show_example(report)
+
+
+def _verify_store(store: Path, json_output: bool) -> None:
+    from mapo_cli.analysis.store_report import damage_report
+    from mapo_cli.core.errors import MapoError
+
+    report = damage_report(store)
+    damaged = report["damaged"]
+    if json_output:
+        print_json(report)
+    elif damaged:
+        console.print(f"damaged values in the store at {store}:", highlight=False)
+        table = Table()
+        table.add_column("example")
+        table.add_column("record")
+        for value in damaged:
+            table.add_row(escape(value["id"]), value["record"])
+        console.print(table)
+    else:
+        console.print(f"store {store}: the values of all {report['examples']:,} examples are "
+                      "intact", highlight=False)
+    if damaged:
+        examples = len({value["id"] for value in damaged})
+        raise MapoError(f"{len(damaged)} damaged values of {examples} examples in the store at "
+                        f"{store}: drop and explore them again with `mapo explore DATA --store "
+                        f"{store} --repair`")
 
 
 def _show_store(report: dict, store: Path) -> None:

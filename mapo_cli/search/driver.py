@@ -60,8 +60,13 @@ def explore_data(data_path: Path, store_path: Path, settings: ExploreSettings, *
                  workers: int, samples_per_example: int, seconds: float | None = None,
                  seed: int = 0, chunk: int = 1000, commit_every: float = 2.0,
                  on_progress: Callable[[Progress], None] | None = None,
-                 task_runner: Callable[..., ChunkResult] = _run_task) -> dict:
-    """Explore every example of a data file until K samples or exhaustion; return a summary."""
+                 task_runner: Callable[..., ChunkResult] = _run_task,
+                 repair: bool = False) -> dict:
+    """Explore every example of a data file until K samples or exhaustion; return a summary.
+
+    `repair` first upgrades an older store and drops every example with a damaged
+    value, so that they are explored again (summary `repaired`; `dropped`: not in the data).
+    """
     if workers < 1:
         raise MapoError(f"--workers must be at least 1, not {workers}")
     check_range("samples_per_example", samples_per_example)
@@ -69,12 +74,18 @@ def explore_data(data_path: Path, store_path: Path, settings: ExploreSettings, *
     grammars = {example["grammar"] for example in examples}
     if len(grammars) > 1:
         raise MapoError(f"{data_path}: examples use several grammars: {sorted(grammars)}")
-    store = Store.create_or_open(store_path, settings.fingerprint())
+    store = Store.create_or_open(store_path, settings.fingerprint(), upgrade=repair)
     try:
         with StopRequest() as stop:
+            dropped = store.drop_damaged() if repair else []
             store.add_examples([(example, tables[example["table"]]) for example in examples])
-            return _explore(store, examples, tables, settings, workers, samples_per_example,
-                            seconds, seed, chunk, commit_every, on_progress, task_runner, stop)
+            summary = _explore(store, examples, tables, settings, workers, samples_per_example,
+                               seconds, seed, chunk, commit_every, on_progress, task_runner, stop)
+        if repair:
+            ids = {example["id"] for example in examples}
+            summary["repaired"] = [i for i in dropped if i in ids]
+            summary["dropped"] = [i for i in dropped if i not in ids]
+        return summary
     finally:
         store.close()
 

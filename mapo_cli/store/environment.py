@@ -26,13 +26,17 @@ from mapo_cli.store.files import (
     verify_by_reading,
     writer_active,
 )
-from mapo_cli.store.values import Json, canonical_json
+from mapo_cli.store.values import Json, canonical_json, checksum
 
-SCHEMA_VERSION = 1
+# 2: values sealed with checksums (`upgrade.py` turns a schema-1 store into a schema-2 one).
+# Meta values stay plain, so that any mapo reads the version (an older one says to upgrade);
+# the fingerprint's checksum is beside it.
+SCHEMA_VERSION = 2
 DEFAULT_MAP_SIZE = 8 << 30
 DB_NAMES = ("meta", "examples", "memory", "filters", "status")
 _OUR_FILES = {WRITER_LOCK, "lock.mdb"}  # all a store killed while being created may leave
 _MAX_DBS = 8
+_META_KEYS = (b"schema_version", b"fingerprint", b"fingerprint_crc32")
 
 
 # --- errors ----------------------------------------------------------------
@@ -155,7 +159,9 @@ def initialise_if_empty(env: lmdb.Environment, path: Path, fingerprint: Json) ->
         with env.begin(write=True) as txn:
             dbs = {name: env.open_db(name.encode(), txn=txn) for name in DB_NAMES}
             txn.put(b"schema_version", str(SCHEMA_VERSION).encode(), db=dbs["meta"])
-            txn.put(b"fingerprint", canonical_json(fingerprint).encode(), db=dbs["meta"])
+            data = canonical_json(fingerprint).encode()
+            txn.put(b"fingerprint", data, db=dbs["meta"])
+            txn.put(b"fingerprint_crc32", checksum(b"fingerprint", data), db=dbs["meta"])
 
 
 def begin(env: lmdb.Environment, write: bool = False) -> lmdb.Transaction:
@@ -167,8 +173,13 @@ def begin(env: lmdb.Environment, write: bool = False) -> lmdb.Transaction:
         return env.begin(write=write, buffers=True)
 
 
-def attach(env: lmdb.Environment, path: Path) -> tuple[dict[str, Any], Json]:
-    """The sub-databases and the meta data; anything missing means not a store."""
+def attach(
+    env: lmdb.Environment, path: Path, upgrade: bool = False
+) -> tuple[dict[str, Any], Json]:
+    """The sub-databases and the meta data; anything missing means not a store.
+
+    A store of an older schema is an error unless `upgrade` (the caller then upgrades it).
+    """
     dbs: dict[str, Any] = {}
     with store_errors(path):
         try:
@@ -179,23 +190,29 @@ def attach(env: lmdb.Environment, path: Path) -> tuple[dict[str, Any], Json]:
                 f"{path} is not a store (an LMDB environment without mapo's meta data)"
             ) from None
         with begin(env) as txn:
-            version = txn.get(b"schema_version", db=dbs["meta"])
-            fingerprint = txn.get(b"fingerprint", db=dbs["meta"])
+            values = [txn.get(key, db=dbs["meta"]) for key in _META_KEYS]
             # copies: buffers die with their transaction
-            version = None if version is None else bytes(version)
-            fingerprint = None if fingerprint is None else bytes(fingerprint)
+            version, fingerprint, crc = (None if v is None else bytes(v) for v in values)
     if version is None or fingerprint is None:
         raise MapoError(f"{path} is not a store (its meta data is missing)")
     try:
-        meta = {"schema_version": int(version), "fingerprint": json.loads(fingerprint)}
+        schema = int(version)
+        if schema > SCHEMA_VERSION:
+            raise MapoError(
+                f"store at {path} has schema version {schema}; this mapo reads up to "
+                f"{SCHEMA_VERSION}: upgrade mapo"
+            )
+        if schema < SCHEMA_VERSION and not upgrade:
+            raise MapoError(
+                f"store at {path} has schema version {schema} (values without checksums): "
+                f"upgrade it in place with `mapo explore DATA --store {path} --repair` (the "
+                "data and options it was explored with), or explore again into a new store"
+            )
+        if schema > 1 and crc != checksum(b"fingerprint", fingerprint):
+            raise ValueError("the fingerprint fails its checksum")
+        meta = {"schema_version": schema, "fingerprint": json.loads(fingerprint)}
     except ValueError as err:
         raise MapoError(f"store at {path} is damaged (meta data: {err})") from err
-    if meta["schema_version"] > SCHEMA_VERSION:
-        raise MapoError(
-            f"store at {path} has schema version "
-            f"{meta['schema_version']}; this mapo reads up to "
-            f"{SCHEMA_VERSION}: upgrade mapo"
-        )
     return dbs, meta
 
 

@@ -1,8 +1,9 @@
 """Reading and writing a store's per-example records, inside one LMDB transaction.
 
 The records and their formats are listed in `mapo_cli.store.store`. A reader
-sees one consistent snapshot; a writer commits everything or nothing. A
-record that does not parse is reported as damage, naming the example.
+sees one consistent snapshot; a writer commits everything or nothing. Every
+value is sealed with a checksum (`values.seal`); one that fails it or does not
+parse is reported as damage, naming the example and how to repair it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from mapo_cli.store.values import (
     encode_memory,
     example_key,
     memory_arrays,
+    seal,
+    unseal,
 )
 
 if TYPE_CHECKING:
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
 
 _MAX_KEY_BYTES = 511  # LMDB's compiled-in key limit
 _HASH_PREFIX = b'{"hash":"'  # examples values start with the hash: checked without parsing
+RECORDS = {"examples": "example", "memory": "memory", "filters": "filter", "status": "status"}
+"""The per-example sub-databases and what `damaged` calls their records."""
 
 
 def _id_key(example_id: str) -> bytes:
@@ -43,6 +48,10 @@ def _id_key(example_id: str) -> bytes:
     return key
 
 
+def _id_of(key: bytes | memoryview) -> str:
+    return bytes(key).decode("utf-8", "backslashreplace")  # a damaged key may not be UTF-8
+
+
 class StoreReader:
     """Reads within one LMDB transaction: everything it returns is one consistent snapshot."""
 
@@ -51,52 +60,85 @@ class StoreReader:
         self._txn = txn
         self._dbs = store._dbs
 
-    def _damaged(self, what: str, example_id: str, err: Exception) -> MapoError:
+    def _damaged(self, db: str, example_id: str, problem: str) -> MapoError:
+        path = self._store.path
         return MapoError(
-            f"store at {self._store.path} is damaged: {what} of example "
-            f"{example_id!r} does not parse ({err})"
+            f"store at {path} is damaged: the {RECORDS[db]} record of example {example_id!r} "
+            f"{problem}; drop and explore it again with `mapo explore DATA --store {path} "
+            f"--repair` (`mapo inspect store {path} --verify` lists every damaged value)"
         )
 
+    def _unseal(self, db: str, key: bytes | memoryview, value: Any) -> Any:
+        try:
+            return unseal(key, value)
+        except ValueError as err:
+            raise self._damaged(db, _id_of(key), str(err)) from err
+
+    def _get(self, db: str, example_id: str) -> Any:
+        """The checked data of one record (a buffer valid in this transaction), or None."""
+        key = _id_key(example_id)
+        value = self._txn.get(key, db=self._dbs[db])
+        return None if value is None else self._unseal(db, key, value)
+
     def read_memory(self, example_id: str) -> list[tuple[Program, float]]:
-        data = self._txn.get(_id_key(example_id), db=self._dbs["memory"])
+        data = self._get("memory", example_id)
         if data is None:
             return []
         try:
             return decode_memory(data)
         except ValueError as err:
-            raise self._damaged("the memory buffer", example_id, err) from err
+            raise self._damaged("memory", example_id, f"does not parse ({err})") from err
 
     def read_filter(self, example_id: str) -> bytes | None:
-        data = self._txn.get(_id_key(example_id), db=self._dbs["filters"])
+        data = self._get("filters", example_id)
         return None if data is None else bytes(data)
 
     def read_status(self, example_id: str) -> Json | None:
-        data = self._txn.get(_id_key(example_id), db=self._dbs["status"])
+        data = self._get("status", example_id)
         if data is None:
             return None
         try:
             return json.loads(bytes(data))
         except ValueError as err:
-            raise self._damaged("the status", example_id, err) from err
+            raise self._damaged("status", example_id, f"does not parse ({err})") from err
 
     def read_example(self, example_id: str) -> tuple[Json, Json] | None:
-        data = self._txn.get(_id_key(example_id), db=self._dbs["examples"])
+        data = self._get("examples", example_id)
         if data is None:
             return None
         try:
             record = json.loads(bytes(data))
             return record["example"], record["table"]
         except (ValueError, KeyError, TypeError) as err:
-            raise self._damaged("the example record", example_id, err) from err
+            raise self._damaged("examples", example_id, f"does not parse ({err})") from err
 
     def example_hash(self, example_id: str) -> str | None:
         """The stored content hash (`example_key`) of an example, read without parsing it."""
-        data = self._txn.get(_id_key(example_id), db=self._dbs["examples"])
+        data = self._get("examples", example_id)
         if data is None:
             return None
         if bytes(data[: len(_HASH_PREFIX)]) != _HASH_PREFIX:
-            raise self._damaged("the example record", example_id, ValueError("no hash"))
+            raise self._damaged("examples", example_id, "has no hash")
         return bytes(data[len(_HASH_PREFIX) : len(_HASH_PREFIX) + 64]).decode("ascii", "replace")
+
+    def damaged(self) -> list[tuple[str, str]]:
+        """(example id, record) of every value that fails its checksum, sorted.
+
+        Reads every value of the store (what `mapo inspect store --verify` reports).
+        """
+        return sorted(
+            (_id_of(key), RECORDS[db]) for key, dbs in self._damaged_keys().items() for db in dbs
+        )
+
+    def _damaged_keys(self) -> dict[bytes, list[str]]:
+        found: dict[bytes, list[str]] = {}
+        for db in RECORDS:
+            for key, value in self._txn.cursor(db=self._dbs[db]):
+                try:
+                    unseal(key, value)
+                except ValueError:
+                    found.setdefault(bytes(key), []).append(db)
+        return found
 
     def ids(self) -> list[str]:
         cursor = self._txn.cursor(db=self._dbs["examples"])
@@ -123,7 +165,7 @@ class StoreReader:
             try:
                 rewards, _, _ = memory_arrays(value)
             except ValueError as err:
-                raise self._damaged("the memory buffer", bytes(key).decode(), err) from err
+                raise self._damaged("memory", _id_of(key), f"does not parse ({err})") from err
             out["memory_programs"] += len(rewards)
             out["covered"] += any(r >= 1.0 for r in rewards)
         out.update(self._status_totals(keys))
@@ -132,7 +174,7 @@ class StoreReader:
             try:
                 bits, items = filter_stats(value)
             except MapoError as err:
-                raise self._damaged("the filter", bytes(key).decode(), err) from err
+                raise self._damaged("filters", _id_of(key), f"does not parse ({err})") from err
             out["filter_bits"] += bits
             out["filter_items"] += items
         out["coverage"] = out["covered"] / examples if examples else 0.0
@@ -144,14 +186,15 @@ class StoreReader:
         return out
 
     def _values(self, db: str, keys: list[bytes] | None) -> Iterator[tuple[Any, Any]]:
-        """(key, value) of every record in `db`, or of those among `keys`."""
+        """(key, checked data) of every record in `db`, or of those among `keys`."""
         if keys is None:
-            yield from self._txn.cursor(db=self._dbs[db])
+            for key, value in self._txn.cursor(db=self._dbs[db]):
+                yield key, self._unseal(db, key, value)
             return
         for key in keys:
             value = self._txn.get(key, db=self._dbs[db])
             if value is not None:
-                yield key, value
+                yield key, self._unseal(db, key, value)
 
     def _status_totals(self, keys: list[bytes] | None) -> Json:
         totals: Json = {
@@ -172,12 +215,26 @@ class StoreReader:
                 totals["fp_probes"] += int(status.get("fp_probes", 0))
                 totals["fp_hits"] += int(status.get("fp_hits", 0))
             except (ValueError, TypeError, AttributeError) as err:
-                raise self._damaged("the status", bytes(key).decode(), err) from err
+                raise self._damaged("status", _id_of(key), f"does not parse ({err})") from err
         return totals
 
 
 class StoreWriter(StoreReader):
     """One write transaction: everything put through it commits together or not at all."""
+
+    def _put(self, db: str, key: bytes, data: bytes) -> None:
+        self._txn.put(key, seal(key, data), db=self._dbs[db])
+
+    def drop_damaged(self) -> list[str]:
+        """Delete every record of each example with a damaged value; returns their ids, sorted.
+
+        What is left is whole, and a resumed exploration redoes those examples from nothing.
+        """
+        keys = self._damaged_keys()
+        for key in keys:
+            for db in RECORDS:
+                self._txn.delete(key, db=self._dbs[db])
+        return sorted(map(_id_of, keys))
 
     def _require_example(self, example_id: str) -> bytes:
         key = _id_key(example_id)
@@ -211,7 +268,7 @@ class StoreWriter(StoreReader):
                 f'{{"hash":"{digest}","example":{canonical_json(example)},'
                 f'"table":{canonical_json(table)}}}'
             )
-            self._txn.put(key, value.encode("utf-8"), db=self._dbs["examples"])
+            self._put("examples", key, value.encode("utf-8"))
             added += 1
         return added
 
@@ -227,7 +284,7 @@ class StoreWriter(StoreReader):
                 f"cannot store the memory of example {example_id!r}: programs must "
                 f"be lists of token ids in 0..65535 with one reward each ({err})"
             ) from err
-        self._txn.put(key, data, db=self._dbs["memory"])
+        self._put("memory", key, data)
 
     def add_programs(
         self, example_id: str, programs: Sequence[Sequence[int]], rewards: Sequence[float]
@@ -248,7 +305,7 @@ class StoreWriter(StoreReader):
         """Store filter bytes from `mapo_cli.store.filters` (checked to parse, so summaries can)."""
         key = self._require_example(example_id)
         filter_stats(data)
-        self._txn.put(key, data, db=self._dbs["filters"])
+        self._put("filters", key, data)
 
     def put_status(self, example_id: str, status: Json) -> None:
         """Replace an example's status (samples, dead_ends, exhausted, seconds, ...)."""
@@ -257,4 +314,4 @@ class StoreWriter(StoreReader):
             data = canonical_json(status).encode("utf-8")
         except (TypeError, ValueError) as err:
             raise MapoError(f"status of example {example_id!r} is not JSON: {err}") from err
-        self._txn.put(key, data, db=self._dbs["status"])
+        self._put("status", key, data)

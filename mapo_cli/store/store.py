@@ -8,6 +8,9 @@ Sub-databases, all keyed by example id (UTF-8):
 - `filters`: the explored-prefix filter bytes (`mapo_cli.store.filters`);
 - `status`: JSON `{"samples", "dead_ends", "exhausted", "seconds", ...}`.
 
+Every value is sealed with a crc32 (`values.seal`; `meta` keeps the fingerprint's
+beside it) and checked on every read: LMDB checks its pages, never values' bytes.
+
 Only one process writes a store (DESIGN.md's one architectural rule); a
 `writer.lock` file makes a second writer a clear error instead of a silent
 interleaving. Readers in other processes may work meanwhile and always see
@@ -29,6 +32,7 @@ import lmdb
 from mapo_cli.core.errors import MapoError
 from mapo_cli.store.environment import (
     DEFAULT_MAP_SIZE,
+    SCHEMA_VERSION,
     attach,
     begin,
     copy_env,
@@ -41,6 +45,7 @@ from mapo_cli.store.environment import (
 )
 from mapo_cli.store.files import release_writer
 from mapo_cli.store.records import StoreReader, StoreWriter
+from mapo_cli.store.upgrade import upgrade_from_schema_1
 from mapo_cli.store.values import Json, Program, canonical_json
 
 
@@ -68,18 +73,21 @@ class Store:
         readonly: bool = False,
         map_size: int = DEFAULT_MAP_SIZE,
         verify: bool = True,
+        upgrade: bool = False,
     ) -> Store:
         """Open the store at `path` for this fingerprint, creating it if `path` is new or empty.
 
         `verify` reads the whole file first, in a child process, so
         that a damaged store is a MapoError rather than a crash inside LMDB.
+        `upgrade` turns a store of an older schema into the current one
+        (writable only); without it such a store is a MapoError saying how.
         """
         path = Path(path)
         wanted = json.loads(canonical_json(fingerprint))
         if readonly:
             store = cls.open_readonly(path, verify=verify)
         else:
-            store = cls._open_writable(path, wanted, map_size, verify)
+            store = cls._open_writable(path, wanted, map_size, verify, upgrade)
         if store.fingerprint != wanted:
             store.close()
             raise MapoError(
@@ -87,6 +95,8 @@ class Store:
                 + fingerprint_difference(store.fingerprint, wanted)
                 + "; explore into a new store (mapo explore DATA --store NEW_DIR)"
             )
+        if store.schema_version < SCHEMA_VERSION:  # only with `upgrade`
+            store._upgrade()
         return store
 
     @classmethod
@@ -103,24 +113,35 @@ class Store:
         return store
 
     @classmethod
-    def _open_writable(cls, path: Path, fingerprint: Json, map_size: int, verify: bool) -> Store:
+    def _open_writable(
+        cls, path: Path, fingerprint: Json, map_size: int, verify: bool, upgrade: bool
+    ) -> Store:
         env, lock_fd = open_writable_env(path, map_size, verify)
         store = cls(path, env, readonly=False, lock_fd=lock_fd)
         try:
             initialise_if_empty(env, path, fingerprint)
-            store._attach()
+            store._attach(upgrade)
         except BaseException:
             store.close()
             raise
         return store
 
-    def _attach(self) -> None:
+    def _attach(self, upgrade: bool = False) -> None:
         """Open the sub-databases and read meta; anything missing means not a store."""
         try:
-            self._dbs, self._meta = attach(self._env, self.path)
+            self._dbs, self._meta = attach(self._env, self.path, upgrade)
         except BaseException:
             self.close()
             raise
+
+    def _upgrade(self) -> None:
+        try:
+            with store_errors(self.path), begin(self._env, write=True) as txn:
+                upgrade_from_schema_1(txn, self._dbs)
+        except BaseException:
+            self.close()
+            raise
+        self._meta["schema_version"] = SCHEMA_VERSION
 
     def close(self) -> None:
         self._env.close()
@@ -211,6 +232,16 @@ class Store:
     def ids(self) -> list[str]:
         with self.reader() as r:
             return r.ids()
+
+    def damaged(self) -> list[tuple[str, str]]:
+        """(example id, record) of every damaged value: `StoreReader.damaged`."""
+        with self.reader() as r:
+            return r.damaged()
+
+    def drop_damaged(self) -> list[str]:
+        """Delete the records of every example with a damaged value: `StoreWriter.drop_damaged`."""
+        with self.writer() as w:
+            return w.drop_damaged()
 
     def summary(self, ids: Iterable[str] | None = None) -> Json:
         """Coverage, programs, filter bits... from one consistent snapshot."""

@@ -1,4 +1,4 @@
-"""What a store's values look like: content hashes, fingerprints, packed memory buffers."""
+"""What a store's values look like: checksums, content hashes, fingerprints, packed memory."""
 
 from __future__ import annotations
 
@@ -6,12 +6,37 @@ import hashlib
 import json
 import struct
 import sys
+import zlib
 from array import array
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 Program = tuple[int, ...]
 Json = dict[str, Any]
+
+
+_CHECKSUM = struct.Struct("<I")
+
+
+def checksum(key: bytes, data: bytes | memoryview) -> bytes:
+    """The crc32 of key and data, 4 bytes: the key is in it so that a value moved to another
+    key fails too."""
+    return _CHECKSUM.pack(zlib.crc32(data, zlib.crc32(key)))
+
+
+def seal(key: bytes, data: bytes) -> bytes:
+    """`data` after its `checksum`, as the store keeps its values: LMDB checksums nothing."""
+    return checksum(key, data) + data
+
+
+def unseal(key: bytes, value: bytes | memoryview) -> bytes | memoryview:
+    """The data of a sealed value (a view of it, not a copy); ValueError if its checksum fails."""
+    if len(value) < _CHECKSUM.size:
+        raise ValueError("shorter than its checksum")
+    data = value[_CHECKSUM.size :]
+    if value[: _CHECKSUM.size] != checksum(key, data):
+        raise ValueError("fails its checksum")
+    return data
 
 
 def canonical_json(value: Any) -> str:
