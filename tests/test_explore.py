@@ -135,20 +135,25 @@ def test_other_settings_or_changed_examples_are_refused(tmp_path: Path) -> None:
         explore_data(data2, tmp_path / "s", EXACT, workers=1, samples_per_example=50)
 
 
-def test_a_failing_example_does_not_lose_the_others(tmp_path: Path, monkeypatch) -> None:
+def fail_on(example_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exploring this example raises (in the workers too: they are forked)."""
     from mapo_cli.search import driver
 
-    good = dict(QUESTION, id="good")
-    bad = dict(QUESTION, id="bad")
-    data = write_data(tmp_path / "d", [bad, good], [medals_table()])
     real = driver.explore_chunk
 
     def flaky(example, *args, **kwargs):
-        if example["id"] == "bad":
+        if example["id"] == example_id:
             raise RuntimeError("boom")
         return real(example, *args, **kwargs)
 
     monkeypatch.setattr(driver, "explore_chunk", flaky)
+
+
+def test_a_failing_example_does_not_lose_the_others(tmp_path: Path, monkeypatch) -> None:
+    good = dict(QUESTION, id="good")
+    bad = dict(QUESTION, id="bad")
+    data = write_data(tmp_path / "d", [bad, good], [medals_table()])
+    fail_on("bad", monkeypatch)
     summary = explore_data(data, tmp_path / "s", EXACT, workers=2, samples_per_example=200)
     assert summary["errors"] == ["bad: RuntimeError: boom"]
     with Store.open_readonly(tmp_path / "s") as store:
@@ -161,18 +166,10 @@ def test_explore_exits_non_zero_when_an_example_failed(tmp_path: Path, monkeypat
     from typer.testing import CliRunner
 
     from mapo_cli.main import app
-    from mapo_cli.search import driver
 
     data = write_data(tmp_path / "d", [dict(QUESTION, id="bad"), dict(QUESTION, id="good")],
                       [medals_table()])
-    real = driver.explore_chunk
-
-    def flaky(example, *args, **kwargs):
-        if example["id"] == "bad":
-            raise RuntimeError("boom")
-        return real(example, *args, **kwargs)
-
-    monkeypatch.setattr(driver, "explore_chunk", flaky)
+    fail_on("bad", monkeypatch)
     result = CliRunner().invoke(app, ["explore", str(data), "--store", str(tmp_path / "s"),
                                       "--workers", "1", "--samples-per-example", "50"])
     assert result.exit_code == 1

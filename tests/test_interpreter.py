@@ -268,7 +268,7 @@ def tiny(live: bool = True, grammar_name: str = "wtq") -> Interpreter:
     grammar = load_grammar(grammar_name)
     if not live:
         grammar = dataclasses.replace(grammar, live_programs=False)
-    return Interpreter(ProgramContext(ex, table, grammar))
+    return Interpreter(ProgramContext(ex, table, grammar, 3))
 
 
 def test_three_expression_programs_equal_brute_force() -> None:
