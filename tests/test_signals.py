@@ -246,6 +246,7 @@ def test_sigterm_stops_prepare_and_its_workers_with_nothing_written(
     from mapo_cli.data import prepare
 
     monkeypatch.setattr(prepare, "POOL_MIN_TABLES", 0)  # the demo's 40 tables in worker processes
+    before = set(multiprocessing.active_children())  # other tests' processes may still be ending
     with pytest.raises(Stopped) as stopped:
         prepare.run_prepare([ROOT / "datasets" / "demo" / "data" / "training.tsv"],
                             tmp_path / "out", prepare_loader(), "wtq",
@@ -253,7 +254,7 @@ def test_sigterm_stops_prepare_and_its_workers_with_nothing_written(
     assert stopped.value.exit_code == 143
     assert "of 40 tables; nothing was written: run the same command again" in str(stopped.value)
     assert not (tmp_path / "out").exists()
-    assert multiprocessing.active_children() == []
+    assert set(multiprocessing.active_children()) <= before
 
 
 def test_sigterm_stops_decode_and_its_workers(small: dict[str, Path], tmp_path: Path,
@@ -262,12 +263,13 @@ def test_sigterm_stops_decode_and_its_workers(small: dict[str, Path], tmp_path: 
 
     trained = runner.invoke(app, train_args(small, tmp_path / "run", "--steps", "1", "--serial"))
     assert trained.exit_code == 0, trained.output
+    before = set(multiprocessing.active_children())
     with pytest.raises(Stopped) as stopped:
         decode_file(tmp_path / "run", small["dev"], workers=2, batch=4,
                     on_progress=lambda done, total: signal_here(signal.SIGTERM))
     assert stopped.value.exit_code == 143
     assert "of 24 examples; nothing was written" in str(stopped.value)
-    assert multiprocessing.active_children() == []
+    assert set(multiprocessing.active_children()) <= before
 
 
 def test_the_cli_says_where_inspect_spurious_stopped(small: dict[str, Path], signal_here,
