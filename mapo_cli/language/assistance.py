@@ -83,9 +83,9 @@ class Assistant:
                        unread: int) -> tuple[int, ...]:
         left = self.max_expressions - len(env)
         if partial is None:
+            readable = self.all_readable(env, unread)
             valid = [FIRST_FUNCTION_ID + i for i in self.allowed
-                     if self.all_readable(env, unread)
-                     and self.function_finishes(env, unread, left, i)]
+                     if readable and self.function_finishes(env, unread, left, i)]
             if self._can_end(env, unread):
                 valid.append(END_ID)
             return tuple(sorted(valid))
@@ -168,7 +168,7 @@ class Assistant:
         Columns beside it are tried one by one. Rows beside a number, date or
         string are the table's rows: every rule rejecting a filter of all rows
         rejects it on each subset (filters intersect with a mask;
-        tests/test_assistance.py checks this). Anything else beside it is not
+        tests/test_interpreter.py checks this). Anything else beside it is not
         decided here, so the value counts as readable.
         """
         literal = sig[slot] not in LITERAL_TYPES
