@@ -9,7 +9,7 @@ it answers as the gold sql on every one of them (`spurious.gold_equivalence`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,9 +45,9 @@ class DecodedGold:
                 "right_by_accident": self.right_by_accident}
 
 
-def decoded_gold(beams: Iterable[Json], examples: dict[str, Json], tables: dict[str, Json],
+def decoded_gold(beams: Sequence[Json], examples: dict[str, Json], tables: dict[str, Json],
                  n_tables: int = DEFAULT_TABLES, seed: int = 0,
-                 on_progress: Callable[[int], None] | None = None) -> DecodedGold:
+                 on_progress: Callable[[int, int], None] | None = None) -> DecodedGold:
     """Check each decoded example's top program (`mapo decode --programs`) against its gold sql."""
     report = DecodedGold()
     for done, record in enumerate(beams, start=1):
@@ -62,7 +62,7 @@ def decoded_gold(beams: Iterable[Json], examples: dict[str, Json], tables: dict[
                 if record.get("correct") and not verdict:
                     report.right_by_accident.append(record["id"])
         if on_progress:
-            on_progress(done)
+            on_progress(done, len(beams))
     return report
 
 
