@@ -12,6 +12,7 @@ equals `mapo score` (and evaluator.py) on the written predictions.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -25,6 +26,7 @@ from typing import Any
 
 import torch
 
+from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.processes import end_with_parent, stop_pool
 from mapo_cli.core.ranges import check_options
@@ -35,7 +37,12 @@ from mapo_cli.language.grammar import Grammar, load_grammar
 from mapo_cli.language.interpreter import END_ID
 from mapo_cli.language.program import format_program
 from mapo_cli.learn.checkpoint import Checkpoint, load_checkpoint
-from mapo_cli.learn.contextual_cache import context_cache
+from mapo_cli.learn.contextual_cache import (
+    ContextCache,
+    PreloadedContexts,
+    context_cache,
+    preload,
+)
 from mapo_cli.learn.decoding import Prepared, beam_search, prepare
 from mapo_cli.learn.run_dir import resolve_checkpoint
 
@@ -125,7 +132,8 @@ class Decoder:
     def __init__(self, checkpoint: Checkpoint, max_expressions: int | None) -> None:
         self.checkpoint = checkpoint
         self.max_expressions = max_expressions
-        self.contexts = context_cache(checkpoint.model.config.encoder)
+        self.contexts: ContextCache | PreloadedContexts | None = context_cache(
+            checkpoint.model.config.encoder)
 
     def prepare(self, example: dict, table: dict) -> Prepared:
         cp = self.checkpoint
@@ -189,14 +197,17 @@ def data_grammar(examples: list[dict], data: Path) -> Grammar:
 
 def decode_file(checkpoint: Path, data: Path, beam_size: int = 5, workers: int = 0,
                 batch: int = 32, on_progress: Callable[[int, int], None] | None = None,
-                on_encoding: Callable[[int, int], None] | None = None) -> DecodeReport:
+                on_encoding: Callable[[int, int], None] | None = None,
+                cluster: RayCluster | None = None) -> DecodeReport:
     """Decode every example of `data` with a run's best checkpoint (or a checkpoint file).
 
-    `workers` processes (0: all cores) each decode chunks of `batch` examples;
+    `workers` processes (0: all cores), or with `cluster` that many Ray tasks
+    at once (0: one per CPU), each decode chunks of `batch` examples;
     `on_progress(done, total)` is called as chunks finish. A checkpoint with a
     pretrained encoder first has it read every example not in its cache
-    (`on_encoding(done, total)`), here, so that workers only read the cache.
-    Ctrl-C or SIGTERM ends the workers and raises `Stopped`.
+    (`on_encoding(done, total)`), here, so that workers only read the cache
+    (Ray tasks get their chunk's vectors with it). Ctrl-C or SIGTERM ends the
+    workers and raises `Stopped`.
     """
     check_options(beam=beam_size, batch=batch, workers=workers)
     path = resolve_checkpoint(Path(checkpoint))
@@ -208,13 +219,15 @@ def decode_file(checkpoint: Path, data: Path, beam_size: int = 5, workers: int =
     if decoder.contexts is not None:
         decoder.contexts.fill(((e, tables[e["table"]]) for e in examples), on_encoding)
     chunks = [examples[i:i + batch] for i in range(0, len(examples), batch)]
-    workers = min(workers or os.cpu_count() or 1, len(chunks))
+    workers = min(workers or (cluster.cpus if cluster else os.cpu_count() or 1), len(chunks))
     start = time.perf_counter()
     by_id: dict[str, ExampleResult] = {}
     done = 0
     with StopRequest() as stop:
-        for chunk_results in _run_chunks(chunks, tables, decoder, path, grammar, beam_size,
-                                         workers, stop):
+        run = (_run_chunks(chunks, tables, decoder, path, grammar, beam_size, workers, stop)
+               if cluster is None else
+               _run_chunks_on_ray(chunks, tables, decoder, beam_size, workers, stop, cluster))
+        for chunk_results in run:
             for result in chunk_results:
                 by_id[result.id] = result
             done += len(chunk_results)
@@ -286,3 +299,42 @@ def _run_chunks(chunks: list[list[dict]], tables: dict[str, dict], decoder: Deco
         finally:
             if in_flight:  # stopped, or a worker died: do not wait for the others' chunks
                 stop_pool(pool)
+
+
+def _run_chunks_on_ray(chunks: list[list[dict]], tables: dict[str, dict], decoder: Decoder,
+                       beam_size: int, workers: int, stop: StopRequest,
+                       cluster: RayCluster) -> Iterator[list[ExampleResult]]:
+    """As `_run_chunks`, with Ray tasks: the model goes into the object store once, each
+    task carries its chunk, its tables and (with a pretrained encoder) its vectors."""
+    contexts = decoder.contexts
+    portable = copy.copy(decoder)
+    portable.contexts = None  # each task gets its chunk's vectors, not the driver's cache
+    shipped = cluster.put(portable)
+    pending = list(reversed(chunks))
+    in_flight: set[Future] = set()
+    try:
+        while (pending or in_flight) and stop.signal is None:
+            while pending and len(in_flight) < 2 * workers:
+                chunk = pending.pop()
+                needed = {e["table"]: tables[e["table"]] for e in chunk}
+                vectors = preload(contexts, chunk, needed) if contexts is not None else None
+                in_flight.add(cluster.submit(_decode_on_ray, shipped, chunk, needed, beam_size,
+                                             vectors))
+            finished, in_flight = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                try:
+                    results = future.result()
+                except Exception as error:  # noqa: BLE001 - Ray ran it again and again: give up
+                    raise MapoError(f"a decoding task failed on every retry: "
+                                    f"{type(error).__name__}") from None
+                yield results
+    finally:
+        cluster.cancel(in_flight)
+
+
+def _decode_on_ray(decoder: Decoder, examples: list[dict], tables: dict[str, dict],
+                   beam_size: int, contexts: PreloadedContexts | None) -> list[ExampleResult]:
+    """A Ray task: one chunk, with the decoder Ray has handed it (a copy of its own)."""
+    torch.set_num_threads(1)
+    decoder.contexts = contexts
+    return decoder.decode(examples, tables, beam_size)

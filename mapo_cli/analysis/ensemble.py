@@ -25,6 +25,7 @@ from mapo_cli.analysis.decode import (
     decode_file,
     load_decoder,
 )
+from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.data.scoring import score_answers
@@ -36,8 +37,10 @@ SCORE_BATCH = 32  # examples whose pooled programs one member scores together
 
 def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: int = 0,
                   batch: int = 32, on_progress: Callable[[int, int], None] | None = None,
-                  on_encoding: Callable[[int, int], None] | None = None) -> DecodeReport:
-    """Decode `data` with every model, pool the beams, rank by the mean probability."""
+                  on_encoding: Callable[[int, int], None] | None = None,
+                  cluster: RayCluster | None = None) -> DecodeReport:
+    """Decode `data` with every model (on `cluster` if given), pool the beams, rank by the
+    mean probability."""
     if not models:
         raise MapoError("an ensemble needs at least one run")
     examples, tables = load_dataset(data)
@@ -51,8 +54,8 @@ def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: i
             return None
         return lambda done, _n: on_progress(index * len(examples) + done, total)
 
-    reports = [decode_file(m, data, beam_size, workers, batch, member_progress(i), on_encoding)
-               for i, m in enumerate(models)]
+    reports = [decode_file(m, data, beam_size, workers, batch, member_progress(i), on_encoding,
+                           cluster) for i, m in enumerate(models)]
     pools = [_pool([report.results[k] for report in reports]) for k in range(len(examples))]
     log_probs = [_member_log_probs(resolve_checkpoint(Path(m)), grammar, examples, tables,
                                    [r.results for r in reports][i], pools)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Self, TypeVar
 
@@ -24,6 +25,7 @@ from rich.progress import (
 )
 from typer.core import TyperCommand, TyperGroup
 
+from mapo_cli.core.cluster import RayCluster, check_backend
 from mapo_cli.core.errors import MapoError, Stopped
 
 console = Console()
@@ -33,6 +35,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+BACKEND_HELP = ("Where the workers run: local (processes on this machine) or ray (Ray tasks "
+                "and actors, in a cluster or a local Ray instance; pip install 'mapo[ray]').")
+RAY_ADDRESS_HELP = ("With --backend ray: the cluster to join (auto: the one `ray start` made "
+                    "on this machine; HOST:PORT); default: start a local Ray instance.")
+BackendOption = Annotated[str, typer.Option(help=BACKEND_HELP)]
+RayAddressOption = Annotated[str, typer.Option(help=RAY_ADDRESS_HELP)]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
@@ -114,6 +122,21 @@ class MapoCommand(_FlagsWithoutType, TyperCommand):
 
 class MapoGroup(_FlagsWithoutType, TyperGroup):
     """Every mapo command group: `typer.Typer(cls=MapoGroup)`."""
+
+
+@contextlib.contextmanager
+def open_cluster(backend: str, address: str, quiet: bool = False,
+                 min_cpus: int = 0) -> Iterator[RayCluster | None]:
+    """The Ray connection a command's workers use with `--backend ray` (None for local),
+    started before the command's stop request: Ray's start-up sets signal handlers."""
+    check_backend(backend, address)
+    if backend != "ray":
+        yield None
+        return
+    with RayCluster(address, min_cpus) as cluster:
+        if not quiet:
+            err_console.print(escape(cluster.describe()), highlight=False, soft_wrap=True)
+        yield cluster
 
 
 def print_json(obj: Any) -> None:

@@ -10,10 +10,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from mapo_cli.commands.common import (
+    BackendOption,
+    RayAddressOption,
     check_writable,
     console,
     count_progress,
     err_console,
+    open_cluster,
     print_json,
     reports_errors,
 )
@@ -39,9 +42,12 @@ def decode(
         "--programs", help="Write each example's beam here (JSONL: programs in notation, "
         "probabilities, answers, rewards).")] = None,
     workers: Annotated[int, typer.Option(
-        help="Worker processes, each with its own copy of the model (0: all cores).")] = 0,
+        help="Worker processes, each with its own copy of the model (0: all cores), or with "
+        "--backend ray chunks decoded at once (0: the cluster's CPUs).")] = 0,
     batch: Annotated[int, typer.Option(
         help="Examples decoded together in one batched beam search.")] = 32,
+    backend: BackendOption = "local",
+    ray_address: RayAddressOption = "",
     json_output: Annotated[bool, typer.Option(
         "--json", help="Print one JSON object: accuracy, correct, total, seconds, "
         "examples_per_second, no_program, ... and, for an ensemble, its members alone.")] = False,
@@ -68,14 +74,17 @@ def decode(
         if output is not None:
             check_writable(output)
     models, data = paths[:-1], paths[-1]
-    with count_progress("encode", disable=json_output) as encoding, \
+    with open_cluster(backend, ray_address, json_output) as cluster, \
+            count_progress("encode", disable=json_output) as encoding, \
             count_progress("decode", disable=json_output) as show:
         if len(models) == 1:
             report = decode_file(models[0], data, beam_size=beam, workers=workers, batch=batch,
-                                 on_progress=show, on_encoding=encoding.until_done)
+                                 on_progress=show, on_encoding=encoding.until_done,
+                                 cluster=cluster)
         else:
             report = ensemble_file(models, data, beam_size=beam, workers=workers, batch=batch,
-                                   on_progress=show, on_encoding=encoding.until_done)
+                                   on_progress=show, on_encoding=encoding.until_done,
+                                   cluster=cluster)
     if out is not None:
         write_predictions(out, report.predictions)
     if programs is not None:

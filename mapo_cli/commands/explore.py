@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -13,9 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 from rich.table import Table
 
 from mapo_cli.commands.common import (
+    BackendOption,
     LazyProgress,
+    RayAddressOption,
     console,
     err_console,
+    open_cluster,
     print_json,
     reports_errors,
 )
@@ -31,7 +33,8 @@ SUMMARY_KEYS = ("examples", "covered", "coverage", "programs", "programs_per_sec
 def explore(
     data: Annotated[Path, typer.Argument(help="Prepared data file (DATA.jsonl).")],
     store: Annotated[Path, typer.Option("--store", help="Store directory (created if new).")],
-    workers: Annotated[int, typer.Option(help="Worker processes (default: all cores).")] = 0,
+    workers: Annotated[int, typer.Option(
+        help="Chunks explored at once (default: all cores, or the Ray cluster's CPUs).")] = 0,
     samples_per_example: Annotated[int, typer.Option(
         help="New programs to sample per example (a re-run with a larger K continues).")] = 10000,
     max_expressions: Annotated[int, typer.Option(
@@ -50,6 +53,8 @@ def explore(
     repair: Annotated[bool, typer.Option(
         "--repair", help="Drop the examples with damaged values (`mapo inspect store --verify`) "
         "and explore them again; upgrades an older store in place.")] = False,
+    backend: BackendOption = "local",
+    ray_address: RayAddressOption = "",
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON summary object.")] = False,
 ) -> None:
     """Search for programs that answer each example (the paper's Algorithm 1) into STORE.
@@ -57,6 +62,7 @@ def explore(
     Workers compute; this process alone writes the store, in batched
     transactions, so a stopped or killed run resumes where it ended.
     """
+    from mapo_cli.core.cluster import check_backend
     from mapo_cli.core.errors import MapoError, Stopped
     from mapo_cli.core.ranges import check_options
     from mapo_cli.data.dataset import load_examples
@@ -64,14 +70,16 @@ def explore(
     check_options(workers=workers, samples_per_example=samples_per_example,
                   max_expressions=max_expressions, seconds=seconds, seed=seed,
                   error_rate=error_rate, chunk=chunk)
+    check_backend(backend, ray_address)
     examples = load_examples(data)
     if not examples:
         raise MapoError(f"{data}: no examples")
     settings = _settings(examples[0]["grammar"], max_expressions, no_triggers, exact, error_rate)
     summary = _explore_showing_progress(
-        data, store, settings, len(examples), json_output, workers=workers or os.cpu_count() or 1,
+        data, store, settings, len(examples), json_output, workers=workers,
         samples_per_example=samples_per_example, seconds=seconds or None, seed=seed,
-        chunk=chunk or samples_per_example, repair=repair)
+        chunk=chunk or samples_per_example, repair=repair, backend=backend,
+        ray_address=ray_address)
     if json_output:
         print_json(summary)
     else:
@@ -117,18 +125,19 @@ def _explore_showing_progress(data: Path, store: Path, settings: ExploreSettings
     """`explore_data(data, store, settings, **options)` with a live bar on stderr (none with --json)."""
     from mapo_cli.search.driver import explore_data
 
+    backend, address = options.pop("backend"), options.pop("ray_address")
     progress = LazyProgress(
         TextColumn("[bold]explore"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[rate]:>8.0f} programs/s"),
         TextColumn("coverage {task.fields[coverage]:.1%}"), TimeRemainingColumn(),
         total=total, disable=json_output, rate=0.0, coverage=0.0)
-    with progress:
+    with open_cluster(backend, address, json_output) as cluster, progress:
 
         def show(p) -> None:
             progress.update(completed=p.done, rate=p.samples / max(p.seconds, 1e-9),
                             coverage=p.covered / max(p.total, 1))
 
-        return explore_data(data, store, settings, on_progress=show, **options)
+        return explore_data(data, store, settings, on_progress=show, cluster=cluster, **options)
 
 
 def summary_table(summary: dict, title: str) -> Table:

@@ -10,11 +10,14 @@ import typer
 from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
 from mapo_cli.commands.common import (
+    BACKEND_HELP,
+    RAY_ADDRESS_HELP,
     LazyProgress,
     check_writable,
     console,
     count_progress,
     err_console,
+    open_cluster,
     print_json,
     reports_errors,
 )
@@ -81,9 +84,13 @@ AverageDecayOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
 EvalEveryOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
     help="Steps between dev evaluations and checkpoints (default 200).")]
 ActorsOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    help="Actor processes (default 0: cores − 1, at least 1).")]
+    help="Actor processes, or Ray actors (default 0: cores − 1, or the Ray cluster's "
+    "CPUs − 1; at least 1).")]
 SerialOption = Annotated[bool, typer.Option(
     "--serial", help="Actor and learner in one process (deterministic).")]
+TrainBackendOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    help=BACKEND_HELP + " Default local.")]
+TrainRayAddressOption = Annotated[Optional[str], typer.Option(help=RAY_ADDRESS_HELP)]  # noqa: UP045
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue RUN from its last checkpoint.")]
 OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Delete RUN and start again.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON summary.")]
@@ -120,6 +127,8 @@ def train(
     eval_every: EvalEveryOption = None,
     actors: ActorsOption = None,
     serial: SerialOption = False,
+    backend: TrainBackendOption = None,
+    ray_address: TrainRayAddressOption = None,
     resume: ResumeOption = False,
     overwrite: OverwriteOption = False,
     json_output: JsonOption = False,
@@ -134,7 +143,8 @@ def train(
              "memory_top_k": memory_top_k, "steps": steps, "seconds": seconds,
              "batch_examples": batch_examples, "seed": seed, "learning_rate": learning_rate,
              "dropout": dropout, "average_decay": average_decay, "eval_every": eval_every,
-             "actors": actors, "serial": serial or None, "read_only_store": read_only_store or None,
+             "actors": actors, "serial": serial or None, "backend": backend,
+             "ray_address": ray_address, "read_only_store": read_only_store or None,
              "explore": False if no_explore else None,
              "live_memory": False if keep_dead_code else None, "encoder": encoder, "embeddings": embeddings,
              "freeze_embeddings": freeze_embeddings or None, "min_count": min_count}
@@ -169,7 +179,9 @@ def _train_showing_progress(settings: TrainConfig, run: Path, resume: bool, over
                             TextColumn("best {task.fields[best]}"), TimeRemainingColumn(),
                             total=settings.seconds if by_time else settings.steps,
                             disable=json_output, step=0, rate=0.0, dev="-", best="-")
-    with count_progress("encode", disable=json_output) as encoding, progress:
+    with open_cluster(settings.backend, settings.ray_address, json_output,
+                      settings.actors) as cluster, \
+            count_progress("encode", disable=json_output) as encoding, progress:
 
         def show(p) -> None:
             fields = {"completed": p.elapsed if by_time else p.step, "step": p.step,
@@ -179,7 +191,7 @@ def _train_showing_progress(settings: TrainConfig, run: Path, resume: bool, over
             progress.update(**fields)
 
         return run_training(settings, run, resume=resume, overwrite=overwrite, on_progress=show,
-                            on_encoding=encoding.until_done)
+                            on_encoding=encoding.until_done, cluster=cluster)
 
 
 def _report(summary: dict, run: Path, json_output: bool) -> None:

@@ -52,10 +52,15 @@ def _watch(parent: int) -> None:
 
 
 def stop_pool(pool: ProcessPoolExecutor) -> None:
-    """End a pool's workers now, dropping their tasks (`shutdown` waits for running ones)."""
+    """End a pool's workers now, dropping their tasks (`shutdown` waits for running ones);
+    on return none of them is alive."""
     processes = list((pool._processes or {}).values())  # no public way before Python 3.14
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
     for process in processes:
         process.join(timeout=5)
+    for process in processes:  # still starting up on a busy machine, or stuck: no more waiting
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=5)

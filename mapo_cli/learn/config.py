@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from mapo_cli.core.cluster import check_backend
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.ranges import RANGES, check_range
 from mapo_cli.learn.contextual import check_encoder
@@ -53,6 +54,8 @@ class TrainConfig:
     actors: int = 0  # actor processes (0: cores − 1, at least 1)
     sync_every: int = 4  # actors refresh their policy copy every M learner steps
     serial: bool = False  # everything in one process (debugging, deterministic tests)
+    backend: str = "local"  # local: actor processes here | ray: Ray actors (core/cluster.py)
+    ray_address: str = ""  # with backend ray: the cluster to join ("auto", HOST:PORT; "": start one)
     threads: int = 1  # torch threads per process
 
     def check(self) -> TrainConfig:
@@ -65,6 +68,10 @@ class TrainConfig:
         if self.hidden % 2:
             raise MapoError(f"hidden must be even (two LSTM directions), got {self.hidden}")
         check_encoder(self.encoder)
+        check_backend(self.backend, self.ray_address)
+        if self.serial and self.backend != "local":
+            raise MapoError("--serial runs the actor in this process: it cannot use --backend "
+                            f"{self.backend}")
         if self.embeddings and self.embeddings not in SOURCES:
             raise MapoError(f"unknown embeddings {self.embeddings!r}; use one of {', '.join(SOURCES)}")
         for name in ("train", "dev", "store"):

@@ -122,6 +122,32 @@ class ContextCache:
                             "(set MAPO_CACHE to a writable directory)") from None
 
 
+class PreloadedContexts:
+    """The cached vectors of a known set of examples, in memory: what a Ray worker (maybe on
+    another machine, without the cache directory) gets with its examples (`preload`)."""
+
+    def __init__(self, encoder: str, vectors: dict[str, ContextVectors]) -> None:
+        self.encoder = encoder
+        self.vectors = vectors
+
+    def get(self, example: Mapping, table: Mapping) -> ContextVectors:
+        found = self.vectors.get(encoder_input(example, table).key(self.encoder))
+        if found is None:
+            raise MapoError(f"example {example.get('id')}: its encoder vectors were not sent "
+                            "with it")
+        return found
+
+
+def preload(cache: ContextCache, examples: Iterable[Mapping],
+            tables: Mapping[str, Mapping]) -> PreloadedContexts:
+    """The vectors of `examples` (computed first if not cached), for workers to carry."""
+    vectors = {}
+    for example in examples:
+        table = tables[example["table"]]
+        vectors[encoder_input(example, table).key(cache.encoder)] = cache.get(example, table)
+    return PreloadedContexts(cache.encoder, vectors)
+
+
 def context_cache(encoder: str) -> ContextCache | None:
     """The cache a model with `encoder` reads from; None for the plain LSTM."""
     return None if check_encoder(encoder) == "lstm" else ContextCache(encoder)

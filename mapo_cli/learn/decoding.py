@@ -20,7 +20,7 @@ from mapo_cli.core.errors import InvalidProgram
 from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import Grammar
 from mapo_cli.language.interpreter import CLOSE_ID, END_ID, Interpreter, State
-from mapo_cli.learn.contextual_cache import ContextCache
+from mapo_cli.learn.contextual_cache import ContextCache, PreloadedContexts
 from mapo_cli.learn.features import Features, Vocabulary, encode_example
 from mapo_cli.learn.model import DecoderState, Programmer, make_batch
 
@@ -95,7 +95,7 @@ class Walked:
 def prepare(example: dict, table: dict, grammar: Grammar, vocabulary: Vocabulary,
             max_expressions: int | None = None,
             allowed_functions: Iterable[int] | None = None,
-            contexts: ContextCache | None = None) -> Prepared:
+            contexts: ContextCache | PreloadedContexts | None = None) -> Prepared:
     """Build an example's context, interpreter and features (use the store's settings).
 
     `contexts`: where the pretrained encoder's vectors come from, if the model reads them.

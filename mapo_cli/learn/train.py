@@ -3,13 +3,16 @@
 `train` sets a run up (data, run directory, vocabulary, resuming) and hands
 it to a runner: `runner_serial.py` runs actor and learner in this process,
 in turn (deterministic given the seed); `runner_parallel.py` runs actor
-processes that push batches of weighted samples through a queue. Either way
+processes that push batches of weighted samples through a queue;
+`runner_ray.py` runs Ray actors anywhere in a cluster. Either way
 the learner (trainer.py, in this process) updates the model, evaluates on
 dev, checkpoints, and writes newly found programs to the store.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import random
 import signal
 from collections.abc import Callable
@@ -17,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.stop import StopRequest
 from mapo_cli.learn.checkpoint import load_checkpoint
@@ -27,6 +31,7 @@ from mapo_cli.learn.pretrained import WordVectors, load_vectors, vectors_root, w
 from mapo_cli.learn.run_dir import CONFIG, latest_checkpoint, prepare_run_dir
 from mapo_cli.learn.runner import ProgressFn, Runner
 from mapo_cli.learn.runner_parallel import run_parallel
+from mapo_cli.learn.runner_ray import run_ray
 from mapo_cli.learn.runner_serial import run_serial
 from mapo_cli.learn.trainer import Trainer
 from mapo_cli.learn.training_data import TrainingData, load_training_data
@@ -34,11 +39,14 @@ from mapo_cli.learn.training_data import TrainingData, load_training_data
 
 def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool = False,
           on_progress: ProgressFn | None = None,
-          on_encoding: Callable[[int, int], None] | None = None) -> dict:
+          on_encoding: Callable[[int, int], None] | None = None,
+          cluster: RayCluster | None = None) -> dict:
     """Train (or resume) a run; return the last metrics record plus the best accuracy.
 
     With a pretrained encoder, it first reads every train and dev example not
     in its cache (`on_encoding(done, total)`), so the actors only read the cache.
+    `backend = "ray"` runs the actors on `cluster` (default: connect as the
+    config says, for this run only).
     """
     config.check()
     require_encoder(config.encoder)
@@ -58,15 +66,22 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
     if checkpoint is not None:
         order_rng.setstate(trainer.restore(checkpoint))
     (run / CONFIG).write_text(config.to_toml(), encoding="utf-8")
-    with StopRequest() as trainer.stop:
-        summary = runner_for(config)(config, trainer, data, vocabulary, order_rng, on_progress)
+    with contextlib.ExitStack() as stack:
+        if config.backend == "ray" and cluster is None:  # before the stop request (Ray's handlers)
+            cluster = stack.enter_context(RayCluster(config.ray_address, config.actors))
+        with StopRequest() as trainer.stop:
+            summary = runner_for(config, cluster)(config, trainer, data, vocabulary, order_rng,
+                                                  on_progress)
     if trainer.stop.signal is not None:
         summary["stopped_by"] = signal.Signals(trainer.stop.signal).name
     return summary
 
 
-def runner_for(config: TrainConfig) -> Runner:
-    """Where the actors run: this process (`--serial`) or actor processes."""
+def runner_for(config: TrainConfig, cluster: RayCluster | None = None) -> Runner:
+    """Where the actors run: this process (`--serial`), actor processes, or Ray actors."""
+    if config.backend == "ray":
+        assert cluster is not None, "the ray backend needs a cluster"
+        return functools.partial(run_ray, cluster=cluster)
     return run_serial if config.serial else run_parallel
 
 

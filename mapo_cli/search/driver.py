@@ -4,7 +4,10 @@ Workers run `explore_chunk` (pure); this process is the store's only writer.
 Each example is explored in chunks of samples; a chunk's random seed is a
 function of (seed, example id, samples done), so a run that is stopped and
 resumed builds the same store as one that runs through. Ctrl-C or SIGTERM
-commits the chunks done and drops the running ones (`stopped_by`).
+commits the chunks done and drops the running ones (`stopped_by`). With
+`backend="ray"` the chunks are Ray tasks (core/cluster.py): each carries its
+example, table and filter, and one that Ray runs again after a lost worker
+gives the same result, so the store is the local backend's.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.processes import end_with_parent, stop_pool
 from mapo_cli.core.ranges import check_range
@@ -61,14 +66,15 @@ def explore_data(data_path: Path, store_path: Path, settings: ExploreSettings, *
                  seed: int = 0, chunk: int = 1000, commit_every: float = 2.0,
                  on_progress: Callable[[Progress], None] | None = None,
                  task_runner: Callable[..., ChunkResult] = _run_task,
-                 repair: bool = False) -> dict:
+                 repair: bool = False, cluster: RayCluster | None = None) -> dict:
     """Explore every example of a data file until K samples or exhaustion; return a summary.
 
-    `repair` first upgrades an older store and drops every example with a damaged
-    value, so that they are explored again (summary `repaired`; `dropped`: not in the data).
+    `workers` chunks run at once (0: a chunk per core, or per CPU of `cluster`,
+    where they run as Ray tasks if given). `repair` first upgrades an older store
+    and drops every example with a damaged value, so that they are explored
+    again (summary `repaired`; `dropped`: not in the data).
     """
-    if workers < 1:
-        raise MapoError(f"--workers must be at least 1, not {workers}")
+    check_range("workers", workers)
     check_range("samples_per_example", samples_per_example)
     examples, tables = load_dataset(data_path)
     grammars = {example["grammar"] for example in examples}
@@ -76,11 +82,13 @@ def explore_data(data_path: Path, store_path: Path, settings: ExploreSettings, *
         raise MapoError(f"{data_path}: examples use several grammars: {sorted(grammars)}")
     store = Store.create_or_open(store_path, settings.fingerprint(), upgrade=repair)
     try:
+        workers = workers or (cluster.cpus if cluster else os.cpu_count() or 1)
         with StopRequest() as stop:
             dropped = store.drop_damaged() if repair else []
             store.add_examples([(example, tables[example["table"]]) for example in examples])
             summary = _explore(store, examples, tables, settings, workers, samples_per_example,
-                               seconds, seed, chunk, commit_every, on_progress, task_runner, stop)
+                               seconds, seed, chunk, commit_every, on_progress, task_runner, stop,
+                               cluster)
         if repair:
             ids = {example["id"] for example in examples}
             summary["repaired"] = [i for i in dropped if i in ids]
@@ -92,7 +100,8 @@ def explore_data(data_path: Path, store_path: Path, settings: ExploreSettings, *
 
 def _explore(store: Store, examples: list[dict], tables: dict, settings: ExploreSettings,
              workers: int, target: int, seconds: float | None, seed: int, chunk: int,
-             commit_every: float, on_progress, task_runner, stop: StopRequest) -> dict:
+             commit_every: float, on_progress, task_runner, stop: StopRequest,
+             cluster: RayCluster | None) -> dict:
     """Keep up to two chunks per worker in flight until every example is done, time is up,
     or a signal asks to stop."""
     start = time.perf_counter()
@@ -104,7 +113,8 @@ def _explore(store: Store, examples: list[dict], tables: dict, settings: Explore
         return deadline is not None and time.perf_counter() >= deadline
 
     # fork: workers are direct children (end_with_parent) and task runners need not be importable
-    executor = (ProcessPoolExecutor(workers, get_context("fork"), end_with_parent, (os.getpid(),))
+    executor = (cluster if cluster is not None else
+                ProcessPoolExecutor(workers, get_context("fork"), end_with_parent, (os.getpid(),))
                 if workers > 1 else None)
     in_flight: dict[Future, _Task] = {}
     try:
@@ -118,7 +128,7 @@ def _explore(store: Store, examples: list[dict], tables: dict, settings: Explore
             finished, _ = wait(list(in_flight), timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
                 task = in_flight.pop(future)
-                if ledger.record(task, future.result()) and not out_of_time():
+                if ledger.record(task, _result(future, task)) and not out_of_time():
                     pending.append(task)
             if ledger.results and time.perf_counter() - ledger.last_commit >= commit_every:
                 ledger.commit()
@@ -129,14 +139,30 @@ def _explore(store: Store, examples: list[dict], tables: dict, settings: Explore
     finally:
         if ledger.results:
             ledger.commit()
-        if executor is not None and in_flight:
+        if isinstance(executor, RayCluster):
+            executor.cancel(in_flight)
+        elif executor is not None and in_flight:
             stop_pool(executor)  # stopped (or failed): the running chunks are dropped
         elif executor is not None:
             executor.shutdown(wait=True)
     return ledger.summary(time.perf_counter() - start, stop.name)
 
 
-def _submit(executor: ProcessPoolExecutor | None, task_runner: Callable[..., ChunkResult],
+def _result(future: Future, task: _Task) -> ChunkResult:
+    """A chunk's result; a chunk whose worker died (for Ray: on every retry) fails its example."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise MapoError("an exploration worker process died (out of memory?): try fewer "
+                        "--workers; the chunks done are stored, the same command resumes") from None
+    except Exception as error:  # noqa: BLE001 - the example is reported, the others go on
+        message = str(error).strip().splitlines()
+        return ChunkResult(task.example["id"], error=f"{type(error).__name__}: "
+                           f"{message[0] if message else 'its worker died'}")
+
+
+def _submit(executor: ProcessPoolExecutor | RayCluster | None,
+            task_runner: Callable[..., ChunkResult],
             task: _Task, settings: ExploreSettings, size: int, seed: int) -> Future:
     """Run a chunk in a worker, or (one worker: no pool) here, at once."""
     if executor is None:
