@@ -9,7 +9,7 @@ OUT    ?= out
 export MAPO_CACHE ?= $(abspath $(OUT))/cache
 
 .PHONY: install demo test lint bench bench-explore bench-train bench-seeds bench-table2 \
-	bench-encode bench-ask bench-wikisql clean
+	bench-encode bench-ask bench-wikisql bench-ray clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,14 @@ lint: install
 	$(BIN)/lint-imports
 
 bench: bench-explore bench-train
+
+## The Ray backend against local processes on this machine: explore 3,000 WTQ
+## questions and train for 240 s with each (see BENCHMARKS.md, "The Ray backend").
+bench-ray: install
+	$(BIN)/mapo prepare wtq $(WTQ) $(OUT)/wtq
+	$(BIN)/python benchmarks/ray_backend.py $(OUT)/wtq/random-split-1-train.jsonl \
+		$(OUT)/wtq/random-split-1-dev.jsonl $(OUT)/ray-bench --examples 3000 --samples 1000 \
+		--train-seconds 240
 
 ## Exploration of all WikiTableQuestions training examples (see BENCHMARKS.md).
 bench-explore: install

@@ -230,3 +230,58 @@ def test_a_cluster_that_is_not_there_is_a_clear_error(monkeypatch: pytest.Monkey
     monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh process
     with pytest.raises(MapoError, match="cannot connect to the Ray cluster at 127.0.0.1:1"):
         RayCluster("127.0.0.1:1")
+
+
+# ----------------------------------------------------------------- the driver stopped or killed
+
+
+def test_a_stopped_ray_explore_resumes_to_the_same_store(prepared_demo: Path, tmp_path: Path,
+                                                         cluster) -> None:
+    from mapo_cli.search.driver import explore_data
+    from mapo_cli.search.explore import ExploreSettings
+
+    data = prepared_demo / "random-split-1-dev.jsonl"
+    settings = dict(workers=2, samples_per_example=300, chunk=100, seed=3)
+    explore_data(data, tmp_path / "local", ExploreSettings(), **settings)
+    sent: list[int] = []
+
+    def stop_at_20(progress) -> None:  # a scheduler's SIGTERM, once, a third of the way in
+        if progress.done >= 20 and not sent:
+            sent.append(progress.done)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    first = explore_data(data, tmp_path / "ray", ExploreSettings(), cluster=cluster,
+                         on_progress=stop_at_20, **settings)
+    assert first["stopped_by"] == "SIGTERM" and not first["finished"]
+    second = explore_data(data, tmp_path / "ray", ExploreSettings(), cluster=cluster, **settings)
+    assert second["finished"] and second["run_programs"] < second["programs"]
+    assert store_contents(tmp_path / "ray") == store_contents(tmp_path / "local")
+
+
+def test_a_killed_ray_explore_leaves_no_ray_process_and_resumes(
+        prepared_demo: Path, tmp_path: Path, cluster) -> None:
+    import subprocess
+    import time
+
+    from test_signals import alive, samples_committed, wait_for
+
+    tag = f"ray-kill-{os.getpid()}"
+    args = [sys.executable, "-m", "mapo_cli.main", "explore",
+            str(prepared_demo / "random-split-1-dev.jsonl"), "--store", str(tmp_path / "s"),
+            "--samples-per-example", "1500", "--chunk", "100", "--backend", "ray"]
+    env = {**os.environ, "MAPO_TEST_TAG": tag}
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_for(lambda: samples_committed(tmp_path / "s"), 120, "a first commit")
+        assert len(alive(tag)) > 3  # the command, Ray's own processes and its workers
+        process.kill()
+        process.wait(timeout=10)
+        wait_for(lambda: not alive(tag), 20, "Ray's processes to end with the command")
+    finally:
+        for pid in alive(tag):
+            os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    resumed = runner.invoke(app, args[3:] + ["--json"])
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(resumed.stdout)["finished"]

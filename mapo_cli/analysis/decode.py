@@ -282,23 +282,11 @@ def _run_chunks(chunks: list[list[dict]], tables: dict[str, dict], decoder: Deco
     # spawn, not fork: a forked torch with live OpenMP threads may hang
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(os.getpid(), str(path), grammar.source)) as pool:
-        pending = list(reversed(chunks))
-        in_flight: set[Future] = set()
-        try:
-            while (pending or in_flight) and stop.signal is None:
-                while pending and len(in_flight) < 2 * workers:
-                    chunk = pending.pop()
-                    in_flight.add(pool.submit(_decode_chunk, chunk, needed(chunk), beam_size))
-                finished, in_flight = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    try:
-                        yield future.result()
-                    except BrokenProcessPool:
-                        raise MapoError("a decoding worker process died (out of memory?); "
-                                        "try fewer --workers or a smaller --batch") from None
-        finally:
-            if in_flight:  # stopped, or a worker died: do not wait for the others' chunks
-                stop_pool(pool)
+        yield from _as_they_finish(
+            chunks, lambda chunk: pool.submit(_decode_chunk, chunk, needed(chunk), beam_size),
+            workers, stop, stop_pool=lambda in_flight: stop_pool(pool) if in_flight else None,
+            lost=BrokenProcessPool, died="a decoding worker process died (out of memory?); try fewer --workers or a "
+            "smaller --batch")
 
 
 def _run_chunks_on_ray(chunks: list[list[dict]], tables: dict[str, dict], decoder: Decoder,
@@ -310,26 +298,38 @@ def _run_chunks_on_ray(chunks: list[list[dict]], tables: dict[str, dict], decode
     portable = copy.copy(decoder)
     portable.contexts = None  # each task gets its chunk's vectors, not the driver's cache
     shipped = cluster.put(portable)
+
+    def submit(chunk: list[dict]) -> Future:
+        needed = {e["table"]: tables[e["table"]] for e in chunk}
+        vectors = preload(contexts, chunk, needed) if contexts is not None else None
+        return cluster.submit(_decode_on_ray, shipped, chunk, needed, beam_size, vectors)
+
+    yield from _as_they_finish(chunks, submit, workers, stop, stop_pool=cluster.cancel,
+                               lost=cluster.ray.exceptions.RayError, died="a decoding task failed on every retry (its workers or "
+                               "nodes died)")
+
+
+def _as_they_finish(chunks: list[list[dict]], submit: Callable[[list[dict]], Future],
+                    workers: int, stop: StopRequest, stop_pool: Callable[[set[Future]], None],
+                    lost: type[Exception], died: str) -> Iterator[list[ExampleResult]]:
+    """Two chunks per worker in flight, results as they finish; once `stop` has a signal,
+    or a worker is `lost` (`died`: what to tell), the running chunks are dropped
+    (`stop_pool`)."""
     pending = list(reversed(chunks))
     in_flight: set[Future] = set()
     try:
         while (pending or in_flight) and stop.signal is None:
             while pending and len(in_flight) < 2 * workers:
-                chunk = pending.pop()
-                needed = {e["table"]: tables[e["table"]] for e in chunk}
-                vectors = preload(contexts, chunk, needed) if contexts is not None else None
-                in_flight.add(cluster.submit(_decode_on_ray, shipped, chunk, needed, beam_size,
-                                             vectors))
+                in_flight.add(submit(pending.pop()))
             finished, in_flight = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
                 try:
                     results = future.result()
-                except Exception as error:  # noqa: BLE001 - Ray ran it again and again: give up
-                    raise MapoError(f"a decoding task failed on every retry: "
-                                    f"{type(error).__name__}") from None
+                except lost:
+                    raise MapoError(died) from None
                 yield results
     finally:
-        cluster.cancel(in_flight)
+        stop_pool(in_flight)
 
 
 def _decode_on_ray(decoder: Decoder, examples: list[dict], tables: dict[str, dict],
