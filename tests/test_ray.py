@@ -285,3 +285,46 @@ def test_a_killed_ray_explore_leaves_no_ray_process_and_resumes(
     resumed = runner.invoke(app, args[3:] + ["--json"])
     assert resumed.exit_code == 0, resumed.output
     assert json.loads(resumed.stdout)["finished"]
+
+
+def test_the_pretrained_encoders_vectors_travel_with_the_work(small: dict[str, Path],
+                                                              tmp_path: Path, cluster) -> None:
+    """Ray actors and decoding tasks get their examples' vectors with them, not a cache path."""
+    from mapo_cli.analysis.decode import decode_file
+    from mapo_cli.learn.contextual import require_encoder
+
+    try:
+        require_encoder("minilm")
+    except MapoError as missing:
+        pytest.skip(str(missing))
+    run = tmp_path / "run"
+    trained = runner.invoke(app, train_args(small, run, "--encoder", "minilm", "--steps", "3",
+                                            "--eval-every", "3", "--actors", "2"))
+    assert trained.exit_code == 0, trained.output
+    assert json.loads(trained.stdout)["steps"] == 3
+    local = decode_file(run, small["dev"], workers=1, batch=6, beam_size=3)
+    on_ray = decode_file(run, small["dev"], workers=2, batch=6, beam_size=3, cluster=cluster)
+    assert not any(r.error for r in on_ray.results)
+    assert [r.beam for r in on_ray.results] == [r.beam for r in local.results]
+
+
+def test_sigterm_stops_a_ray_decode_with_nothing_written(small: dict[str, Path], tmp_path: Path,
+                                                         cluster) -> None:
+    from mapo_cli.analysis.decode import decode_file
+    from mapo_cli.core.errors import Stopped
+
+    trained = runner.invoke(app, [a for a in train_args(small, tmp_path / "run", "--steps", "1")
+                                  if a not in ("--backend", "ray")] + ["--serial"])
+    assert trained.exit_code == 0, trained.output
+    sent: list[int] = []
+
+    def stop_once(done: int, total: int) -> None:
+        if not sent:
+            sent.append(done)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(Stopped) as stopped:
+        decode_file(tmp_path / "run", small["dev"], workers=1, batch=4, on_progress=stop_once,
+                    cluster=cluster)
+    assert stopped.value.exit_code == 143
+    assert "of 24 examples; nothing was written" in str(stopped.value)
