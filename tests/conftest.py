@@ -40,6 +40,19 @@ def real_training(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return source / "out" / "training.jsonl"
 
 
+def demo_subsets(prepared_demo: Path, root: Path,
+                 parts: dict[str, tuple[str, int]]) -> dict[str, Path]:
+    """ROOT/NAME.jsonl for each NAME: (prepared demo file, first N examples), beside the
+    demo's tables; the paths by name, and ROOT as "root"."""
+    (root / "tables.jsonl").write_text((prepared_demo / "tables.jsonl").read_text())
+    paths = {"root": root}
+    for name, (source, n) in parts.items():
+        lines = (prepared_demo / f"{source}.jsonl").read_text().splitlines()[:n]
+        paths[name] = root / f"{name}.jsonl"
+        paths[name].write_text("\n".join(lines) + "\n")
+    return paths
+
+
 @pytest.fixture(scope="session")
 def demo_store(prepared_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's training split explored briefly (tests copy it before writing to it)."""

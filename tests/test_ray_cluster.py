@@ -55,7 +55,7 @@ def test_a_worker_node_lost_halfway_through_explore_leaves_the_same_store(
 def test_a_training_actor_whose_node_is_lost_is_replaced(tmp_path: Path, nodes,
                                                         prepared_demo: Path) -> None:
     from mapo_cli.core.cluster import RayCluster
-    from mapo_cli.learn.config import merge
+    from mapo_cli.learn.config import merge, read_config_file
     from mapo_cli.learn.train import train
     from mapo_cli.search.driver import explore_data
     from mapo_cli.search.explore import ExploreSettings
@@ -66,8 +66,8 @@ def test_a_training_actor_whose_node_is_lost_is_replaced(tmp_path: Path, nodes,
                               .splitlines()[:30]) + "\n")
     (tmp_path / "tables.jsonl").write_text((prepared_demo / "tables.jsonl").read_text())
     explore_data(data, tmp_path / "store", ExploreSettings(), workers=1, samples_per_example=100)
-    settings = dict(line.split(" = ") for line in TINY.strip().splitlines())
-    config = merge({k: int(v) for k, v in settings.items()}, {
+    (tmp_path / "tiny.toml").write_text(TINY)
+    config = merge(read_config_file(tmp_path / "tiny.toml"), {
         "train": str(data), "dev": str(data), "store": str(tmp_path / "store"), "steps": 10,
         "eval_every": 10, "actors": 2, "backend": "ray", "read_only_store": True})
 

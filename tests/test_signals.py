@@ -93,17 +93,15 @@ def small(tmp_path_factory: pytest.TempPathFactory, prepared_demo: Path) -> dict
     """Demo questions: 40 to train on (with a store explored briefly), 24 to evaluate on,
     and 64 to explore, 1,000 samples each: work for two workers for several seconds.
     """
+    from conftest import demo_subsets
+
     from mapo_cli.search.driver import explore_data
     from mapo_cli.search.explore import ExploreSettings
 
-    root = tmp_path_factory.mktemp("small")
-    (root / "tables.jsonl").write_text((prepared_demo / "tables.jsonl").read_text())
-    paths = {"root": root}
-    for name, source, n in (("train", "random-split-1-train", 40),
-                            ("dev", "random-split-1-dev", 24), ("explore", "random-split-1-dev", 64)):
-        lines = (prepared_demo / f"{source}.jsonl").read_text().splitlines()[:n]
-        paths[name] = root / f"{name}.jsonl"
-        paths[name].write_text("\n".join(lines) + "\n")
+    paths = demo_subsets(prepared_demo, tmp_path_factory.mktemp("small"), {
+        "train": ("random-split-1-train", 40), "dev": ("random-split-1-dev", 24),
+        "explore": ("random-split-1-dev", 64)})
+    root = paths["root"]
     paths["store"] = root / "store"
     explore_data(paths["train"], paths["store"], ExploreSettings(), workers=1,
                  samples_per_example=100)
