@@ -94,7 +94,7 @@ def test_the_explore_command_says_where_it_runs(small: dict[str, Path], tmp_path
     result = runner.invoke(app, ["explore", str(small["dev"]), "--store", str(tmp_path / "s"),
                                  "--samples-per-example", "50", "--backend", "ray"])
     assert result.exit_code == 0, result.output
-    assert "joined the Ray cluster at local: 1 node(s), 2 CPU(s)" in result.stderr
+    assert "Ray, as already connected in this process: 1 node(s), 2 CPU(s)" in result.stderr
 
 
 # ----------------------------------------------------------------- train
@@ -158,7 +158,7 @@ def test_more_actors_than_the_cluster_has_cpus_is_a_clear_error(
     result = runner.invoke(app, train_args(small, tmp_path / "run", "--steps", "1",
                                            "--actors", "3"))
     assert result.exit_code == 1
-    assert "--actors 3: the Ray cluster at local has 2 CPU(s), one per actor" in result.stderr
+    assert "--actors 3: the Ray cluster has 2 CPU(s), and each actor needs one" in result.stderr
 
 
 # ----------------------------------------------------------------- decode

@@ -81,7 +81,7 @@ class RayCluster:
                 raise MapoError(f"cannot connect to {where}: {_first_line(error)}") from None
         self.start_seconds = time.perf_counter() - start
         self.address = address or "local"
-        self._remotes: dict[tuple[Callable, int], Any] = {}
+        self._remotes: dict[Callable, Any] = {}
         self._refs: dict[Future, Any] = {}
 
     @property
@@ -95,8 +95,12 @@ class RayCluster:
 
     def describe(self) -> str:
         """One line for the user: where the work runs."""
-        how = "started a local Ray instance" if self.owned and self.address == "local" else \
-            f"joined the Ray cluster at {self.address}"
+        if not self.owned:
+            how = "Ray, as already connected in this process"
+        elif self.address == "local":
+            how = "started a local Ray instance"
+        else:
+            how = f"joined the Ray cluster at {self.address}"
         return (f"{how}: {self.nodes} node(s), {self.cpus} CPU(s) "
                 f"({self.start_seconds:.1f} s)")
 
@@ -109,10 +113,9 @@ class RayCluster:
 
         An argument that is an object ref (`put`) reaches the task as its value.
         """
-        key = (function, TASK_RETRIES)
-        remote = self._remotes.get(key)
+        remote = self._remotes.get(function)
         if remote is None:
-            remote = self._remotes[key] = self.ray.remote(
+            remote = self._remotes[function] = self.ray.remote(
                 num_cpus=1, max_retries=TASK_RETRIES, retry_exceptions=False)(function)
         ref = remote.remote(*args)
         future = ref.future()

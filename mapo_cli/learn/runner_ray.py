@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import random
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,8 @@ from mapo_cli.learn.training_data import TrainingData
 
 QUEUED = 2  # batches asked of each actor ahead of time
 REPLACEMENTS_PER_ACTOR = 5  # more lost actors than this stop the run: something is wrong
+PATIENCE_SECONDS = 600.0  # without a batch: the actors cannot be placed, or all hang
+PATIENCE_STOPPING = 30.0  # ... once a stop was asked for
 
 
 @dataclass
@@ -86,8 +89,8 @@ def run_ray(config: TrainConfig, trainer: Trainer, data: TrainingData, vocabular
     """`--actors` Ray actors (default: the cluster's CPUs − 1, at least 1)."""
     actors = config.actors or max(cluster.cpus - 1, 1)
     if actors > cluster.cpus:
-        raise MapoError(f"--actors {actors}: the Ray cluster at {cluster.address} has "
-                        f"{cluster.cpus} CPU(s), one per actor")
+        raise MapoError(f"--actors {actors}: the Ray cluster has {cluster.cpus} CPU(s), and "
+                        "each actor needs one")
     config = dataclasses.replace(config, actors=actors)
     pool = _ActorPool(cluster, config, trainer, data, vocabulary)
     try:
@@ -138,9 +141,11 @@ class _ActorPool:
         self.calls[ref] = (rank, self.generation[rank])
 
     def next_batch(self) -> ActorBatch:
+        since = time.perf_counter()
         while True:
             ready, _ = self.ray.wait(list(self.calls), num_returns=1, timeout=1.0)
             if not ready:
+                self._check_waiting(time.perf_counter() - since)
                 continue
             rank, generation = self.calls.pop(ready[0])
             try:
@@ -155,12 +160,21 @@ class _ActorPool:
             self._ask(rank)
             return batch
 
+    def _check_waiting(self, seconds: float) -> None:
+        """Actors that cannot be placed (no room in the cluster) never deliver: say so."""
+        stopping = self.trainer.stop.signal is not None
+        if seconds > PATIENCE_SECONDS or (stopping and seconds > PATIENCE_STOPPING):
+            raise MapoError(f"no Ray actor delivered a batch for {seconds:.0f} s (is there room "
+                            f"for {self.config.actors} one-CPU actors in the cluster?); the "
+                            "last checkpoint resumes with --resume")
+
     def _replace(self, rank: int) -> None:
         self.replaced += 1
         if self.replaced > REPLACEMENTS_PER_ACTOR * self.config.actors:
             raise MapoError(f"{self.replaced} Ray actors were lost (their processes or nodes "
                             "died); the last checkpoint resumes with --resume")
-        self.ray.kill(self.handles[rank], no_restart=True)
+        with contextlib.suppress(Exception):  # gone already
+            self.ray.kill(self.handles[rank], no_restart=True)
         self._start(rank)
 
     def publish(self) -> None:
