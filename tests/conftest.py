@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from pathlib import Path
 
@@ -78,7 +79,9 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session", autouse=True)
 def cache_in_a_temporary_directory(tmp_path_factory: pytest.TempPathFactory):
-    """The pretrained encoder's cache (`$MAPO_CACHE`) never lands in the user's home."""
+    """The pretrained encoder's cache (`$MAPO_CACHE`) never lands in the user's home, nor
+    does the token a new Ray instance would otherwise save in ~/.ray (a session's own)."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MAPO_CACHE", str(tmp_path_factory.mktemp("mapo-cache")))
+        patch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
         yield

@@ -137,19 +137,18 @@ def test_an_actor_killed_mid_run_is_replaced_and_the_run_finishes(
 
     config = merge(read_config_file(small["root"] / "tiny.toml"), {
         "train": str(small["train"]), "dev": str(small["dev"]), "store": str(small["store"]),
-        "steps": 12, "eval_every": 6, "actors": 2, "backend": "ray"})
+        "steps": 16, "eval_every": 8, "actors": 2, "backend": "ray"})
     killed: list[int] = []
 
-    def kill_one_actor(progress) -> None:
-        if progress.step == 3 and not killed:
-            pids = ray_actor_pids()
-            assert len(pids) == 2
+    def kill_one_actor(progress) -> None:  # once both are up (one may start late, if busy)
+        pids = ray_actor_pids()
+        if progress.step >= 2 and len(pids) == 2 and not killed:
             os.kill(pids[0], signal.SIGKILL)
             killed.append(pids[0])
 
     summary = train(config, tmp_path / "run", on_progress=kill_one_actor, cluster=cluster)
     assert isinstance(config, TrainConfig) and killed
-    assert summary["steps"] == 12 and summary["actors_replaced"] == 1
+    assert summary["steps"] == 16 and summary["actors_replaced"] == 1
     assert killed[0] not in ray_actor_pids()
 
 
