@@ -39,7 +39,10 @@ from mapo_cli.search.explore import (
 from mapo_cli.store.filters import filter_from_bytes, make_filter
 
 Program = tuple[int, ...]
-ITEM_CACHE = 1500  # examples whose interpreter and features stay in memory
+ITEM_CACHE = 1500  # examples whose interpreter and features stay in memory (the learner's)
+# An actor keeps every example of its share prepared, up to this many: a cold item costs a
+# batch 40 % more (0.435 s against 0.306 s on WTQ), a prepared one about 0.22 MiB.
+ACTOR_ITEM_CACHE = 20000
 
 
 @dataclass
@@ -118,7 +121,8 @@ class Actor:
         self.exhausted = exhausted  # explored completely (store status): nothing left to find
         self.newly_exhausted: list[str] = []  # ... found so by this actor since its last batch
         self.store_settings = store_settings
-        self.items: LRU[str, Prepared] = LRU(ITEM_CACHE)
+        self.items: LRU[str, Prepared] = LRU(min(max(len(self.examples), ITEM_CACHE),
+                                                 ACTOR_ITEM_CACHE))
         self.explored: dict[str, ExploredPrefixes] = {}
         self.scorers: dict[str, TargetScorer] = {}
         self.rng = random.Random(seed)
