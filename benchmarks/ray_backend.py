@@ -20,6 +20,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 from mapo_cli.core.cluster import RayCluster
 from mapo_cli.learn.config import TrainConfig
@@ -54,7 +55,7 @@ class RayMemory:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
-    def __enter__(self) -> RayMemory:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -108,7 +109,7 @@ def main() -> None:
     dev = Path(args.dev)
     results: dict = {"examples": args.examples, "samples_per_example": args.samples,
                      "cpus": os.cpu_count()}
-    explore = dict(workers=2, samples_per_example=args.samples, seed=0)
+    explore = {"workers": 2, "samples_per_example": args.samples, "seed": 0}
 
     local = explore_data(data, out / "store-local", ExploreSettings(), **explore)
     results["explore_local_programs_per_second"] = local["programs_per_second"]

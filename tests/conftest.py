@@ -54,6 +54,24 @@ def demo_subsets(prepared_demo: Path, root: Path,
     return paths
 
 
+TINY = "hidden = 16\nembedding = 16\neval_examples = 16\nbatch_examples = 8\nmemory_limit = 50\n"
+
+
+def small_training(prepared_demo: Path, root: Path,
+                   parts: dict[str, tuple[str, int]]) -> dict[str, Path]:
+    """`demo_subsets` with a "train" part, its store explored briefly ("store", 100 samples
+    an example) and a tiny model's config ("root"/tiny.toml, `TINY`)."""
+    from mapo_cli.search.driver import explore_data
+    from mapo_cli.search.explore import ExploreSettings
+
+    paths = demo_subsets(prepared_demo, root, parts)
+    paths["store"] = root / "store"
+    explore_data(paths["train"], paths["store"], ExploreSettings(), workers=1,
+                 samples_per_example=100)
+    (root / "tiny.toml").write_text(TINY)
+    return paths
+
+
 @pytest.fixture(scope="session")
 def demo_store(prepared_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's training split explored briefly (tests copy it before writing to it)."""

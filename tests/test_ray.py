@@ -23,7 +23,6 @@ from mapo_cli.store.store import Store
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'mapo[ray]')")
 
 runner = CliRunner()
-TINY = "hidden = 16\nembedding = 16\neval_examples = 16\nbatch_examples = 8\nmemory_limit = 50\n"
 
 
 def store_contents(path: Path) -> dict[str, tuple]:
@@ -58,19 +57,10 @@ def cluster():
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory, prepared_demo: Path) -> dict[str, Path]:
     """40 demo questions with a briefly explored store, 24 to evaluate on, a tiny model."""
-    from conftest import demo_subsets
+    from conftest import small_training
 
-    from mapo_cli.search.driver import explore_data
-    from mapo_cli.search.explore import ExploreSettings
-
-    paths = demo_subsets(prepared_demo, tmp_path_factory.mktemp("ray-small"), {
+    return small_training(prepared_demo, tmp_path_factory.mktemp("ray-small"), {
         "train": ("random-split-1-train", 40), "dev": ("random-split-1-dev", 24)})
-    root = paths["root"]
-    paths["store"] = root / "store"
-    explore_data(paths["train"], paths["store"], ExploreSettings(), workers=1,
-                 samples_per_example=100)
-    (root / "tiny.toml").write_text(TINY)
-    return paths
 
 
 def train_args(small: dict[str, Path], run: Path, *extra: str) -> list[str]:

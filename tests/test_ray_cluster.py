@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'mapo[ray]')")
+from conftest import TINY
 from ray.cluster_utils import Cluster
-from test_ray import TINY, explore_twice
+from test_ray import explore_twice
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ from mapo_cli.store.store import Store
 pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = "hidden = 16\nembedding = 16\neval_examples = 16\nbatch_examples = 8\nmemory_limit = 50\n"
 EXPLORE = ["--workers", "2", "--samples-per-example", "1000", "--chunk", "50"]
 runner = CliRunner()
 
@@ -93,20 +92,11 @@ def small(tmp_path_factory: pytest.TempPathFactory, prepared_demo: Path) -> dict
     """Demo questions: 40 to train on (with a store explored briefly), 24 to evaluate on,
     and 64 to explore, 1,000 samples each: work for two workers for several seconds.
     """
-    from conftest import demo_subsets
+    from conftest import small_training
 
-    from mapo_cli.search.driver import explore_data
-    from mapo_cli.search.explore import ExploreSettings
-
-    paths = demo_subsets(prepared_demo, tmp_path_factory.mktemp("small"), {
+    return small_training(prepared_demo, tmp_path_factory.mktemp("small"), {
         "train": ("random-split-1-train", 40), "dev": ("random-split-1-dev", 24),
         "explore": ("random-split-1-dev", 64)})
-    root = paths["root"]
-    paths["store"] = root / "store"
-    explore_data(paths["train"], paths["store"], ExploreSettings(), workers=1,
-                 samples_per_example=100)
-    (root / "tiny.toml").write_text(TINY)
-    return paths
 
 
 # ----------------------------------------------------------------- explore
