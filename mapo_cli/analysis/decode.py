@@ -31,7 +31,7 @@ from mapo_cli.core.errors import MapoError
 from mapo_cli.core.processes import end_with_parent, stop_pool
 from mapo_cli.core.ranges import check_options
 from mapo_cli.core.stop import StopRequest
-from mapo_cli.data.dataset import load_dataset
+from mapo_cli.data.dataset import load_dataset, tables_of
 from mapo_cli.data.scoring import TargetScorer, score_answers
 from mapo_cli.language.grammar import Grammar, load_grammar
 from mapo_cli.language.interpreter import END_ID
@@ -265,9 +265,6 @@ def _run_chunks(chunks: list[list[dict]], tables: dict[str, dict], decoder: Deco
                 stop: StopRequest) -> Iterator[list[ExampleResult]]:
     """Each chunk's results as they finish, in this process (1 worker) or in a process pool;
     none more once `stop` has a signal."""
-    def needed(chunk: list[dict]) -> dict[str, dict]:
-        return {e["table"]: tables[e["table"]] for e in chunk}
-
     if workers <= 1:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # like a worker: batched steps are too small to gain from more
@@ -275,18 +272,21 @@ def _run_chunks(chunks: list[list[dict]], tables: dict[str, dict], decoder: Deco
             for chunk in chunks:
                 if stop.signal is not None:
                     return
-                yield decoder.decode(chunk, needed(chunk), beam_size)
+                yield decoder.decode(chunk, tables_of(chunk, tables), beam_size)
         finally:
             torch.set_num_threads(threads)
         return
     # spawn, not fork: a forked torch with live OpenMP threads may hang
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(os.getpid(), str(path), grammar.source)) as pool:
+        def submit(chunk: list[dict]) -> Future:
+            return pool.submit(_decode_chunk, chunk, tables_of(chunk, tables), beam_size)
+
         yield from _as_they_finish(
-            chunks, lambda chunk: pool.submit(_decode_chunk, chunk, needed(chunk), beam_size),
-            workers, stop, stop_pool=lambda in_flight: stop_pool(pool) if in_flight else None,
-            lost=BrokenProcessPool, died="a decoding worker process died (out of memory?); try fewer --workers or a "
-            "smaller --batch")
+            chunks, submit, workers, stop,
+            stop_pool=lambda in_flight: stop_pool(pool) if in_flight else None,
+            lost=BrokenProcessPool, died="a decoding worker process died (out of memory?); "
+            "try fewer --workers or a smaller --batch")
 
 
 def _run_chunks_on_ray(chunks: list[list[dict]], tables: dict[str, dict], decoder: Decoder,
@@ -300,12 +300,13 @@ def _run_chunks_on_ray(chunks: list[list[dict]], tables: dict[str, dict], decode
     shipped = cluster.put(portable)
 
     def submit(chunk: list[dict]) -> Future:
-        needed = {e["table"]: tables[e["table"]] for e in chunk}
+        needed = tables_of(chunk, tables)
         vectors = preload(contexts, chunk, needed) if contexts is not None else None
         return cluster.submit(_decode_on_ray, shipped, chunk, needed, beam_size, vectors)
 
     yield from _as_they_finish(chunks, submit, workers, stop, stop_pool=cluster.cancel,
-                               lost=cluster.ray.exceptions.RayError, died="a decoding task failed on every retry (its workers or "
+                               lost=cluster.ray.exceptions.RayError,
+                               died="a decoding task failed on every retry (its workers or "
                                "nodes died)")
 
 

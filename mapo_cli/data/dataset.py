@@ -186,6 +186,11 @@ def load_dataset(data_path: Path | str) -> tuple[list[Example], dict[str, TableD
     return examples, tables
 
 
+def tables_of(examples: list[Example], tables: dict[str, TableData]) -> dict[str, TableData]:
+    """The tables these examples ask about: what travels with them to a worker."""
+    return {example["table"]: tables[example["table"]] for example in examples}
+
+
 def find_example(examples: list[Example], example_id: str) -> Example:
     """The example with this id, or a clear error."""
     for example in examples:

@@ -25,6 +25,7 @@ import torch
 
 from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
+from mapo_cli.data.dataset import tables_of
 from mapo_cli.learn.actor import Actor, ActorBatch, Program
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.contextual_cache import PreloadedContexts, preload
@@ -193,7 +194,7 @@ def _share(data: TrainingData, rank: int, actors: int, trainer: Trainer) -> Shar
     """Every `actors`-th training example from `rank` on, and what goes with them."""
     examples = data.train[rank::actors]
     ids = [e["id"] for e in examples]
-    tables = {e["table"]: data.tables[e["table"]] for e in examples}
+    tables = tables_of(examples, data.tables)
     contexts = preload(trainer.contexts, examples, tables) if trainer.contexts else None
     return Share(examples, tables, {i: list(data.memory.get(i, [])) for i in ids},
                  {i: data.filters.get(i) for i in ids}, {i for i in ids if i in data.exhausted},
