@@ -40,8 +40,8 @@ from mapo_cli.store.filters import filter_from_bytes, make_filter
 
 Program = tuple[int, ...]
 ITEM_CACHE = 1500  # examples whose interpreter and features stay in memory (the learner's)
-# An actor keeps every example of its share prepared, up to this many: a cold item costs a
-# batch 40 % more (0.435 s against 0.306 s on WTQ), a prepared one about 0.22 MiB.
+# An actor keeps every example of its share prepared, up to this many: cold items cost a
+# batch 25–40 % more on WTQ, a prepared one about 0.2 MiB (benchmarks/item_cache.py).
 ACTOR_ITEM_CACHE = 20000
 
 
