@@ -92,7 +92,10 @@ bench-train: install
 ## store, never written); then the mean ± sd of beam-5 dev accuracy, and the
 ## ensemble of all the seeds' runs.
 ## ENCODER=minilm trains them with the pretrained encoder (into wtq-seeds-minilm).
+## STEPS bounds each run by learner steps too (whichever of the two comes first),
+## for a budget that does not depend on what else the machine is doing.
 SEEDS ?= 1 2 3
+STEPS ?= 25000
 ENCODER ?= lstm
 SEEDS_DIR := $(OUT)/wtq-seeds$(if $(filter-out lstm,$(ENCODER)),-$(ENCODER))
 bench-seeds: install
@@ -103,7 +106,7 @@ bench-seeds: install
 			--read-only-store --run $(SEEDS_DIR)/seed-$$seed \
 			--embeddings glove-6b-50d --freeze-embeddings --min-count 10 --dropout 0.3 \
 			--average-decay 0.999 --seed $$seed --encoder $(ENCODER) \
-			--steps 25000 --seconds $(TRAIN_SEC) --eval-every 500 --actors 2 \
+			--steps $(STEPS) --seconds $(TRAIN_SEC) --eval-every 500 --actors 2 \
 			$$(test -f $(SEEDS_DIR)/seed-$$seed/config.toml && echo --resume) || exit 1; \
 		$(BIN)/mapo decode $(SEEDS_DIR)/seed-$$seed $(OUT)/wtq/random-split-1-dev.jsonl \
 			--beam 5 --json > $(SEEDS_DIR)/seed-$$seed/decode-dev.json || exit 1; \

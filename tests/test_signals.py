@@ -282,3 +282,41 @@ def test_the_cli_says_where_inspect_spurious_stopped(small: dict[str, Path], sig
     assert result.exit_code == 143, result.output
     assert result.output.strip().splitlines()[-1].startswith("stopped by SIGTERM after 1 of ")
     assert "error" not in result.output
+
+
+# ----------------------------------------------------------------- before the work loops
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("command", ["explore", "train", "decode"])
+def test_a_signal_while_the_data_loads_is_one_line_and_leaves_nothing(
+        small: dict[str, Path], tmp_path: Path, signal_here, monkeypatch: pytest.MonkeyPatch,
+        command: str, number: int) -> None:
+    from mapo_cli.analysis import decode
+    from mapo_cli.learn import train
+    from mapo_cli.search import driver
+
+    module, loader = {"explore": (driver, "load_dataset"), "decode": (decode, "load_dataset"),
+                      "train": (train, "load_training_data")}[command]
+    load = getattr(module, loader)
+
+    def load_with_a_signal(*args, **kwargs):
+        signal_here(number)
+        return load(*args, **kwargs)
+
+    store, run, trained = tmp_path / "store", tmp_path / "run", tmp_path / "trained"
+    if command == "decode":
+        assert runner.invoke(app, train_args(small, trained, "--steps", "1", "--serial")
+                             ).exit_code == 0
+    monkeypatch.setattr(module, loader, load_with_a_signal)
+    args = {"explore": ["explore", str(small["explore"]), "--store", str(store)],
+            "train": train_args(small, run, "--steps", "2", "--serial"),
+            "decode": ["decode", str(trained), str(small["dev"]), "--out",
+                       str(tmp_path / "predictions.jsonl")]}[command]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 128 + number, result.output
+    name = signal.Signals(number).name
+    assert result.output.strip().splitlines() == [
+        f"stopped by {name} before the work began, nothing lost: run the same command again"]
+    assert not store.exists() and not run.exists()
+    assert not (tmp_path / "predictions.jsonl").exists()

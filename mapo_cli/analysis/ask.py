@@ -15,7 +15,6 @@ ensemble: their beams are pooled and ranked by the runs' mean probability.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import torch
 
 from mapo_cli.analysis.decode import Decoder, load_decoder
+from mapo_cli.analysis.ensemble import by_mean_probability, fill_missing
 from mapo_cli.analysis.execution import trace_of
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.ranges import check_range
@@ -31,7 +31,7 @@ from mapo_cli.data.questions import CellIndex, analyse_question
 from mapo_cli.data.tables import Table, load_table_file, table_from_rows
 from mapo_cli.language.interpreter import END_ID
 from mapo_cli.language.program import format_program
-from mapo_cli.learn.decoding import Prepared, beam_search, tree_log_probs
+from mapo_cli.learn.decoding import Prepared, beam_search
 from mapo_cli.learn.run_dir import resolve_checkpoint
 
 Program = tuple[int, ...]
@@ -117,20 +117,16 @@ class Parser:
 def _ensemble(decoders: list[Decoder], items: list[Prepared],
               beams: list[list[tuple[Program, float]]]) -> list[tuple[Program, float]]:
     """The pooled beams, by mean probability over the members (one member: its beam)."""
-    pool: dict[Program, list[float | None]] = {}
-    for member, found in enumerate(beams):
-        for program, log_probability in found:
-            if program and program[-1] == END_ID:
-                pool.setdefault(tuple(program), [None] * len(beams))[member] = log_probability
+    pool: dict[Program, None] = {}
+    for found in beams:
+        pool.update((tuple(p), None) for p, _ in found if p and p[-1] == END_ID)
     programs = list(pool)
-    for member, (decoder, item) in enumerate(zip(decoders, items, strict=True)):
-        missing = [p for p in programs if pool[p][member] is None]
-        if missing:
-            scores = tree_log_probs(decoder.checkpoint.model, [item], [missing])[0]
-            for program, score in zip(missing, scores, strict=True):
-                pool[program][member] = score
-    mean = {p: sum(math.exp(v) for v in pool[p]) / len(beams) for p in programs}
-    return sorted(((p, mean[p]) for p in programs), key=lambda pair: -pair[1])
+    log_probs = []
+    for decoder, item, found in zip(decoders, items, beams, strict=True):
+        known = {tuple(p): log_probability for p, log_probability in found}
+        log_probs.append(fill_missing(decoder.checkpoint.model, [item], [programs],
+                                      [[known.get(p) for p in programs]])[0])
+    return [(programs[j], mean) for j, mean in by_mean_probability(log_probs)] if programs else []
 
 
 def _written(item: Prepared, program: Program, probability: float) -> Written:

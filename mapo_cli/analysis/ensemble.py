@@ -12,7 +12,7 @@ predictions (ties keep the pooled order, which is the member's beam order).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -29,9 +29,10 @@ from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.data.scoring import score_answers
-from mapo_cli.learn.decoding import tree_log_probs
+from mapo_cli.learn.decoding import Prepared, tree_log_probs
 from mapo_cli.learn.run_dir import resolve_checkpoint
 
+Program = tuple[int, ...]
 SCORE_BATCH = 32  # examples whose pooled programs one member scores together
 
 
@@ -62,12 +63,10 @@ def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: i
                  for i, m in enumerate(models)]
     results = []
     for k, example in enumerate(examples):
-        mean = [sum(math.exp(member[k][j]) for member in log_probs) / len(models)
-                for j in range(len(pools[k]))]
-        order = sorted(range(len(pools[k])), key=lambda j: -mean[j])
-        beam = [Decoded(pools[k][j].program, math.log(mean[j]) if mean[j] > 0 else -math.inf,
+        ranked = by_mean_probability([member[k] for member in log_probs])
+        beam = [Decoded(pools[k][j].program, math.log(mean) if mean > 0 else -math.inf,
                         pools[k][j].answer, pools[k][j].reward, pools[k][j].tokens)
-                for j in order]
+                for j, mean in ranked]
         errors = [r.results[k].error for r in reports if r.results[k].error]
         results.append(ExampleResult(example["id"], example["question"], beam,
                                      errors[0] if errors and not beam else None))
@@ -104,10 +103,35 @@ def _member_log_probs(checkpoint: Path, grammar, examples: list[dict], tables: d
         for start in range(0, len(missing), SCORE_BATCH):
             chunk = missing[start:start + SCORE_BATCH]
             items = [decoder.prepare(examples[k], tables[examples[k]["table"]]) for k in chunk]
-            programs = [[d.tokens for d, v in zip(pools[k], values[k], strict=True) if v is None]
-                        for k in chunk]
-            scores = tree_log_probs(cp.model, items, programs)
-            for k, row in zip(chunk, scores, strict=True):
-                fill = iter(row)
-                values[k] = [next(fill) if v is None else v for v in values[k]]
+            filled = fill_missing(cp.model, items, [[d.tokens for d in pools[k]] for k in chunk],
+                                  [values[k] for k in chunk])
+            for k, row in zip(chunk, filled, strict=True):
+                values[k] = row
     return values
+
+
+def fill_missing(model: torch.nn.Module, items: Sequence[Prepared],
+                 pools: Sequence[Sequence[Program]],
+                 values: Sequence[Sequence[float | None]]) -> list[list[float]]:
+    """One member's log π of every pooled program: `values` where known (its own beam),
+    the others scored by teacher forcing, all of `items` in one batch."""
+    missing = [[p for p, v in zip(pool, row, strict=True) if v is None]
+               for pool, row in zip(pools, values, strict=True)]
+    scores = (tree_log_probs(model, list(items), missing) if any(missing)
+              else [[] for _ in missing])
+    filled = []
+    for row, scored in zip(values, scores, strict=True):
+        fill = iter(scored)
+        filled.append([next(fill) if v is None else v for v in row])
+    return filled
+
+
+def by_mean_probability(log_probs: Sequence[Sequence[float]]) -> list[tuple[int, float]]:
+    """The pooled programs' indices with their mean probability over the members, best first.
+
+    The sort is stable: ties keep the pool's order, so an ensemble of one keeps
+    its member's beam order.
+    """
+    mean = [sum(math.exp(member[j]) for member in log_probs) / len(log_probs)
+            for j in range(len(log_probs[0]))]
+    return sorted(enumerate(mean), key=lambda pair: -pair[1])

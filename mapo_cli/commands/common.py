@@ -27,6 +27,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from mapo_cli.core.cluster import RayCluster, check_backend
 from mapo_cli.core.errors import MapoError, Stopped
+from mapo_cli.core.stop import stops_at_once
 
 console = Console()
 err_console = Console(stderr=True)
@@ -51,7 +52,8 @@ def reports_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with stops_at_once():
+                return func(*args, **kwargs)
         except Stopped as stopped:  # not an error: where it stopped and what to do next
             err_console.print(escape(str(stopped)), highlight=False, soft_wrap=True)
             raise typer.Exit(stopped.exit_code) from None

@@ -114,9 +114,13 @@ class ContextCache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(handle, "wb") as out:
-                np.savez(out, tokens=vectors.tokens, columns=vectors.columns)
-            os.replace(tmp, path)
+            try:
+                with os.fdopen(handle, "wb") as out:
+                    np.savez(out, tokens=vectors.tokens, columns=vectors.columns)
+                os.replace(tmp, path)
+            except BaseException:  # a stop mid-write leaves no partial file behind
+                Path(tmp).unlink(missing_ok=True)
+                raise
         except OSError as error:
             raise MapoError(f"cannot write the encoder cache in {path.parent}: {error} "
                             "(set MAPO_CACHE to a writable directory)") from None
