@@ -126,7 +126,7 @@ def _ensemble(decoders: list[Decoder], items: list[Prepared],
         known = {tuple(p): log_probability for p, log_probability in found}
         log_probs.append(fill_missing(decoder.checkpoint.model, [item], [programs],
                                       [[known.get(p) for p in programs]])[0])
-    return [(programs[j], mean) for j, mean in by_mean_probability(log_probs)] if programs else []
+    return [(programs[j], mean) for j, mean in by_mean_probability(log_probs)]
 
 
 def _written(item: Prepared, program: Program, probability: float) -> Written:
