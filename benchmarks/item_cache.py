@@ -18,6 +18,7 @@ import tomllib
 from pathlib import Path
 
 import torch
+from memory import rss_mib
 
 from mapo_cli.core.lru import LRU
 from mapo_cli.learn.actor import Actor
@@ -25,13 +26,6 @@ from mapo_cli.learn.checkpoint import load_checkpoint
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.run_dir import latest_checkpoint
 from mapo_cli.learn.training_data import load_training_data
-
-
-def rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def main() -> None:

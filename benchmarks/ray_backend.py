@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Self
 
+from memory import rss_mib
+
 from mapo_cli.core.cluster import RayCluster
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.train import train
@@ -69,7 +71,7 @@ class RayMemory:
 
 
 def ray_rss_mib() -> float:
-    total = 0
+    total = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
@@ -77,19 +79,10 @@ def ray_rss_mib() -> float:
             command = (entry / "cmdline").read_bytes()
             if b"ray" not in command:
                 continue
-            for line in (entry / "status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            total += rss_mib(entry / "status")
         except OSError:
             continue
-    return total / 1024
-
-
-def self_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return total
 
 
 def main() -> None:
@@ -113,10 +106,10 @@ def main() -> None:
 
     local = explore_data(data, out / "store-local", ExploreSettings(), **explore)
     results["explore_local_programs_per_second"] = local["programs_per_second"]
-    driver_before = self_rss_mib()
+    driver_before = rss_mib()
     with RayCluster() as cluster, RayMemory() as memory:
         results["ray_start_seconds"] = round(cluster.start_seconds, 2)
-        results["driver_added_mib"] = round(self_rss_mib() - driver_before, 1)  # import, init
+        results["driver_added_mib"] = round(rss_mib() - driver_before, 1)  # import, init
         time.sleep(2)
         results["ray_idle_mib"] = round(ray_rss_mib(), 1)  # its own processes, before any work
         on_ray = explore_data(data, out / "store-ray", ExploreSettings(), cluster=cluster,

@@ -29,10 +29,9 @@ from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.data.scoring import score_answers
-from mapo_cli.learn.decoding import Prepared, tree_log_probs
+from mapo_cli.learn.decoding import Prepared, Program, tree_log_probs
 from mapo_cli.learn.run_dir import resolve_checkpoint
 
-Program = tuple[int, ...]
 SCORE_BATCH = 32  # examples whose pooled programs one member scores together
 
 
