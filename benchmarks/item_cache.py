@@ -40,7 +40,7 @@ def main() -> None:
                                  data.grammar)
     actor = Actor(config, data.train, data.tables, data.grammar, checkpoint.vocabulary,
                   checkpoint.model, data.memory, data.filters, data.store_settings, seed=0,
-                  exhausted=data.exhausted)
+                  exhausted=data.exhausted, relaxed=data.relaxed)
     actor.items = LRU(10**6)  # nothing evicted: the second pass finds every item prepared
     ids = [e["id"] for e in data.train]
     random.Random(0).shuffle(ids)

@@ -25,7 +25,7 @@ from mapo_cli.core.lru import LRU
 from mapo_cli.learn.actor import ITEM_CACHE, Actor
 from mapo_cli.learn.checkpoint import load_checkpoint
 from mapo_cli.learn.config import TrainConfig
-from mapo_cli.learn.learner import update
+from mapo_cli.learn.learner import adam, update
 from mapo_cli.learn.run_dir import latest_checkpoint
 from mapo_cli.learn.training_data import load_training_data
 
@@ -47,8 +47,9 @@ def main() -> None:
     stale = type(model)(model.config, model.n_words, model.n_builtins)
     stale.load_state_dict(model.state_dict())
     actor = Actor(config, data.train, data.tables, data.grammar, checkpoint.vocabulary, stale,
-                  data.memory, data.filters, data.store_settings, seed=0, exhausted=data.exhausted)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+                  data.memory, data.filters, data.store_settings, seed=0, exhausted=data.exhausted,
+                  relaxed=data.relaxed)
+    optimizer = adam(model, config.learning_rate)
     ids = [e["id"] for e in data.train]
     random.Random(0).shuffle(ids)
     batches = [ids[k * config.batch_examples:(k + 1) * config.batch_examples]

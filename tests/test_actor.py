@@ -51,3 +51,26 @@ def test_keep_dead_code_is_refused_for_a_live_grammar(prepared_demo: Path,
                                                      demo_store: Path) -> None:
     with pytest.raises(MapoError, match="--keep-dead-code: grammar 'wtq' writes only live"):
         make_actor(prepared_demo, demo_store, live_memory=False)
+
+
+def test_a_relaxed_example_is_explored_with_every_function(prepared_demo: Path,
+                                                           demo_store: Path) -> None:
+    actor, _ = make_actor(prepared_demo, demo_store)
+    every = len(actor.grammar.functions)
+    narrowed = [i for i in actor.examples
+                if len(actor.explorer(i).interpreter.allowed) < every]
+    assert narrowed, "the demo's questions should leave some function untriggered"
+    actor.relaxed = {narrowed[0]}  # as `mapo explore --relax-triggers` marks it in the store
+    assert len(actor.explorer(narrowed[0]).interpreter.allowed) == every
+
+
+def test_training_reads_which_examples_were_relaxed(tmp_path: Path) -> None:
+    from tables import small_table
+    from test_explore import RELAX, UNTRIGGERED, write_data
+
+    from mapo_cli.search.driver import explore_data
+
+    data = write_data(tmp_path / "d", [UNTRIGGERED], [small_table()])
+    explore_data(data, tmp_path / "s", RELAX, workers=1, samples_per_example=1000)
+    config = TrainConfig(train=str(data), dev=str(data), store=str(tmp_path / "s"))
+    assert load_training_data(config).relaxed == {UNTRIGGERED["id"]}

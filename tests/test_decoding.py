@@ -15,10 +15,12 @@ from mapo_cli.language.interpreter import END_ID
 from mapo_cli.learn.decoding import (
     Prepared,
     beam_search,
+    encode_once,
     log_probs,
     max_decode_steps,
     prepare,
     sample,
+    tree_log_probs,
 )
 from mapo_cli.learn.features import build_vocabulary
 from mapo_cli.learn.model import ModelConfig, Programmer
@@ -190,6 +192,21 @@ def test_batching_gives_the_same_results_as_one_by_one() -> None:
     for k, program in enumerate(programs):
         alone = log_probs(model, [items[k % len(items)]], [program]).item()
         assert alone == pytest.approx(scores_batch[k].item(), abs=1e-5)
+
+
+def test_an_encoding_computed_once_gives_the_same_samples_and_scores() -> None:
+    items = make_items()
+    model = make_model(items)
+    encoded = encode_once(model, items)  # as an actor does for its batch
+    rows = items + items[:2]  # an actor's on-policy rows, then its exploration rows
+    fresh = sample(model, rows, torch.Generator().manual_seed(3))
+    shared = sample(model, rows, torch.Generator().manual_seed(3), encoded=encoded)
+    assert [p for p, _ in shared] == [p for p, _ in fresh]
+    assert [s for _, s in shared] == pytest.approx([s for _, s in fresh], abs=1e-6)
+    buffers = [[p for p, _ in fresh[k::len(items)]] for k in range(len(items))]
+    once, again = ([lp for scores in tree_log_probs(model, items, buffers, e) for lp in scores]
+                   for e in (encoded, None))
+    assert once == pytest.approx(again, abs=1e-6)
 
 
 def test_invalid_program_is_rejected_with_the_reason() -> None:

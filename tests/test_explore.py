@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -176,3 +177,62 @@ def test_explore_exits_non_zero_when_an_example_failed(tmp_path: Path, monkeypat
     assert "1 of 2 examples failed (e.g. bad: RuntimeError: boom)" in result.output
     with Store.open_readonly(tmp_path / "s") as store:
         assert store.read_status("good")["samples"] == 50
+
+
+UNTRIGGERED = example("nation name ?", [], ["Chile"])  # only `last`, `argmin`... give Chile
+RELAX = ExploreSettings(filter_mode="exact", error_rate=0.0, max_expressions=2,
+                        relax_triggers=True)
+
+
+def test_an_example_its_trigger_words_leave_uncovered_is_explored_with_every_function(
+        tmp_path: Path) -> None:
+    table = small_table()
+    narrow = explore_chunk(UNTRIGGERED, table, dataclasses.replace(RELAX, relax_triggers=False),
+                           None, 0, 10**6, seed=1)
+    assert narrow.exhausted and not narrow.programs  # what the triggers allow cannot answer
+    data = write_data(tmp_path / "d", [UNTRIGGERED], [table])
+    summary = explore_data(data, tmp_path / "s", RELAX, workers=1, samples_per_example=10**6)
+    assert summary["covered"] == 1 and summary["relaxed"] == 1
+    (memory, _, status), = store_contents(tmp_path / "s").values()
+    assert status["relaxed"] and status["exhausted"]
+    interpreter = make_interpreter(UNTRIGGERED, table, RELAX, relaxed=True)
+    scorer = TargetScorer(UNTRIGGERED["answer"])
+    rewarded = {p for p in enumerate_programs(interpreter)
+                if scorer.reward(interpreter.answer(interpreter.run(p))) > 0}
+    assert {program for program, _ in memory} == rewarded
+
+
+def test_a_covered_example_keeps_its_trigger_words(tmp_path: Path) -> None:
+    data = write_data(tmp_path / "d", [QUESTION], [small_table()])
+    summary = explore_data(data, tmp_path / "s", RELAX, workers=1, samples_per_example=10**6)
+    assert summary["covered"] == 1 and summary["relaxed"] == 0
+
+
+def test_a_run_stopped_after_relaxing_resumes_to_the_same_store(tmp_path: Path) -> None:
+    data = write_data(tmp_path / "d", [UNTRIGGERED], [small_table()])
+    explore_data(data, tmp_path / "once", RELAX, workers=1, samples_per_example=10**6, chunk=50)
+    calls = {"n": 0}
+
+    def stops_after_the_first_chunk(task, settings, size, seed):
+        from mapo_cli.search.driver import _run_task
+
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise KeyboardInterrupt
+        return _run_task(task, settings, size, seed)
+
+    with pytest.raises(KeyboardInterrupt):
+        explore_data(data, tmp_path / "twice", RELAX, workers=1, samples_per_example=10**6,
+                     chunk=50, task_runner=stops_after_the_first_chunk)
+    (_, _, status), = store_contents(tmp_path / "twice").values()
+    assert status["relaxed"] and not status["exhausted"]  # committed with an empty filter
+    explore_data(data, tmp_path / "twice", RELAX, workers=1, samples_per_example=10**6, chunk=50)
+    assert store_contents(tmp_path / "twice") == store_contents(tmp_path / "once")
+
+
+def test_relaxing_is_part_of_the_fingerprint(tmp_path: Path) -> None:
+    data = write_data(tmp_path / "d", [UNTRIGGERED], [small_table()])
+    explore_data(data, tmp_path / "s", RELAX, workers=1, samples_per_example=50)
+    with pytest.raises(MapoError, match="relax_triggers"):
+        explore_data(data, tmp_path / "s", dataclasses.replace(RELAX, relax_triggers=False),
+                     workers=1, samples_per_example=50)

@@ -285,3 +285,8 @@ def test_check_range_is_the_library_guard_too() -> None:
         check_range("beam", 0, label="beam")
     with pytest.raises(MapoError, match="got True"):
         check_range("steps", True)
+
+
+def test_no_triggers_and_relaxed_triggers_together_are_refused(files: dict) -> None:
+    result = invoke([*command_args("explore", files), "--no-triggers", "--relax-triggers"])
+    assert "give one of them" in assert_refused(result, "--relax-triggers")

@@ -44,6 +44,9 @@ def explore(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     no_triggers: Annotated[bool, typer.Option(
         "--no-triggers", help="Offer every function, not only those the question's words trigger.")] = False,
+    relax_triggers: Annotated[bool, typer.Option(
+        "--relax-triggers", help="Explore an example again with every function once all that "
+        "its trigger words allow is explored and none answers it.")] = False,
     exact: Annotated[bool, typer.Option(
         "--exact", help="Keep explored prefixes in an exact set instead of a bloom filter.")] = False,
     error_rate: Annotated[float, typer.Option(
@@ -71,10 +74,14 @@ def explore(
                   max_expressions=max_expressions, seconds=seconds, seed=seed,
                   error_rate=error_rate, chunk=chunk)
     check_backend(backend, ray_address)
+    if no_triggers and relax_triggers:
+        raise MapoError("--relax-triggers widens the triggered functions, --no-triggers has "
+                        "none to widen: give one of them")
     examples = load_examples(data)
     if not examples:
         raise MapoError(f"{data}: no examples")
-    settings = _settings(examples[0]["grammar"], max_expressions, no_triggers, exact, error_rate)
+    settings = _settings(examples[0]["grammar"], max_expressions, no_triggers, relax_triggers,
+                         exact, error_rate)
     summary = _explore_showing_progress(
         data, store, settings, len(examples), json_output, workers=workers,
         samples_per_example=samples_per_example, seconds=seconds or None, seed=seed,
@@ -104,8 +111,8 @@ def explore(
         console.print("stopped before every example was done: run the same command to resume")
 
 
-def _settings(grammar_name: str, max_expressions: int, no_triggers: bool, exact: bool,
-              error_rate: float) -> ExploreSettings:
+def _settings(grammar_name: str, max_expressions: int, no_triggers: bool, relax_triggers: bool,
+              exact: bool, error_rate: float) -> ExploreSettings:
     """What the store's fingerprint is made of: exploring into a store again must match it."""
     from mapo_cli.language.grammar import load_grammar
     from mapo_cli.search.explore import ExploreSettings
@@ -115,6 +122,7 @@ def _settings(grammar_name: str, max_expressions: int, no_triggers: bool, exact:
         grammar=grammar_name,
         max_expressions=max_expressions or grammar.max_expressions,
         triggers=not no_triggers,
+        relax_triggers=relax_triggers,
         filter_mode="exact" if exact else "bloom",
         error_rate=0.0 if exact else error_rate,
     )
@@ -147,6 +155,7 @@ def summary_table(summary: dict, title: str) -> Table:
         "examples": "examples", "covered": "covered (≥1 reward-1 program)", "coverage": "coverage",
         "programs": "programs sampled", "memory_programs": "programs in memory",
         "exhausted": "exhausted examples", "dead_ends": "dead ends",
+        "relaxed": "examples explored past their trigger words",
         "programs_per_second": "programs / second (this run)", "seconds": "seconds (this run)",
         "store_bytes": "store size", "bits_per_prefix": "filter bits per explored prefix",
         "false_positive_rate": "measured filter false-positive rate",

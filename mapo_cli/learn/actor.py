@@ -24,7 +24,15 @@ from mapo_cli.language.interpreter import END_ID, Interpreter, State
 from mapo_cli.language.liveness import without_dead_code
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.contextual_cache import context_cache
-from mapo_cli.learn.decoding import Prepared, Walked, prepare, sample, tree_log_probs
+from mapo_cli.learn.decoding import (
+    Encoded,
+    Prepared,
+    Walked,
+    encode_once,
+    prepare,
+    sample,
+    tree_log_probs,
+)
 from mapo_cli.learn.features import Vocabulary
 from mapo_cli.learn.model import Programmer
 from mapo_cli.learn.objectives import training_samples
@@ -108,7 +116,8 @@ class Actor:
     def __init__(self, config: TrainConfig, examples: list[dict], tables: dict[str, dict],
                  grammar: Grammar, vocabulary: Vocabulary, model: Programmer,
                  memory: dict[str, list[Program]], filters: dict[str, bytes | None],
-                 store_settings: dict, seed: int, exhausted: set[str] = frozenset()) -> None:
+                 store_settings: dict, seed: int, exhausted: set[str] = frozenset(),
+                 relaxed: set[str] = frozenset()) -> None:
         self.config = config
         self.examples = {e["id"]: e for e in examples}
         self.tables = tables
@@ -120,6 +129,7 @@ class Actor:
         self.filters = filters
         self.exhausted = exhausted  # explored completely (store status): nothing left to find
         self.newly_exhausted: list[str] = []  # ... found so by this actor since its last batch
+        self.relaxed = relaxed  # explored with every function (store status): their filters say so
         self.store_settings = store_settings
         self.items: LRU[str, Prepared] = LRU(min(max(len(self.examples), ITEM_CACHE),
                                                  ACTOR_ITEM_CACHE))
@@ -142,7 +152,8 @@ class Actor:
     def explorer(self, example_id: str) -> PolicyExplorer:
         """The example's explored prefixes persist; its interpreter is the current item's."""
         item = self.item(example_id)
-        allowed = exploring_functions(self.grammar, item.example, self.store_settings["triggers"])
+        allowed = exploring_functions(self.grammar, item.example, self.store_settings["triggers"]
+                                      and example_id not in self.relaxed)
         explored = self.explored.get(example_id)
         if explored is None:
             filter_bytes = self.filters.pop(example_id, None)
@@ -197,8 +208,9 @@ class Actor:
         self.model.eval()
         items = [self.item(i) for i in example_ids]
         found: dict[str, list[tuple[Program, float]]] = {}
-        on_policy, explored = self._sample_and_explore(example_ids, items, found)
-        memory_lp = self._memory_log_probs(example_ids, items)
+        encoded = encode_once(self.model, items)  # for sampling and for scoring the buffers
+        on_policy, explored = self._sample_and_explore(example_ids, items, found, encoded)
+        memory_lp = self._memory_log_probs(example_ids, items, encoded)
         batch = ActorBatch(list(example_ids), [], found, policy_version=self.policy_version,
                            filters={} if self.config.read_only_store else
                            {i: self.explored[i].persistent.to_bytes() for i in explored},
@@ -229,16 +241,17 @@ class Actor:
             batch.memory_probability /= batch.with_memory
         return batch
 
-    def _memory_log_probs(self, example_ids: list[str], items: list[Prepared]) -> dict[str, list[float]]:
+    def _memory_log_probs(self, example_ids: list[str], items: list[Prepared],
+                          encoded: Encoded) -> dict[str, list[float]]:
         """log π_old of every (capped) buffer program, as prefix trees batched across examples."""
         if self.config.objective == "reinforce":
             return {i: [] for i in example_ids}
         buffers = [self.buffer(i)[: self.config.memory_limit] for i in example_ids]
-        values = tree_log_probs(self.model, items, buffers)
+        values = tree_log_probs(self.model, items, buffers, encoded)
         return dict(zip(example_ids, values))
 
     def _sample_and_explore(self, example_ids: list[str], items: list[Prepared],
-                            found: dict[str, list[tuple[Program, float]]],
+                            found: dict[str, list[tuple[Program, float]]], encoded: Encoded,
                             ) -> tuple[list[Program], list[str]]:
         """One on-policy sample per example, and (Algorithm 2's SystematicExploration) one
         policy-guided new program per example, decoded together in one batch.
@@ -260,7 +273,7 @@ class Actor:
             return explorers[live[row - n]].allowed(state)
 
         results = sample(self.model, items + [items[k] for k in live], self.generator,
-                         restrict=offer)
+                         restrict=offer, encoded=encoded)
         for row, (program, _) in enumerate(results[n:]):
             k = live[row]
             if program and program[-1] == END_ID:  # finished (not a dead end)

@@ -118,21 +118,40 @@ def variable_slot(ctx: ProgramContext, state: State, token: int) -> int:
     return ctx.first_var + len(state.env) if token == CLOSE_ID and state.partial else -1
 
 
-def encode_items(model: Programmer, items: Sequence[Prepared | Walked]) -> DecoderState:
-    """Encode each distinct example once (by identity); one decoder row per item (items may repeat)."""
-    unique: dict[int, int] = {}
-    distinct: list[Prepared] = []
+@dataclass
+class Encoded:
+    """One encoder pass over a batch's distinct items, for every decode of that batch.
+
+    An actor samples and scores its buffers on the same examples with the same
+    weights (no gradient): encoding them once serves both.
+    """
+
+    state: DecoderState
+    rows: dict[int, int]  # id(item) -> its row in `state`
+
+
+def encode_once(model: Programmer, items: Sequence[Prepared | Walked]) -> Encoded:
+    """Encode each distinct item (by identity) once."""
+    rows: dict[int, int] = {}
+    distinct: list[Prepared | Walked] = []
     for item in items:
-        if id(item) not in unique:
-            unique[id(item)] = len(distinct)
+        if id(item) not in rows:
+            rows[id(item)] = len(distinct)
             distinct.append(item)
     batch = make_batch([d.features for d in distinct], [d.vocab_size for d in distinct],
                        model.n_builtins)
-    state = model.encode(batch)
-    rows = [unique[id(item)] for item in items]
-    if rows == list(range(len(distinct))):
-        return state
-    return state.select(torch.tensor(rows, dtype=torch.long))
+    return Encoded(model.encode(batch), rows)
+
+
+def encode_items(model: Programmer, items: Sequence[Prepared | Walked],
+                 encoded: Encoded | None = None) -> DecoderState:
+    """One decoder row per item (items may repeat), from `encoded` if it holds them all."""
+    if encoded is None or any(id(item) not in encoded.rows for item in items):
+        encoded = encode_once(model, items)
+    rows = [encoded.rows[id(item)] for item in items]
+    if rows == list(range(len(encoded.rows))):
+        return encoded.state
+    return encoded.state.select(torch.tensor(rows, dtype=torch.long))
 
 
 def valid_mask(valid_sets: Sequence[Sequence[int]], width: int) -> Tensor:
@@ -201,7 +220,8 @@ def log_probs(model: Programmer, items: Sequence[Prepared | Walked], programs: S
 @torch.no_grad()
 def sample(model: Programmer, items: Sequence[Prepared], generator: torch.Generator | None = None,
            greedy: bool = False, max_steps: int | None = None,
-           restrict: Callable[[int, State], Sequence[int]] | None = None) -> list[Scored]:
+           restrict: Callable[[int, State], Sequence[int]] | None = None,
+           encoded: Encoded | None = None) -> list[Scored]:
     """One program per item: sampled from π (with `generator`) or greedy; with its log-prob.
 
     Uses the model in its current mode (call `model.eval()` to turn dropout
@@ -209,14 +229,15 @@ def sample(model: Programmer, items: Sequence[Prepared], generator: torch.Genera
     short; an example with no valid program at all gives `((), -inf)`.
     `restrict(k, state)`, when given, narrows item k's valid tokens (systematic
     exploration offers only unexplored ones); an empty offer stops that item
-    where it is (a dead end: its unfinished prefix is returned).
+    where it is (a dead end: its unfinished prefix is returned). `encoded`:
+    the items' encoding, if the caller has it already (`encode_once`).
     """
     results: list[Scored] = [((), float("-inf"))] * len(items)
     states = [item.interpreter.start() for item in items]
     live = [k for k, s in enumerate(states) if items[k].interpreter.valid_tokens(s)]
     if not live:
         return results
-    decoder = encode_items(model, [items[k] for k in live])
+    decoder = encode_items(model, [items[k] for k in live], encoded)
     totals = [0.0] * len(items)
     limit = max_steps or max(max_decode_steps(i.ctx.grammar, i.ctx.max_expressions) for i in items)
     for _ in range(limit):
@@ -347,7 +368,8 @@ def _best_expansions(alive: list[_Hypothesis], scores: Tensor,
 
 @torch.no_grad()
 def tree_log_probs(model: Programmer, items: Sequence[Prepared],
-                   programs: Sequence[Sequence[Program]]) -> list[list[float]]:
+                   programs: Sequence[Sequence[Program]],
+                   encoded: Encoded | None = None) -> list[list[float]]:
     """log π of many programs per item, sharing the work of common prefixes.
 
     Memory buffers hold programs that mostly share their first expressions;
@@ -360,7 +382,7 @@ def tree_log_probs(model: Programmer, items: Sequence[Prepared],
                 for k, group in enumerate(programs) if group]
     if not frontier:
         return scores
-    decoder = encode_items(model, [items[k] for k, _, _ in frontier])
+    decoder = encode_items(model, [items[k] for k, _, _ in frontier], encoded)
     depth = 0
     while frontier:
         valid_sets = [items[k].interpreter.valid_tokens(state) for k, state, _ in frontier]

@@ -85,7 +85,7 @@ def _actor_main(rank: int, config: TrainConfig, data: TrainingData, vocabulary: 
     mine = data.train[rank::max(config.actors, 1)]
     actor = Actor(config, mine, data.tables, data.grammar, vocabulary, model, data.memory,
                   data.filters, data.store_settings, seed=config.seed * 1000 + rank + seen,
-                  exhausted=data.exhausted)
+                  exhausted=data.exhausted, relaxed=data.relaxed)
     order = batches(mine, config.batch_examples, random.Random(config.seed * 1000 + rank))
     while not stop.is_set() and os.getppid() == learner:
         if version.value != seen:

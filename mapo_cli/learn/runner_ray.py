@@ -71,7 +71,7 @@ class ActorHost:
         model.load_state_dict(weights)
         self.actor = Actor(config, share.examples, share.tables, data["grammar"], vocabulary,
                            model, share.memory, share.filters, data["store_settings"],
-                           seed=seed, exhausted=set(share.exhausted))
+                           seed=seed, exhausted=set(share.exhausted), relaxed=data["relaxed"])
         self.actor.contexts = share.contexts
         self.actor.policy_version = version
         self.order = batches(share.examples, config.batch_examples, random.Random(seed))
@@ -114,7 +114,8 @@ class _ActorPool:
         self.common = cluster.put({"model_config": trainer.model.config,
                                    "n_builtins": trainer.model.n_builtins,
                                    "grammar": data.grammar,
-                                   "store_settings": data.store_settings})
+                                   "store_settings": data.store_settings,
+                                   "relaxed": data.relaxed})
         self.shares = [_share(data, rank, config.actors, trainer) for rank in range(config.actors)]
         self.version = trainer.step
         self.weights = cluster.put(_weights(trainer.model))

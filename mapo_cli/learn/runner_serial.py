@@ -24,7 +24,7 @@ def run_serial(config: TrainConfig, trainer: Trainer, data: TrainingData, vocabu
     stale.load_state_dict(trainer.model.state_dict())
     actor = Actor(config, data.train, data.tables, data.grammar, vocabulary, stale, data.memory,
                   data.filters, data.store_settings, seed=config.seed + trainer.step,
-                  exhausted=data.exhausted)
+                  exhausted=data.exhausted, relaxed=data.relaxed)
     order = batches(data.train, config.batch_examples, order_rng)
     for _ in range(trainer.step):  # a resumed run continues the same batch order
         next(order)

@@ -29,7 +29,7 @@ from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.contextual_cache import context_cache
 from mapo_cli.learn.decoding import Prepared, prepare, sample
 from mapo_cli.learn.features import Vocabulary, build_vocabulary
-from mapo_cli.learn.learner import update
+from mapo_cli.learn.learner import adam, update
 from mapo_cli.learn.model import ModelConfig, Programmer
 from mapo_cli.learn.pretrained import WordVectors, fixed_entries, freeze, initialise_embeddings
 from mapo_cli.learn.run_dir import (
@@ -62,7 +62,7 @@ class Trainer:
         self.model = Programmer(model_config, len(vocabulary), len(data.grammar.builtin_tokens))
         if vectors is not None:
             self._start_from(vectors)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
+        self.optimizer = adam(self.model, config.learning_rate)
         # Dev accuracy swings from one evaluation to the next; an average of recent weights
         # swings less, so the best checkpoint is less a matter of when it was taken.
         self.average = (AveragedModel(self.model,

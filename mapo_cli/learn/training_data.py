@@ -30,6 +30,7 @@ class TrainingData:
     memory: dict[str, list[Program]]
     filters: dict[str, bytes | None]
     exhausted: set[str]
+    relaxed: set[str]  # explored past their trigger words (`mapo explore --relax-triggers`)
 
 
 def load_training_data(config: TrainConfig) -> TrainingData:
@@ -52,7 +53,7 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         if settings.get("grammar_hash") != grammar.content_hash:
             raise MapoError(f"store {config.store} was explored with grammar "
                             f"{settings.get('grammar')!r} of another version than the data's")
-        memory, filters, exhausted = {}, {}, set()
+        memory, filters, exhausted, relaxed = {}, {}, set(), set()
         for example in train:
             stored = store.read_example(example["id"])
             if stored is None:
@@ -64,7 +65,10 @@ def load_training_data(config: TrainConfig) -> TrainingData:
             if config.explore:
                 memory[example["id"]] = [p for p, r in store.read_memory(example["id"]) if r > 0]
                 filters[example["id"]] = store.read_filter(example["id"])
-                if (store.read_status(example["id"]) or {}).get("exhausted"):
+                status = store.read_status(example["id"]) or {}
+                if status.get("exhausted"):
                     exhausted.add(example["id"])
+                if status.get("relaxed"):
+                    relaxed.add(example["id"])
     return TrainingData(train, dev, {**dev_tables, **train_tables}, grammar, settings, memory,
-                        filters, exhausted)
+                        filters, exhausted, relaxed)

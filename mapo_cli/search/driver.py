@@ -27,7 +27,13 @@ from mapo_cli.core.processes import end_with_parent, stop_pool
 from mapo_cli.core.ranges import check_range
 from mapo_cli.core.stop import StopRequest
 from mapo_cli.data.dataset import load_dataset
-from mapo_cli.search.explore import ChunkResult, ExploreSettings, explore_chunk
+from mapo_cli.search.explore import (
+    ChunkResult,
+    ExploreSettings,
+    empty_filter,
+    explore_chunk,
+    wants_relaxing,
+)
 from mapo_cli.store.store import Store
 
 
@@ -50,13 +56,15 @@ class _Task:
     filter_bytes: bytes | None
     samples_done: int
     capacity: int
+    relaxed: bool = False
 
 
 def _run_task(task: _Task, settings: ExploreSettings, chunk: int, seed: int) -> ChunkResult:
     """Worker entry point: never raises, so one bad example cannot take others down."""
     try:
         return explore_chunk(task.example, task.table, settings, task.filter_bytes,
-                             task.samples_done, chunk, seed, capacity=task.capacity)
+                             task.samples_done, chunk, seed, capacity=task.capacity,
+                             relaxed=task.relaxed)
     except Exception as error:  # noqa: BLE001 - reported per example, exploration goes on
         return ChunkResult(task.example["id"], error=f"{type(error).__name__}: {error}")
 
@@ -106,7 +114,7 @@ def _explore(store: Store, examples: list[dict], tables: dict, settings: Explore
     or a signal asks to stop."""
     start = time.perf_counter()
     deadline = None if seconds is None else start + seconds
-    ledger = _Ledger(store, len(examples), target)
+    ledger = _Ledger(store, len(examples), target, settings)
     pending = ledger.plan(examples, tables)
 
     def out_of_time() -> bool:
@@ -179,9 +187,11 @@ class _Ledger:
     writes the results so far in one transaction.
     """
 
-    def __init__(self, store: Store, total: int, target: int) -> None:
+    def __init__(self, store: Store, total: int, target: int, settings: ExploreSettings) -> None:
         self.store = store
         self.target = target
+        self.settings = settings
+        self.capacity = int(1.3 * target) + 64
         self.progress = Progress(total=total)
         self.statuses: dict[str, dict] = {}
         self.covered: set[str] = set()
@@ -200,14 +210,22 @@ class _Ledger:
             self.statuses[example["id"]] = status
             if status["covered"]:
                 self.covered.add(example["id"])
+            task = _Task(example, tables[example["table"]], self.store.read_filter(example["id"]),
+                         status["samples"], self.capacity, status.get("relaxed", False))
+            if wants_relaxing(self.settings, status):  # e.g. found exhausted by training
+                self._relax(task, status)
             if self._enough(status):
                 self.progress.done += 1
                 continue
-            pending.append(_Task(example, tables[example["table"]],
-                                 self.store.read_filter(example["id"]), status["samples"],
-                                 capacity=int(1.3 * self.target) + 64))
+            pending.append(task)
         pending.reverse()
         return pending
+
+    def _relax(self, task: _Task, status: dict) -> None:
+        """Explore the example again with every function, from an empty filter: the marks of
+        the narrower space say nothing of the wider one. Written with the next chunk."""
+        status["relaxed"], status["exhausted"] = True, False
+        task.relaxed, task.filter_bytes = True, None
 
     def record(self, task: _Task, result: ChunkResult) -> bool:
         """Fold a chunk's result into its example (and `task`); whether it wants more samples."""
@@ -218,6 +236,9 @@ class _Ledger:
             self.covered.add(task.example["id"])
         task.samples_done = status["samples"]
         task.filter_bytes = result.filter_bytes or task.filter_bytes
+        if not result.error and wants_relaxing(self.settings, status):
+            self._relax(task, status)
+            result.filter_bytes = task.filter_bytes = empty_filter(self.settings, self.capacity)
         if result.error:
             self.progress.errors.append(f"{task.example['id']}: {result.error}")
         if result.error or self._enough(status):
@@ -257,7 +278,7 @@ class _Ledger:
 def new_status() -> dict:
     """The status of an example nobody has explored yet."""
     return {"samples": 0, "dead_ends": 0, "exhausted": False, "covered": False, "memory": 0,
-            "seconds": 0.0, "fp_probes": 0, "fp_hits": 0, "error": None}
+            "seconds": 0.0, "fp_probes": 0, "fp_hits": 0, "error": None, "relaxed": False}
 
 
 def update_status(status: dict, result: ChunkResult) -> dict:

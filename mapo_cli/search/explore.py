@@ -39,6 +39,9 @@ class ExploreSettings:
     grammar: str = "wtq"
     max_expressions: int = 3
     triggers: bool = True
+    # An example its trigger words leave uncovered once every program they allow is
+    # explored gets explored again with every function (its status says "relaxed").
+    relax_triggers: bool = False
     filter_mode: str = "bloom"  # "bloom" or "exact"
     error_rate: float = 0.01
 
@@ -46,6 +49,7 @@ class ExploreSettings:
         grammar = load_grammar(self.grammar)
         return make_fingerprint(grammar=grammar.name, grammar_hash=grammar.content_hash,
                                 max_expressions=self.max_expressions, triggers=self.triggers,
+                                relax_triggers=self.relax_triggers,
                                 filter_mode=self.filter_mode, error_rate=self.error_rate,
                                 live_programs=grammar.live_programs,
                                 semantics=SEMANTICS_VERSION)
@@ -87,25 +91,39 @@ def exploring_functions(grammar: Grammar, example: dict, triggers: bool) -> froz
     return triggered_functions(grammar, example["tokens"]) if triggers else None
 
 
-def make_interpreter(example: dict, table: dict, settings: ExploreSettings) -> Interpreter:
+def make_interpreter(example: dict, table: dict, settings: ExploreSettings,
+                     relaxed: bool = False) -> Interpreter:
+    """The interpreter exploration walks; a `relaxed` example's offers every function."""
     grammar: Grammar = load_grammar(settings.grammar)
     ctx = ProgramContext(example, table, grammar, settings.max_expressions)
-    return Interpreter(ctx, exploring_functions(grammar, example, settings.triggers))
+    return Interpreter(ctx, exploring_functions(grammar, example, settings.triggers and not relaxed))
+
+
+def wants_relaxing(settings: ExploreSettings, status: dict) -> bool:
+    """Whether an example's trigger words have run out: all they allow tried, none right."""
+    return (settings.relax_triggers and settings.triggers and status["exhausted"]
+            and not status["covered"] and not status.get("relaxed", False))
+
+
+def empty_filter(settings: ExploreSettings, capacity: int) -> bytes:
+    return make_filter(settings.filter_mode, capacity, settings.error_rate).to_bytes()
 
 
 def explore_chunk(example: dict, table: dict, settings: ExploreSettings, filter_bytes: bytes | None,
                   samples_done: int, max_samples: int, seed: int,
-                  policy: Policy | None = None, capacity: int = 13_000) -> ChunkResult:
+                  policy: Policy | None = None, capacity: int = 13_000,
+                  relaxed: bool = False) -> ChunkResult:
     """Sample up to `max_samples` new programs for one example (Algorithm 1, repeated).
 
     A new filter is sized for `capacity` keys (about 1.3 per sample); it grows
-    when an example needs more.
+    when an example needs more. A `relaxed` example is explored with every
+    function, its trigger words set aside.
     """
     start = time.perf_counter()
     result = ChunkResult(example["id"])
     explored = (filter_from_bytes(filter_bytes) if filter_bytes
                 else make_filter(settings.filter_mode, capacity, settings.error_rate))
-    interpreter = make_interpreter(example, table, settings)
+    interpreter = make_interpreter(example, table, settings, relaxed)
     scorer = TargetScorer.for_example(example)
     policy = policy or UniformPolicy()
     rng = random.Random(f"{seed}:{example['id']}:{samples_done}")

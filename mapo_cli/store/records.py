@@ -148,7 +148,8 @@ class StoreReader:
         """Totals over the whole store, or over `ids` (those of them that it holds).
 
         Keys: examples, covered (a reward-1 program in memory), coverage,
-        programs (samples tried), memory_programs, dead_ends, exhausted,
+        programs (samples tried), memory_programs, dead_ends, exhausted, relaxed
+        (explored past their trigger words, `--relax-triggers`),
         example_seconds (summed per-example work), filter_bits, filter_items,
         bits_per_prefix, false_positive_rate (measured by probing never-inserted
         keys, from status), store_bytes.
@@ -201,6 +202,7 @@ class StoreReader:
             "programs": 0,
             "dead_ends": 0,
             "exhausted": 0,
+            "relaxed": 0,
             "example_seconds": 0.0,
             "fp_probes": 0,
             "fp_hits": 0,
@@ -211,6 +213,7 @@ class StoreReader:
                 totals["programs"] += int(status.get("samples", 0))
                 totals["dead_ends"] += int(status.get("dead_ends", 0))
                 totals["exhausted"] += bool(status.get("exhausted", False))
+                totals["relaxed"] += bool(status.get("relaxed", False))
                 totals["example_seconds"] += float(status.get("seconds", 0.0))
                 totals["fp_probes"] += int(status.get("fp_probes", 0))
                 totals["fp_hits"] += int(status.get("fp_hits", 0))

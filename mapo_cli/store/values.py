@@ -55,6 +55,7 @@ def make_fingerprint(
     grammar_hash: str,
     max_expressions: int,
     triggers: bool,
+    relax_triggers: bool = False,
     filter_mode: str,
     error_rate: float,
     live_programs: bool,
@@ -64,9 +65,10 @@ def make_fingerprint(
 
     `live_programs` is the grammar's liveness rule and `semantics` the version
     of the language's semantics and pruning, so a store from before either
-    changed is refused by name.
+    changed is refused by name. `relax_triggers` is a key only when set, so
+    the stores explored before it existed keep their fingerprint.
     """
-    return {
+    fingerprint = {
         "grammar": grammar,
         "grammar_hash": grammar_hash,
         "live_programs": live_programs,
@@ -76,6 +78,9 @@ def make_fingerprint(
         "filter_mode": filter_mode,
         "error_rate": error_rate,
     }
+    if relax_triggers:
+        fingerprint["relax_triggers"] = True
+    return fingerprint
 
 
 _MEMORY_VERSION = 1
