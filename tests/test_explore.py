@@ -84,24 +84,29 @@ def store_contents(path: Path) -> dict:
 SETTINGS = ExploreSettings(max_expressions=3)
 
 
+def interrupted_after(chunks: int):
+    """A task runner that runs `chunks` chunks, then is interrupted as by Ctrl-C."""
+    from mapo_cli.search.driver import _run_task
+
+    calls = {"n": 0}
+
+    def run(task, settings, size, seed):
+        calls["n"] += 1
+        if calls["n"] > chunks:
+            raise KeyboardInterrupt
+        return _run_task(task, settings, size, seed)
+
+    return run
+
+
 def test_resuming_after_a_stop_builds_the_same_store(tmp_path: Path, prepared_demo: Path) -> None:
     data = demo_subset(tmp_path, prepared_demo)
     explore_data(data, tmp_path / "once", SETTINGS, workers=1, samples_per_example=600,
                  chunk=200, seed=3)
 
-    calls = {"n": 0}
-
-    def stops_after_five(task, settings, size, seed):
-        from mapo_cli.search.driver import _run_task
-
-        calls["n"] += 1
-        if calls["n"] > 5:
-            raise KeyboardInterrupt
-        return _run_task(task, settings, size, seed)
-
     with pytest.raises(KeyboardInterrupt):
         explore_data(data, tmp_path / "twice", SETTINGS, workers=1, samples_per_example=600,
-                     chunk=200, seed=3, task_runner=stops_after_five)
+                     chunk=200, seed=3, task_runner=interrupted_after(5))
     partial = store_contents(tmp_path / "twice")
     assert sum(s.get("samples", 0) for _, _, s in partial.values()) > 0  # what finished was committed
     summary = explore_data(data, tmp_path / "twice", SETTINGS, workers=2,
@@ -211,19 +216,9 @@ def test_a_covered_example_keeps_its_trigger_words(tmp_path: Path) -> None:
 def test_a_run_stopped_after_relaxing_resumes_to_the_same_store(tmp_path: Path) -> None:
     data = write_data(tmp_path / "d", [UNTRIGGERED], [small_table()])
     explore_data(data, tmp_path / "once", RELAX, workers=1, samples_per_example=10**6, chunk=50)
-    calls = {"n": 0}
-
-    def stops_after_the_first_chunk(task, settings, size, seed):
-        from mapo_cli.search.driver import _run_task
-
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise KeyboardInterrupt
-        return _run_task(task, settings, size, seed)
-
     with pytest.raises(KeyboardInterrupt):
         explore_data(data, tmp_path / "twice", RELAX, workers=1, samples_per_example=10**6,
-                     chunk=50, task_runner=stops_after_the_first_chunk)
+                     chunk=50, task_runner=interrupted_after(1))
     (_, _, status), = store_contents(tmp_path / "twice").values()
     assert status["relaxed"] and not status["exhausted"]  # committed with an empty filter
     explore_data(data, tmp_path / "twice", RELAX, workers=1, samples_per_example=10**6, chunk=50)
