@@ -93,7 +93,7 @@ def exploring_functions(grammar: Grammar, example: dict, triggers: bool) -> froz
 
 def make_interpreter(example: dict, table: dict, settings: ExploreSettings,
                      relaxed: bool = False) -> Interpreter:
-    """The interpreter exploration walks; a `relaxed` example's offers every function."""
+    """The interpreter exploration walks; for a `relaxed` example it offers every function."""
     grammar: Grammar = load_grammar(settings.grammar)
     ctx = ProgramContext(example, table, grammar, settings.max_expressions)
     return Interpreter(ctx, exploring_functions(grammar, example, settings.triggers and not relaxed))
