@@ -115,8 +115,9 @@ def test_decoded_programs_are_the_models_beam_with_exact_probabilities(
     from mapo_cli.data.dataset import load_dataset
     from mapo_cli.language.grammar import load_grammar
     from mapo_cli.language.program import format_program
+    from mapo_cli.learn.beam_search import beam_search
     from mapo_cli.learn.checkpoint import load_checkpoint
-    from mapo_cli.learn.decoding import beam_search, log_probs, prepare
+    from mapo_cli.learn.decoding import log_probs, prepare
 
     examples, tables = load_dataset(prepared_demo / "random-split-1-dev.jsonl")
     examples = examples[:6]

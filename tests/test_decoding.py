@@ -12,9 +12,9 @@ from test_interpreter import enumerate_programs
 
 from mapo_cli.language.grammar import load_grammar
 from mapo_cli.language.interpreter import END_ID
+from mapo_cli.learn.beam_search import beam_search
 from mapo_cli.learn.decoding import (
     Prepared,
-    beam_search,
     encode_once,
     log_probs,
     max_decode_steps,

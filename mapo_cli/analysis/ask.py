@@ -31,7 +31,8 @@ from mapo_cli.data.questions import CellIndex, analyse_question
 from mapo_cli.data.tables import Table, load_table_file, table_from_rows
 from mapo_cli.language.interpreter import END_ID
 from mapo_cli.language.program import format_program
-from mapo_cli.learn.decoding import Prepared, beam_search
+from mapo_cli.learn.beam_search import beam_search
+from mapo_cli.learn.decoding import Prepared
 from mapo_cli.learn.run_dir import resolve_checkpoint
 
 Program = tuple[int, ...]

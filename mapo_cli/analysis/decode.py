@@ -4,7 +4,7 @@ The paper's inference (section 5.1): beam search of size 5 with code
 assistance; the answer is the top program's. Workers compute, this process
 collects (as in exploration): each worker process loads the checkpoint itself
 with one torch thread and decodes chunks of examples with the batched
-`decoding.beam_search`; accuracy is then computed here with the official
+`beam_search.beam_search`; accuracy is then computed here with the official
 scorer over every example of the file, each answer as the cell `--out` writes
 for it, so an example without a valid program is simply wrong, and the figure
 equals `mapo score` (and evaluator.py) on the written predictions.
@@ -36,6 +36,7 @@ from mapo_cli.data.scoring import TargetScorer, score_answers
 from mapo_cli.language.grammar import Grammar, load_grammar
 from mapo_cli.language.interpreter import END_ID
 from mapo_cli.language.program import format_program
+from mapo_cli.learn.beam_search import beam_search
 from mapo_cli.learn.checkpoint import Checkpoint, load_checkpoint
 from mapo_cli.learn.contextual_cache import (
     ContextCache,
@@ -43,7 +44,7 @@ from mapo_cli.learn.contextual_cache import (
     context_cache,
     preload,
 )
-from mapo_cli.learn.decoding import Prepared, beam_search, prepare
+from mapo_cli.learn.decoding import Prepared, prepare
 from mapo_cli.learn.run_dir import resolve_checkpoint
 
 

@@ -30,8 +30,8 @@ from mapo_cli.data.dataset import load_dataset
 from mapo_cli.search.explore import (
     ChunkResult,
     ExploreSettings,
-    empty_filter,
     explore_chunk,
+    new_filter,
     wants_relaxing,
 )
 from mapo_cli.store.store import Store
@@ -238,7 +238,7 @@ class _Ledger:
         task.filter_bytes = result.filter_bytes or task.filter_bytes
         if not result.error and wants_relaxing(self.settings, status):
             self._relax(task, status)
-            result.filter_bytes = task.filter_bytes = empty_filter(self.settings, self.capacity)
+            result.filter_bytes = task.filter_bytes = new_filter(self.settings, self.capacity).to_bytes()
         if result.error:
             self.progress.errors.append(f"{task.example['id']}: {result.error}")
         if result.error or self._enough(status):

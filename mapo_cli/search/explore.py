@@ -26,7 +26,7 @@ from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import Grammar, load_grammar, triggered_functions
 from mapo_cli.language.interpreter import Interpreter, State
 from mapo_cli.language.semantics import SEMANTICS_VERSION
-from mapo_cli.store.filters import filter_from_bytes, make_filter
+from mapo_cli.store.filters import PrefixFilter, filter_from_bytes, make_filter
 from mapo_cli.store.values import make_fingerprint
 
 FP_PROBES = 1000  # random never-inserted keys probed per chunk to measure false positives
@@ -105,8 +105,9 @@ def wants_relaxing(settings: ExploreSettings, status: dict) -> bool:
             and not status["covered"] and not status.get("relaxed", False))
 
 
-def empty_filter(settings: ExploreSettings, capacity: int) -> bytes:
-    return make_filter(settings.filter_mode, capacity, settings.error_rate).to_bytes()
+def new_filter(settings: ExploreSettings, capacity: int) -> PrefixFilter:
+    """An empty explored-prefix filter of the store's kind, sized for `capacity` keys."""
+    return make_filter(settings.filter_mode, capacity, settings.error_rate)
 
 
 def explore_chunk(example: dict, table: dict, settings: ExploreSettings, filter_bytes: bytes | None,
@@ -122,7 +123,7 @@ def explore_chunk(example: dict, table: dict, settings: ExploreSettings, filter_
     start = time.perf_counter()
     result = ChunkResult(example["id"])
     explored = (filter_from_bytes(filter_bytes) if filter_bytes
-                else make_filter(settings.filter_mode, capacity, settings.error_rate))
+                else new_filter(settings, capacity))
     interpreter = make_interpreter(example, table, settings, relaxed)
     scorer = TargetScorer.for_example(example)
     policy = policy or UniformPolicy()
@@ -148,7 +149,7 @@ def explore_chunk(example: dict, table: dict, settings: ExploreSettings, filter_
     # declare an example exhausted (an exhausted one never runs another chunk).
     result.exhausted = prefixes.marked_here(ROOT_KEY)
     if result.exhausted:  # only the marked root matters now: keep a minimal filter
-        explored = make_filter(settings.filter_mode, 1, settings.error_rate)
+        explored = new_filter(settings, 1)
         explored.add(ROOT_KEY)
     result.fp_probes, result.fp_hits = measure_false_positives(explored, rng)
     result.filter_bytes = explored.to_bytes()
