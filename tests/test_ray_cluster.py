@@ -7,6 +7,7 @@ node of a training actor replaces the actor, and the run finishes.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -74,9 +75,21 @@ def test_a_training_actor_whose_node_is_lost_is_replaced(tmp_path: Path, nodes,
 
     def lose_a_node(progress) -> None:
         if progress.step == 3:
+            lost = workers[1].node_id
             cluster.remove_node(workers[1])
             cluster.add_node(num_cpus=1)  # where the replacement can go
+            wait_until_dead(lost)  # else the run can end before Ray tells the driver
 
     with RayCluster(cluster.address) as joined:
         summary = train(config, tmp_path / "run", on_progress=lose_a_node, cluster=joined)
     assert summary["steps"] == 10 and summary["actors_replaced"] == 1
+
+
+def wait_until_dead(node_id: str, seconds: float = 60.0) -> None:
+    """Block until the cluster's control store has marked this node dead."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if any(node["NodeID"] == node_id and not node["Alive"] for node in ray.nodes()):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"node {node_id} still alive after {seconds:.0f} s")
