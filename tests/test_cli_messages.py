@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 import typer
+from rich.console import Console
+from rich.progress import MofNCompleteColumn, TextColumn
 from typer.testing import CliRunner
 
-from mapo_cli.commands.common import reports_errors
+from mapo_cli.commands.common import LazyProgress, reports_errors
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.main import app
 
@@ -134,3 +137,18 @@ def test_inspect_run_at_80_columns_cuts_nothing(tmp_path: Path) -> None:
         assert text in result.stdout
     one = runner.invoke(app, ["inspect", "run", str(runs[0])], env={"COLUMNS": "80"})
     assert f"run {runs[0]}\n" in one.stdout and "…" not in one.stdout
+
+
+def logged_bar(log_every: float | None) -> list[str]:
+    """The lines a three-step bar leaves in a log file (a console that is no terminal)."""
+    log = io.StringIO()
+    with LazyProgress(TextColumn("train"), MofNCompleteColumn(), total=3,
+                      console=Console(file=log, width=40), log_every=log_every) as bar:
+        for done in (1, 2, 3):
+            bar(done, 3)
+    return [line.strip() for line in log.getvalue().splitlines()]
+
+
+def test_a_bar_in_a_log_file_is_a_line_every_interval_and_one_at_the_end() -> None:
+    assert logged_bar(log_every=0.0) == ["train 1/3", "train 2/3", "train 3/3", "train 3/3"]
+    assert logged_bar(log_every=None) == ["train 3/3"]  # a minute between lines by default

@@ -7,6 +7,7 @@ import functools
 import json
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Self, TypeVar
@@ -146,24 +147,39 @@ def print_json(obj: Any) -> None:
     typer.echo(json.dumps(obj, sort_keys=True))
 
 
+LOG_EVERY_SECONDS = 60.0  # a bar written to a file or pipe: one line this often
+
+
 class LazyProgress:
     """A rich Progress on stderr that appears with the first update, not before.
 
     Checks and loading come first, so a bad input is one line with no bar
-    drawn above it.
+    drawn above it. Where stderr is not a terminal (a run in the background,
+    its output in a log), rich draws the bar only at the end; so the bar is
+    written as a line every `log_every` seconds instead.
     """
 
-    def __init__(self, *columns: Any, total: float, disable: bool = False, **fields: Any) -> None:
-        self.progress = Progress(*columns, console=err_console, disable=disable)
+    def __init__(self, *columns: Any, total: float, disable: bool = False,
+                 console: Console | None = None, log_every: float | None = None,
+                 **fields: Any) -> None:
+        console = console or err_console
+        self.progress = Progress(*columns, console=console, disable=disable)
         self.total = total
         self.fields = fields
         self.task: TaskID | None = None
+        self.log_every = (None if disable or console.is_terminal
+                          else LOG_EVERY_SECONDS if log_every is None else log_every)
+        self.logged = 0.0
 
     def update(self, **changes: Any) -> None:
         if self.task is None:
             self.progress.start()
             self.task = self.progress.add_task("", total=self.total, **self.fields)
+            self.logged = time.monotonic()
         self.progress.update(self.task, **changes)
+        if self.log_every is not None and time.monotonic() - self.logged >= self.log_every:
+            self.progress.console.print(self.progress.make_tasks_table(self.progress.tasks))
+            self.logged = time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:
         """As a `progress(done, total)` callback of library code."""
