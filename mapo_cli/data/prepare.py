@@ -270,6 +270,8 @@ def _run_batches(
             while futures and stop.signal is None:
                 finished, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
                 for future in finished:
+                    if stop.signal is not None:  # came while an earlier one was taken in
+                        break
                     yield future.result()
         finally:
             if futures:
