@@ -325,6 +325,8 @@ def _as_they_finish(chunks: list[list[dict]], submit: Callable[[list[dict]], Fut
                 in_flight.add(submit(pending.pop()))
             finished, in_flight = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
             for future in finished:
+                if stop.signal is not None:  # came while an earlier one was taken in
+                    break
                 try:
                     results = future.result()
                 except lost:
