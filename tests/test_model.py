@@ -94,6 +94,26 @@ def test_features_follow_the_context_token_order() -> None:
     assert counts["r.nation-str"] == 1 and counts["r.gold-num"] == 1 and counts["r.rank-str"] == 0
 
 
+def test_with_match_plurals_the_column_feature_reads_a_plural_as_its_column(
+        tmp_path: Path) -> None:
+    table = medals_table()
+    nations = question("which nations won 3 golds ?", [{"type": "number", "value": 3.0,
+                                                         "span": [3, 4]}])
+    ctx = ProgramContext(nations, table, load_grammar("wtq"))
+    views = [v.token for v in ctx.views]
+    for match_plurals, expected in ((False, 0), (True, 1)):
+        vocabulary = build_vocabulary([nations], {table["id"]: table},
+                                      match_plurals=match_plurals)
+        counts = dict(zip(views, encode_example(nations, table, ctx, vocabulary).column_counts))
+        assert counts["r.nation-str"] == counts["r.gold-num"] == expected
+        assert counts["r.silver-num"] == 0
+        vocabulary.save(tmp_path / "words.json")
+        assert Vocabulary.load(tmp_path / "words.json").match_plurals is match_plurals
+    # a vocabulary saved before the option matches words exactly, as it was trained to
+    (tmp_path / "old.json").write_text(json.dumps({"words": list(SPECIALS), "min_count": 1}))
+    assert Vocabulary.load(tmp_path / "old.json").match_plurals is False
+
+
 def test_model_puts_no_probability_on_invalid_tokens() -> None:
     table = medals_table()
     vocabulary = build_vocabulary([PERU, CHILE], {table["id"]: table})

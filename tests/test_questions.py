@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapo_cli.core.text import contains, normalize_text
+from mapo_cli.core.text import contains, normalize_text, singular
 from mapo_cli.data.questions import CellIndex, analyse_question, tokenize
 from mapo_cli.data.tables import build_table
 
@@ -36,6 +36,19 @@ def strings(question: str) -> list[str]:
 
 
 # ----------------------------------------------------------------- tokens
+
+
+@pytest.mark.parametrize(("word", "form"), [
+    ("weapons", "weapon"), ("countries", "country"), ("matches", "match"), ("boxes", "box"),
+    ("losses", "loss"), ("wins", "win"), ("games", "game"),
+    # kept: not plurals, or too short to tell
+    ("status", "status"), ("analysis", "analysis"), ("class", "class"), ("was", "was"),
+    ("gold", "gold"),
+])
+def test_singular_is_what_question_and_column_words_are_compared_as(word: str,
+                                                                     form: str) -> None:
+    assert singular(word) == form
+    assert singular(form) == form
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,10 @@ EmbeddingsOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
 FreezeEmbeddingsOption = Annotated[bool, typer.Option(
     "--freeze-embeddings", help="Keep the pretrained vectors fixed, as the paper does; "
     "words seen --min-count times learn their other dimensions.")]
+MatchPluralsOption = Annotated[bool, typer.Option(
+    "--match-plurals", help="The column feature (how many of a column name's words the "
+    "question has) counts a plural as its singular: \"weapons\" matches the column "
+    "\"weapon\". Recorded in the checkpoint.")]
 MinCountOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
     help="Training words seen fewer times are <UNK>, or with --embeddings their vector "
     "alone (default 1).")]
@@ -115,6 +119,7 @@ def train(
     encoder: EncoderOption = None,
     embeddings: EmbeddingsOption = None,
     freeze_embeddings: FreezeEmbeddingsOption = False,
+    match_plurals: MatchPluralsOption = False,
     min_count: MinCountOption = None,
     keep_dead_code: KeepDeadCodeOption = False,
     steps: StepsOption = None,
@@ -147,7 +152,8 @@ def train(
              "ray_address": ray_address, "read_only_store": read_only_store or None,
              "explore": False if no_explore else None,
              "live_memory": False if keep_dead_code else None, "encoder": encoder, "embeddings": embeddings,
-             "freeze_embeddings": freeze_embeddings or None, "min_count": min_count}
+             "freeze_embeddings": freeze_embeddings or None, "min_count": min_count,
+             "match_plurals": match_plurals or None}
     settings = _settings(config, run, resume, flags).check()
     check_writable(run, directory=True)
     summary = _train_showing_progress(settings, run, resume, overwrite, json_output)

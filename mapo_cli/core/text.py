@@ -36,6 +36,22 @@ def contains(cell_normalized: str, needle_normalized: str) -> bool:
     return f" {needle_normalized} " in f" {cell_normalized} "
 
 
+def singular(word: str) -> str:
+    """A light English singular (`weapons` → weapon, `countries` → country, `losses` → loss).
+
+    For matching question words to column-name words, both sides alike: a
+    question asks for "the weapons" of a column named "weapon". Words of
+    three letters or fewer stay.
+    """
+    if len(word) <= 3 or word.endswith(("ss", "us", "is")):
+        return word
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith(("ches", "shes", "sses", "xes")):
+        return word[:-2]
+    return word.removesuffix("s")
+
+
 def quote_string(text: str) -> str:
     """A string literal as programs spell it: in double quotes, `"` and `\\` escaped."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -40,6 +40,7 @@ class TrainConfig:
     encoder: str = "lstm"  # lstm | minilm: also read a frozen pretrained encoder's vectors
     embeddings: str = ""  # start the word embeddings from pretrained vectors ("glove-6b-50d")
     freeze_embeddings: bool = False  # keep the pretrained vectors fixed (the paper's setting)
+    match_plurals: bool = False  # the column feature counts `weapons` as the column word `weapon`
     min_count: int = 1  # rarer training words are <UNK> (or, with --embeddings, just their vector)
     grad_clip: float = 5.0  # gradient norm clipping
     average_decay: float = 0.0  # >0: evaluate (and keep as best) an exponential moving average

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mapo_cli.core.errors import MapoError
-from mapo_cli.core.text import normalize_text
+from mapo_cli.core.text import normalize_text, singular
 from mapo_cli.language.context import ProgramContext, literal_value
 
 if TYPE_CHECKING:
@@ -32,33 +32,47 @@ ENTITY_TYPES = ("string", "number", "date")
 
 
 class Vocabulary:
-    """Question and column-name words ↔ ids; unknown words map to `<UNK>`."""
+    """Question and column-name words ↔ ids; unknown words map to `<UNK>`.
 
-    def __init__(self, words: Iterable[str], min_count: int = 1) -> None:
+    It also says how question words are matched to column-name words for the
+    column feature (`match_plurals`), so that a checkpoint is read the way it was
+    trained; vocabularies saved before the option match exactly.
+    """
+
+    def __init__(self, words: Iterable[str], min_count: int = 1,
+                 match_plurals: bool = False) -> None:
         self.words: tuple[str, ...] = tuple(words)
         if self.words[: len(SPECIALS)] != SPECIALS:
             raise MapoError(f"a word vocabulary must start with {', '.join(SPECIALS)}")
         self.min_count = min_count
+        self.match_plurals = match_plurals
         self._ids = {word: i for i, word in enumerate(self.words)}
 
     def __len__(self) -> int:
         return len(self.words)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocabulary) and self.words == other.words
+        return (isinstance(other, Vocabulary) and self.words == other.words
+                and self.match_plurals == other.match_plurals)
 
     def id(self, word: str) -> int:
         return self._ids.get(word, UNK_ID)
 
+    def match_form(self, word: str) -> str:
+        """The form in which a word is compared between question and column name."""
+        return singular(word) if self.match_plurals else word
+
     def to_json(self) -> dict:
-        return {"words": list(self.words), "min_count": self.min_count}
+        return {"words": list(self.words), "min_count": self.min_count,
+                "match_plurals": self.match_plurals}
 
     @classmethod
     def from_json(cls, data: object, where: str = "vocabulary") -> Vocabulary:
         if not isinstance(data, dict) or not isinstance(data.get("words"), list) or not all(
                 isinstance(w, str) for w in data["words"]):
             raise MapoError(f"{where}: not a word vocabulary (expected {{'words': [...]}})")
-        return cls(data["words"], int(data.get("min_count", 1)))
+        return cls(data["words"], int(data.get("min_count", 1)),
+                   bool(data.get("match_plurals", False)))
 
     def save(self, path: Path | str) -> None:
         Path(path).write_text(json.dumps(self.to_json(), ensure_ascii=False) + "\n", "utf-8")
@@ -91,7 +105,7 @@ def column_words(name: str) -> list[str]:
 
 
 def build_vocabulary(examples: Iterable[Mapping], tables: Mapping[str, Mapping] | None = None,
-                     min_count: int = 1) -> Vocabulary:
+                     min_count: int = 1, match_plurals: bool = False) -> Vocabulary:
     """Words of the training questions (and of the column names of their tables, when given).
 
     Each table's column words count once however many questions use it.
@@ -107,7 +121,7 @@ def build_vocabulary(examples: Iterable[Mapping], tables: Mapping[str, Mapping] 
     for special in SPECIALS:
         counts.pop(special, None)
     kept = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
-    return Vocabulary(SPECIALS + tuple(kept), min_count)
+    return Vocabulary(SPECIALS + tuple(kept), min_count, match_plurals)
 
 
 @dataclass(frozen=True)
@@ -147,7 +161,8 @@ def encode_example(example: Mapping, table: Mapping, ctx: ProgramContext,
     cells = _Cells(table)
     in_table = [int(cells.contains(normalize_text(token))) for token in example["tokens"]]
     spans, types = _literal_spans(example, ctx)
-    question_set = {w for token in example["tokens"] for w in normalize_text(token).split()}
+    question_set = {vocabulary.match_form(w)
+                    for token in example["tokens"] for w in normalize_text(token).split()}
     names = [column_words(view.name) for view in ctx.views]
     return Features(
         word_ids=[vocabulary.id(w) for w in words],
@@ -155,7 +170,8 @@ def encode_example(example: Mapping, table: Mapping, ctx: ProgramContext,
         entity_spans=spans,
         entity_types=types,
         column_word_ids=[[vocabulary.id(w) for w in name] or [UNK_ID] for name in names],
-        column_counts=[sum(w in question_set for w in name) for name in names],
+        column_counts=[sum(vocabulary.match_form(w) in question_set for w in name)
+                       for name in names],
         column_kinds=[VIEW_KINDS.index(view.kind) for view in ctx.views],
         context=None if context is None else context.tokens,
         column_context=None if context is None else _per_view(context, table, ctx),

@@ -78,7 +78,7 @@ def with_known_words(vocabulary: Vocabulary, candidates: tuple[str, ...],
     """`vocabulary` and, after it, the candidate words it lacks that `vectors` know."""
     have = set(vocabulary.words)
     extra = tuple(w for w in candidates if w not in have and w in vectors.row_of)
-    return Vocabulary(vocabulary.words + extra, vocabulary.min_count)
+    return Vocabulary(vocabulary.words + extra, vocabulary.min_count, vocabulary.match_plurals)
 
 
 @torch.no_grad()

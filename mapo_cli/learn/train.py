@@ -90,7 +90,7 @@ def _vocabulary(config: TrainConfig, data: TrainingData, checkpoint: Path | None
     """A resumed run keeps its checkpoint's vocabulary (word ids must not move)."""
     if checkpoint:
         return load_checkpoint(checkpoint, data.grammar).vocabulary
-    vocabulary = build_vocabulary(data.train, data.tables, config.min_count)
+    vocabulary = build_vocabulary(data.train, data.tables, config.min_count, config.match_plurals)
     if vectors is not None:
         every_word = build_vocabulary(data.train + data.dev, data.tables).words
         vocabulary = with_known_words(vocabulary, every_word, vectors)
