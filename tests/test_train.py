@@ -118,6 +118,18 @@ def test_a_resumed_run_can_go_on_with_a_lower_learning_rate(setup: dict) -> None
     assert [group["lr"] for group in state["optimizer"]["param_groups"]] == [0.0002]
 
 
+def test_a_resume_that_would_change_the_model_is_refused(setup: dict) -> None:
+    assert runner.invoke(app, args(setup, "m", "--steps", "2", "--eval-every", "2",
+                                   "--serial")).exit_code == 0
+    saved = (setup["tmp"] / "m" / "config.toml").read_text()
+    refused = runner.invoke(app, args(setup, "m", "--steps", "4", "--serial", "--resume",
+                                      "--match-plurals"))
+    assert refused.exit_code != 0 and "match_plurals = False (asked: True)" in refused.output
+    assert "Traceback" not in refused.output
+    assert (setup["tmp"] / "m" / "config.toml").read_text() == saved
+    assert [r["step"] for r in metrics(setup["tmp"] / "m")] == [2]
+
+
 def _weights(state: dict) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items() if k != "n_averaged"}
 

@@ -17,7 +17,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from multiprocessing import get_context
@@ -28,7 +28,7 @@ import torch
 
 from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
-from mapo_cli.core.processes import end_with_parent, stop_pool
+from mapo_cli.core.processes import as_they_finish, end_with_parent, stop_pool
 from mapo_cli.core.ranges import check_options
 from mapo_cli.core.stop import StopRequest
 from mapo_cli.data.dataset import load_dataset, tables_of
@@ -283,9 +283,9 @@ def _run_chunks(chunks: list[list[dict]], tables: dict[str, dict], decoder: Deco
         def submit(chunk: list[dict]) -> Future:
             return pool.submit(_decode_chunk, chunk, tables_of(chunk, tables), beam_size)
 
-        yield from _as_they_finish(
+        yield from as_they_finish(
             chunks, submit, workers, stop,
-            stop_pool=lambda in_flight: stop_pool(pool) if in_flight else None,
+            drop=lambda in_flight: stop_pool(pool) if in_flight else None,
             lost=BrokenProcessPool, died="a decoding worker process died (out of memory?); "
             "try fewer --workers or a smaller --batch")
 
@@ -305,35 +305,10 @@ def _run_chunks_on_ray(chunks: list[list[dict]], tables: dict[str, dict], decode
         vectors = preload(contexts, chunk, needed) if contexts is not None else None
         return cluster.submit(_decode_on_ray, shipped, chunk, needed, beam_size, vectors)
 
-    yield from _as_they_finish(chunks, submit, workers, stop, stop_pool=cluster.cancel,
-                               lost=cluster.ray.exceptions.RayError,
-                               died="a decoding task failed on every retry (its workers or "
-                               "nodes died)")
-
-
-def _as_they_finish(chunks: list[list[dict]], submit: Callable[[list[dict]], Future],
-                    workers: int, stop: StopRequest, stop_pool: Callable[[set[Future]], None],
-                    lost: type[Exception], died: str) -> Iterator[list[ExampleResult]]:
-    """Two chunks per worker in flight, results as they finish; once `stop` has a signal,
-    or a worker is `lost` (`died`: what to tell), the running chunks are dropped
-    (`stop_pool`)."""
-    pending = list(reversed(chunks))
-    in_flight: set[Future] = set()
-    try:
-        while (pending or in_flight) and stop.signal is None:
-            while pending and len(in_flight) < 2 * workers:
-                in_flight.add(submit(pending.pop()))
-            finished, in_flight = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
-            for future in finished:
-                if stop.signal is not None:  # came while an earlier one was taken in
-                    break
-                try:
-                    results = future.result()
-                except lost:
-                    raise MapoError(died) from None
-                yield results
-    finally:
-        stop_pool(in_flight)
+    yield from as_they_finish(chunks, submit, workers, stop, drop=cluster.cancel,
+                              lost=cluster.ray.exceptions.RayError,
+                              died="a decoding task failed on every retry (its workers or "
+                              "nodes died)")
 
 
 def _decode_on_ray(decoder: Decoder, examples: list[dict], tables: dict[str, dict],

@@ -13,7 +13,15 @@ import signal
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import TypeVar
+
+from mapo_cli.core.errors import MapoError
+from mapo_cli.core.stop import StopRequest
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
@@ -64,3 +72,31 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
         if process.is_alive():
             process.kill()
             process.join(timeout=5)
+
+
+def as_they_finish(items: list[Item], submit: Callable[[Item], Future], workers: int,
+                   stop: StopRequest, drop: Callable[[set[Future]], None],
+                   lost: type[Exception], died: str) -> Iterator[Result]:
+    """`submit` the items, two per worker in flight, and yield results as they finish.
+
+    Once `stop` has a signal, none more is yielded, even of those already
+    finished, and the running ones are dropped (`drop(in_flight)`); a
+    worker `lost` (the pool broke) is a MapoError saying `died`.
+    """
+    pending = list(reversed(items))
+    in_flight: set[Future] = set()
+    try:
+        while (pending or in_flight) and stop.signal is None:
+            while pending and len(in_flight) < 2 * workers:
+                in_flight.add(submit(pending.pop()))
+            finished, in_flight = wait(in_flight, timeout=0.5, return_when=FIRST_COMPLETED)
+            for future in finished:
+                if stop.signal is not None:  # came while an earlier one was taken in
+                    break
+                try:
+                    result = future.result()
+                except lost:
+                    raise MapoError(died) from None
+                yield result
+    finally:
+        drop(in_flight)

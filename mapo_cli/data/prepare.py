@@ -18,13 +18,14 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mapo_cli.core.errors import MapoError
-from mapo_cli.core.processes import end_with_parent, stop_pool
+from mapo_cli.core.processes import as_they_finish, end_with_parent, stop_pool
 from mapo_cli.core.stop import StopRequest
 from mapo_cli.data.dataset import write_jsonl
 from mapo_cli.data.questions import CellIndex, Entity, analyse_question
@@ -265,17 +266,10 @@ def _run_batches(
     # process can deadlock the child.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, context, end_with_parent, (os.getpid(),)) as pool:
-        futures = {pool.submit(_process_batch, loader, batch) for batch in batches}
-        try:
-            while futures and stop.signal is None:
-                finished, futures = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    if stop.signal is not None:  # came while an earlier one was taken in
-                        break
-                    yield future.result()
-        finally:
-            if futures:
-                stop_pool(pool)
+        yield from as_they_finish(
+            batches, lambda batch: pool.submit(_process_batch, loader, batch), workers, stop,
+            drop=lambda in_flight: stop_pool(pool) if in_flight else None,
+            lost=BrokenProcessPool, died="a prepare worker process died (out of memory?)")
 
 
 # ----------------------------------------------------------------- the pipeline

@@ -94,6 +94,16 @@ class TrainConfig:
         return "\n".join(lines) + "\n"
 
 
+MODEL_SETTINGS = ("hidden", "embedding", "encoder", "embeddings", "match_plurals", "min_count")
+"""What a run's weights and vocabulary were built with: resuming cannot change them."""
+
+
+def changed_model_settings(trained: TrainConfig, asked: TrainConfig) -> list[str]:
+    """`name = trained value (asked: new value)` for each model setting a resume would change."""
+    return [f"{name} = {getattr(trained, name)!r} (asked: {getattr(asked, name)!r})"
+            for name in MODEL_SETTINGS if getattr(trained, name) != getattr(asked, name)]
+
+
 def read_config_file(path: Path) -> dict[str, Any]:
     """Settings from a TOML file; an unknown key, a wrong type or a value out of range is a
     MapoError naming the file and the key (TOML has nan and inf)."""

@@ -24,7 +24,7 @@ from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.stop import StopRequest
 from mapo_cli.learn.checkpoint import load_checkpoint
-from mapo_cli.learn.config import TrainConfig
+from mapo_cli.learn.config import TrainConfig, changed_model_settings, merge, read_config_file
 from mapo_cli.learn.contextual import require_encoder
 from mapo_cli.learn.features import Vocabulary, build_vocabulary
 from mapo_cli.learn.pretrained import WordVectors, load_vectors, vectors_root, with_known_words
@@ -57,6 +57,8 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
     checkpoint = latest_checkpoint(run) if resuming else None
     if resuming and checkpoint is None:
         raise MapoError(f"{run}: no checkpoint to resume from")
+    if resuming:
+        _check_same_model(run, config)
     vocabulary = _vocabulary(config, data, checkpoint, vectors)
     trainer = Trainer(config, run, data, vocabulary, vectors)
     if trainer.contexts is not None:
@@ -83,6 +85,15 @@ def runner_for(config: TrainConfig, cluster: RayCluster | None = None) -> Runner
         assert cluster is not None, "the ray backend needs a cluster"
         return functools.partial(run_ray, cluster=cluster)
     return run_serial if config.serial else run_parallel
+
+
+def _check_same_model(run: Path, config: TrainConfig) -> None:
+    """A resume that asks for another model shape or vocabulary is refused, not half-applied
+    (the checkpoint's weights and words would win while config.toml said otherwise)."""
+    changed = changed_model_settings(merge(read_config_file(run / CONFIG), {}), config)
+    if changed:
+        raise MapoError(f"{run} was trained with {'; '.join(changed)}: a resumed run keeps its "
+                        "model settings; resume without changing them, or train a new --run")
 
 
 def _vocabulary(config: TrainConfig, data: TrainingData, checkpoint: Path | None,
