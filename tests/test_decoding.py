@@ -4,6 +4,7 @@ and with exhaustive enumeration, and batching never changes a result."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -26,6 +27,7 @@ from mapo_cli.learn.features import build_vocabulary
 from mapo_cli.learn.model import ModelConfig, Programmer
 
 TINY = ModelConfig(embedding_size=8, hidden_size=8, layers=2, dropout=0.2)
+USED = ModelConfig(embedding_size=8, hidden_size=8, layers=2, dropout=0.2, used_tokens=True)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -67,9 +69,10 @@ def all_programs(item: Prepared) -> list[tuple[int, ...]]:
     return sorted(enumerate_programs(item.interpreter))
 
 
-def test_sampled_programs_execute_and_their_log_probs_agree() -> None:
+@pytest.mark.parametrize("config", [TINY, USED], ids=["plain", "used-tokens"])
+def test_sampled_programs_execute_and_their_log_probs_agree(config: ModelConfig) -> None:
     items = make_items()
-    model = make_model(items)
+    model = make_model(items, config=config)
     generator = torch.Generator().manual_seed(7)
     batch = items * 10
     samples = sample(model, batch, generator)
@@ -130,10 +133,12 @@ def test_entropy_gradients_are_finite_with_masked_tokens() -> None:
     assert model.variable_key.weight.grad.abs().sum() > 0  # v<i> keys are learned too
 
 
+@pytest.mark.parametrize("config", [TINY, USED], ids=["plain", "used-tokens"])
 @pytest.mark.parametrize("max_expressions", [1, 2])
-def test_wide_beam_ranks_every_valid_program_exactly(max_expressions: int) -> None:
+def test_wide_beam_ranks_every_valid_program_exactly(max_expressions: int,
+                                                     config: ModelConfig) -> None:
     item = make_items(max_expressions)[2]  # the three-row table
-    model = make_model([item], seed=max_expressions)
+    model = make_model([item], seed=max_expressions, config=config)
     programs = all_programs(item)
     exact = log_probs(model, [item] * len(programs), programs).tolist()
     ranked = sorted(zip(programs, exact), key=lambda pair: -pair[1])
@@ -194,9 +199,10 @@ def test_batching_gives_the_same_results_as_one_by_one() -> None:
         assert alone == pytest.approx(scores_batch[k].item(), abs=1e-5)
 
 
-def test_an_encoding_computed_once_gives_the_same_samples_and_scores() -> None:
+@pytest.mark.parametrize("config", [TINY, USED], ids=["plain", "used-tokens"])
+def test_an_encoding_computed_once_gives_the_same_samples_and_scores(config: ModelConfig) -> None:
     items = make_items()
-    model = make_model(items)
+    model = make_model(items, config=config)
     encoded = encode_once(model, items)  # as an actor does for its batch
     rows = items + items[:2]  # an actor's on-policy rows, then its exploration rows
     fresh = sample(model, rows, torch.Generator().manual_seed(3))
@@ -207,6 +213,41 @@ def test_an_encoding_computed_once_gives_the_same_samples_and_scores() -> None:
     once, again = ([lp for scores in tree_log_probs(model, items, buffers, e) for lp in scores]
                    for e in (encoded, None))
     assert once == pytest.approx(again, abs=1e-6)
+
+
+@pytest.mark.parametrize("config", [TINY, USED], ids=["plain", "used-tokens"])
+def test_scoring_buffers_as_prefix_trees_gives_teacher_forcings_log_probs(
+        config: ModelConfig) -> None:
+    items = make_items(2)
+    model = make_model(items, seed=3, config=config)
+    buffers = [all_programs(item)[:40] for item in items]
+    tree = tree_log_probs(model, items, buffers)
+    for item, programs, scores in zip(items, buffers, tree):
+        forced = log_probs(model, [item] * len(programs), programs).tolist()
+        assert scores == pytest.approx(forced, abs=1e-4)
+
+
+def test_with_used_tokens_the_next_token_depends_on_what_the_program_used() -> None:
+    """Reading the column it filtered on scores otherwise than reading another one; with the
+    used-token key zeroed, the model scores as one without it."""
+    item = make_items(2)[0]  # which nation is before peru ?
+    tokens = item.ctx.vocab.index
+    filtered = ("(filter_in", "all_rows", '"peru"', "r.nation-str", ")", "(hop", "v0")
+    reuse, other = ([tokens(t) for t in (*filtered, column, ")", "<END>")]
+                    for column in ("r.nation-str", "r.rank-str"))
+    with_used = make_model([item], seed=5, config=replace(USED, dropout=0.0))
+    plain = make_model([item], config=replace(TINY, dropout=0.0))
+    plain.load_state_dict({k: v for k, v in with_used.state_dict().items()
+                           if k != "used_key.weight"})
+
+    def gap(model: Programmer) -> float:
+        scores = log_probs(model, [item, item], [reuse, other]).tolist()
+        return scores[0] - scores[1]
+
+    assert gap(with_used) != pytest.approx(gap(plain), abs=1e-4)
+    with torch.no_grad():
+        with_used.used_key.weight.zero_()
+    assert gap(with_used) == pytest.approx(gap(plain), abs=1e-6)
 
 
 def test_invalid_program_is_rejected_with_the_reason() -> None:

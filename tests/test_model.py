@@ -148,20 +148,23 @@ def test_model_puts_no_probability_on_invalid_tokens() -> None:
         assert item.interpreter.run(program).done
 
 
-def tiny_checkpoint(tmp_path: Path) -> tuple[Path, Programmer, list]:
+def tiny_checkpoint(tmp_path: Path, config: ModelConfig = TINY) -> tuple[Path, Programmer, list]:
     table = medals_table()
     vocabulary = build_vocabulary([PERU, CHILE], {table["id"]: table})
     grammar = load_grammar("wtq")
     items = [prepare(ex, table, grammar, vocabulary) for ex in (PERU, CHILE)]
     torch.manual_seed(1)
-    model = Programmer(TINY, len(vocabulary), len(grammar.builtin_tokens)).eval()
+    model = Programmer(config, len(vocabulary), len(grammar.builtin_tokens)).eval()
     path = tmp_path / "best.pt"
     save_checkpoint(path, model, vocabulary, grammar, extra={"max_expressions": 3})
     return path, model, items
 
 
-def test_checkpoint_round_trip_gives_the_same_programs(tmp_path: Path) -> None:
-    path, model, items = tiny_checkpoint(tmp_path)
+@pytest.mark.parametrize("config", [TINY, replace(TINY, used_tokens=True)],
+                         ids=["plain", "used-tokens"])
+def test_checkpoint_round_trip_gives_the_same_programs(tmp_path: Path,
+                                                       config: ModelConfig) -> None:
+    path, model, items = tiny_checkpoint(tmp_path, config)
     loaded = load_checkpoint(path)
     assert loaded.extra == {"max_expressions": 3}
     assert loaded.model.config == model.config
@@ -170,6 +173,12 @@ def test_checkpoint_round_trip_gives_the_same_programs(tmp_path: Path) -> None:
     assert torch.equal(log_probs(model, items, programs), log_probs(loaded.model, items, programs))
     sidecar = json.loads(sidecar_path(path).read_text())
     assert sidecar["vocabulary"]["words"][:4] == list(SPECIALS)
+
+
+def test_a_model_config_saved_before_used_tokens_reads_as_without_them() -> None:
+    saved = {k: v for k, v in TINY.to_json().items() if k != "used_tokens"}
+    assert ModelConfig.from_json(saved) == TINY
+    assert ModelConfig.from_json(replace(TINY, used_tokens=True).to_json()).used_tokens
 
 
 def test_checkpoint_from_another_grammar_is_a_clear_error(tmp_path: Path) -> None:

@@ -67,17 +67,20 @@ def test_every_objective_trains_on_the_demo(setup: dict, objective: str) -> None
     assert f'objective = "{objective}"' in (run / "config.toml").read_text()
 
 
-def test_glove_embeddings_and_plural_matching_are_run_settings(setup: dict) -> None:
+def test_glove_embeddings_plural_matching_and_used_tokens_are_run_settings(setup: dict) -> None:
     result = runner.invoke(app, args(setup, "options", "--embeddings", "glove-6b-50d",
-                                     "--freeze-embeddings", "--match-plurals", "--steps", "2",
+                                     "--freeze-embeddings", "--match-plurals", "--used-tokens",
+                                     "--steps", "2",
                                      "--eval-every", "2", "--serial"))
     assert result.exit_code == 0, result.output
     saved = (setup["tmp"] / "options" / "config.toml").read_text()
     assert 'embeddings = "glove-6b-50d"' in saved
     assert "freeze_embeddings = true" in saved and "match_plurals = true" in saved
+    assert "used_tokens = true" in saved
     # The words GloVe knows kept their vectors (rescaled, cut to the width) through training.
     trained = load_checkpoint(setup["tmp"] / "options" / "best.pt")
     assert trained.vocabulary.match_plurals  # decode compares words as training did
+    assert trained.model.config.used_tokens  # and decodes with the model it trained
     found, vectors = load_vectors(vectors_root("glove-6b-50d")).lookup(trained.vocabulary.words)
     known = trained.model.word_embedding.weight.detach()[torch.from_numpy(found)].numpy()
     glove = vectors[found][:, : known.shape[1]]

@@ -64,6 +64,10 @@ MatchPluralsOption = Annotated[bool, typer.Option(
     "--match-plurals", help="The column feature (how many of a column name's words the "
     "question has) counts a plural as its singular: \"weapons\" matches the column "
     "\"weapon\". Recorded in the checkpoint.")]
+UsedTokensOption = Annotated[bool, typer.Option(
+    "--used-tokens", help="The decoder sees which functions, columns and entities its program "
+    "has already used (a learned key added to theirs), so it can learn that the column a "
+    "WikiSQL question filters on is not the one it asks for. Recorded in the checkpoint.")]
 MinCountOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
     help="Training words seen fewer times are <UNK>, or with --embeddings their vector "
     "alone (default 1).")]
@@ -120,6 +124,7 @@ def train(
     embeddings: EmbeddingsOption = None,
     freeze_embeddings: FreezeEmbeddingsOption = False,
     match_plurals: MatchPluralsOption = False,
+    used_tokens: UsedTokensOption = False,
     min_count: MinCountOption = None,
     keep_dead_code: KeepDeadCodeOption = False,
     steps: StepsOption = None,
@@ -153,7 +158,7 @@ def train(
              "explore": False if no_explore else None,
              "live_memory": False if keep_dead_code else None, "encoder": encoder, "embeddings": embeddings,
              "freeze_embeddings": freeze_embeddings or None, "min_count": min_count,
-             "match_plurals": match_plurals or None}
+             "match_plurals": match_plurals or None, "used_tokens": used_tokens or None}
     settings = _settings(config, run, resume, flags).check()
     check_writable(run, directory=True)
     summary = _train_showing_progress(settings, run, resume, overwrite, json_output)

@@ -41,6 +41,7 @@ class TrainConfig:
     embeddings: str = ""  # start the word embeddings from pretrained vectors ("glove-6b-50d")
     freeze_embeddings: bool = False  # keep the pretrained vectors fixed (the paper's setting)
     match_plurals: bool = False  # the column feature counts `weapons` as the column word `weapon`
+    used_tokens: bool = False  # the decoder sees which tokens its program already used
     min_count: int = 1  # rarer training words are <UNK> (or, with --embeddings, just their vector)
     grad_clip: float = 5.0  # gradient norm clipping
     average_decay: float = 0.0  # >0: evaluate (and keep as best) an exponential moving average
@@ -94,7 +95,8 @@ class TrainConfig:
         return "\n".join(lines) + "\n"
 
 
-MODEL_SETTINGS = ("hidden", "embedding", "encoder", "embeddings", "match_plurals", "min_count")
+MODEL_SETTINGS = ("hidden", "embedding", "encoder", "embeddings", "match_plurals", "used_tokens",
+                  "min_count")
 """What a run's weights and vocabulary were built with: resuming cannot change them."""
 
 

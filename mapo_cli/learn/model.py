@@ -4,7 +4,10 @@ The encoder reads the question; the decoder writes program tokens. Every
 token an example's program may use has a *key*: built-ins have learned keys,
 `all_rows` a learned key, columns a key from their name's words, question
 entities a key from the encoder outputs over their span, and `v<i>` the
-decoder output at the step that closed expression i. With a pretrained
+decoder output at the step that closed expression i. With `used_tokens`,
+a token the program has already used adds a learned key of its kind
+(function, `all_rows`, column, entity, variable) to its own: the decoder can
+tell the column it filtered on from the one it should read. With a pretrained
 encoder (`ModelConfig.encoder`, `contextual.py`) its frozen vectors join the
 LSTM's input per question token and the key of every column. A step's
 logits are the decoder's query dotted with every key; tokens the
@@ -47,6 +50,8 @@ class ModelConfig:
     """Dropout on embeddings, between LSTM layers and on the decoder output (training mode only)."""
     encoder: str = "lstm"
     """`lstm` alone, or a pretrained encoder (`contextual.py`) whose outputs it also reads."""
+    used_tokens: bool = False
+    """A used token's key gains a learned key of its kind (checkpoints before it: off)."""
 
     def __post_init__(self) -> None:
         if self.hidden_size < 2 or self.hidden_size % 2:
@@ -69,7 +74,7 @@ class ModelConfig:
         if not isinstance(data, dict) or set(data) - names:
             raise MapoError(f"not a model config: {data!r}")
         try:
-            types = {"dropout": float, "encoder": str}
+            types = {"dropout": float, "encoder": str, "used_tokens": bool}
             return cls(**{k: types.get(k, int)(v) for k, v in data.items()})
         except (TypeError, ValueError) as error:
             raise MapoError(f"not a model config: {error}") from None
@@ -187,6 +192,8 @@ class DecoderState:
     h: list[Tensor]  # per decoder layer (N, H)
     c: list[Tensor]
     inputs: Tensor  # (N, H) the key of the previous token (or the start vector)
+    kinds: Tensor | None = None  # (B, V) each token's TOKEN_KINDS index (with used_tokens)
+    used: Tensor | None = None  # (N, V) bool: tokens the sequence has fed (with used_tokens)
 
     @property
     def width(self) -> int:
@@ -200,7 +207,8 @@ class DecoderState:
         return dataclasses.replace(
             self, example=example, slot=slot, group_size=group_size,
             variable_keys=self.variable_keys[index], h=[h[index] for h in self.h],
-            c=[c[index] for c in self.c], inputs=self.inputs[index])
+            c=[c[index] for c in self.c], inputs=self.inputs[index],
+            used=None if self.used is None else self.used[index])
 
 
 def _positions_in_groups(example: Tensor) -> tuple[Tensor, int]:
@@ -220,6 +228,10 @@ class StepOutput:
     log_probs: Tensor  # (N, V): log π(token | prefix), -inf where invalid
     output: Tensor  # (N, H) the decoder output (becomes v<i>'s key when the token is `)`)
     state: DecoderState  # recurrent state advanced; inputs not yet fed
+
+
+TOKEN_KINDS = ("function", "all_rows", "column", "entity", "variable")
+"""What a token is, for the key a used token adds (built-ins are all `function`)."""
 
 
 class Programmer(nn.Module):
@@ -250,10 +262,13 @@ class Programmer(nn.Module):
         self.entity_key = nn.Linear(h, h)  # mean encoder output over the span
         self.entity_type = nn.Embedding(len(ENTITY_TYPES), h)
         self.variable_key = nn.Linear(h, h)  # decoder output at the `)` of the expression
+        if config.used_tokens:
+            self.used_key = nn.Embedding(len(TOKEN_KINDS), h)
         self.attention = nn.Linear(h, h, bias=False)
         self.combine = nn.Linear(2 * h, h)
         self.query = nn.Linear(h, h)
-        for table in (self.word_embedding, self.column_kind, self.entity_type):
+        for table in (self.word_embedding, self.column_kind, self.entity_type,
+                      *([self.used_key] if config.used_tokens else [])):
             nn.init.normal_(table.weight, std=0.1)
         with torch.no_grad():
             self.word_embedding.weight[PAD_ID].zero_()
@@ -282,12 +297,16 @@ class Programmer(nn.Module):
         mask = torch.arange(length).unsqueeze(0) < batch.lengths.unsqueeze(1)
         b = len(batch.lengths)
         variables = max(1, int((batch.vocab_sizes - batch.first_variable).max()))
+        keys = self._keys(batch, below)
+        used = ({"kinds": self._token_kinds(batch, keys.shape[1]),
+                 "used": torch.zeros(b, keys.shape[1], dtype=torch.bool)}
+                if self.config.used_tokens else {})
         return DecoderState(
-            encoded=below, question_mask=mask, keys=self._keys(batch, below),
+            encoded=below, question_mask=mask, keys=keys,
             first_variable=batch.first_variable, example=torch.arange(b),
             slot=torch.zeros(b, dtype=torch.long), group_size=1,
             variable_keys=below.new_zeros(b, variables, self.config.hidden_size),
-            h=finals_h, c=finals_c, inputs=self.start_input.unsqueeze(0).expand(b, -1))
+            h=finals_h, c=finals_c, inputs=self.start_input.unsqueeze(0).expand(b, -1), **used)
 
     def _keys(self, batch: Batch, encoded: Tensor) -> Tensor:
         """(B, V, H): built-ins, all_rows, columns, entities; `v<i>` slots start at zero."""
@@ -319,6 +338,16 @@ class Programmer(nn.Module):
                                                          torch.cat(values))
         return keys.view(b, width, h)
 
+    def _token_kinds(self, batch: Batch, width: int) -> Tensor:
+        """(B, V) TOKEN_KINDS index of every token id, in ProgramContext's slot order."""
+        ids = torch.arange(width).unsqueeze(0)
+        kinds = torch.where(ids < self.n_builtins, 0, 4).repeat(len(batch.lengths), 1)
+        kinds[:, self.n_builtins] = TOKEN_KINDS.index("all_rows")
+        flat = kinds.view(-1)
+        flat[batch.column_rows * width + batch.column_slots] = TOKEN_KINDS.index("column")
+        flat[batch.entity_rows * width + batch.entity_slots] = TOKEN_KINDS.index("entity")
+        return kinds
+
     def _context(self, batch: Batch) -> Batch:
         if batch.context is None or batch.column_context is None:
             raise MapoError(f"this model reads the {self.config.encoder} encoder's vectors, "
@@ -347,6 +376,10 @@ class Programmer(nn.Module):
         logits = self._grouped(state, state.keys, query)
         variable_logits = torch.bmm(state.variable_keys, query.unsqueeze(2)).squeeze(2)
         logits = logits.scatter_add(1, self._variable_positions(state), variable_logits)
+        if state.used is not None and state.kinds is not None:
+            # query · (key + used_key[kind]) for the tokens already used
+            by_kind = query @ self.used_key.weight.T  # (N, kinds)
+            logits = logits + by_kind.gather(1, state.kinds[state.example]) * state.used
         log_probs = torch.log_softmax(logits.masked_fill(~valid, float("-inf")), dim=-1)
         return StepOutput(log_probs, output, dataclasses.replace(state, h=hs, c=cs))
 
@@ -391,4 +424,8 @@ class Programmer(nn.Module):
         bound = variable_keys[torch.arange(len(tokens)), index.clamp(0, count - 1)]
         inputs = fixed.index_select(0, state.example * state.width + tokens) + torch.where(
             is_variable, bound, torch.zeros_like(bound))
-        return dataclasses.replace(state, variable_keys=variable_keys, inputs=inputs)
+        used = state.used
+        if used is not None:
+            used = used.clone()
+            used[torch.arange(len(tokens)), tokens] = True
+        return dataclasses.replace(state, variable_keys=variable_keys, inputs=inputs, used=used)

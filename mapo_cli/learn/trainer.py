@@ -57,7 +57,8 @@ class Trainer:
         self.vocabulary = vocabulary
         torch.manual_seed(config.seed)
         model_config = ModelConfig(embedding_size=config.embedding, hidden_size=config.hidden,
-                                   dropout=config.dropout, encoder=config.encoder)
+                                   dropout=config.dropout, encoder=config.encoder,
+                                   used_tokens=config.used_tokens)
         self.contexts = context_cache(config.encoder)
         self.model = Programmer(model_config, len(vocabulary), len(data.grammar.builtin_tokens))
         if vectors is not None:
