@@ -151,7 +151,8 @@ bench-ask: install
 ## questions, split by table): prepare, explore both splits (1,000 samples per
 ## question, as the paper), train with the paper's WikiSQL setting
 ## (benchmarks/wikisql.toml), fixed GloVe vectors and --used-tokens for
-## WIKISQL_SEC seconds, decode dev with beam 5 and check the decoded top programs against the gold sql (BENCHMARKS.md, "WikiSQL").
+## WIKISQL_SEC seconds, decode dev with beam 5 and check the decoded top
+## programs against the gold sql (BENCHMARKS.md, "WikiSQL").
 WIKISQL     ?= ../shared/datasets/wikisql
 WIKISQL_SEC ?= 2400
 bench-wikisql: install
