@@ -17,10 +17,11 @@ from mapo_cli.core.errors import MapoError
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import load_grammar
+from mapo_cli.learn.batch import make_batch
 from mapo_cli.learn.contextual import WIDTHS, encoder_input, require_encoder
 from mapo_cli.learn.contextual_cache import ContextCache
 from mapo_cli.learn.features import build_vocabulary, encode_example
-from mapo_cli.learn.model import ModelConfig, Programmer, make_batch
+from mapo_cli.learn.model import ModelConfig, Programmer
 from mapo_cli.main import app
 from mapo_cli.store.store import copy_store
 

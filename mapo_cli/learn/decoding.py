@@ -21,9 +21,10 @@ from mapo_cli.core.errors import InvalidProgram
 from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import Grammar
 from mapo_cli.language.interpreter import CLOSE_ID, END_ID, Interpreter, State
+from mapo_cli.learn.batch import make_batch
 from mapo_cli.learn.contextual_cache import ContextCache, PreloadedContexts
 from mapo_cli.learn.features import Features, Vocabulary, encode_example
-from mapo_cli.learn.model import DecoderState, Programmer, make_batch
+from mapo_cli.learn.model import DecoderState, Programmer
 
 Program = tuple[int, ...]
 Scored = tuple[Program, float]  # a program and its log-probability under the model
