@@ -96,10 +96,12 @@ bench-train: install
 ## ENCODER=minilm trains them with the pretrained encoder (into wtq-seeds-minilm).
 ## STEPS bounds each run by learner steps too (whichever of the two comes first),
 ## for a budget that does not depend on what else the machine is doing.
+## TRAIN_ARGS adds options of `mapo train` (e.g. --used-tokens); name the runs'
+## directory with SEEDS_DIR then, so that they do not resume another setting's.
 SEEDS ?= 1 2 3
 STEPS ?= 25000
 ENCODER ?= lstm
-SEEDS_DIR := $(OUT)/wtq-seeds$(if $(filter-out lstm,$(ENCODER)),-$(ENCODER))
+SEEDS_DIR ?= $(OUT)/wtq-seeds$(if $(filter-out lstm,$(ENCODER)),-$(ENCODER))
 bench-seeds: install
 	test -d $(OUT)/wtq-store-seeds || cp -a $(OUT)/wtq-store $(OUT)/wtq-store-seeds
 	for seed in $(SEEDS); do \
@@ -108,7 +110,7 @@ bench-seeds: install
 			--read-only-store --run $(SEEDS_DIR)/seed-$$seed \
 			--embeddings glove-6b-50d --freeze-embeddings --min-count 10 --dropout 0.3 \
 			--average-decay 0.999 --seed $$seed --encoder $(ENCODER) \
-			--steps $(STEPS) --seconds $(TRAIN_SEC) --eval-every 500 --actors 2 \
+			--steps $(STEPS) --seconds $(TRAIN_SEC) --eval-every 500 --actors 2 $(TRAIN_ARGS) \
 			$$(test -f $(SEEDS_DIR)/seed-$$seed/config.toml && echo --resume) || exit 1; \
 		$(BIN)/mapo decode $(SEEDS_DIR)/seed-$$seed $(OUT)/wtq/random-split-1-dev.jsonl \
 			--beam 5 --json > $(SEEDS_DIR)/seed-$$seed/decode-dev.json || exit 1; \

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,7 @@ from mapo_cli.learn.actor import Actor
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.features import build_vocabulary
 from mapo_cli.learn.model import ModelConfig, Programmer
+from mapo_cli.learn.runner_parallel import check_actors
 from mapo_cli.learn.training_data import load_training_data
 
 
@@ -74,3 +79,22 @@ def test_training_reads_which_examples_were_relaxed(tmp_path: Path) -> None:
     explore_data(data, tmp_path / "s", RELAX, workers=1, samples_per_example=1000)
     config = TrainConfig(train=str(data), dev=str(data), store=str(tmp_path / "s"))
     assert load_training_data(config).relaxed == {UNTRIGGERED["id"]}
+
+
+def _die(signal_number: int) -> None:
+    os.kill(os.getpid(), signal_number)
+
+
+def test_an_actor_process_that_dies_stops_training_with_a_clear_error() -> None:
+    context = multiprocessing.get_context("spawn")
+    alive = context.Process(target=time.sleep, args=(30,), daemon=True)
+    killed = context.Process(target=_die, args=(signal.SIGKILL,), daemon=True)
+    for process in (alive, killed):
+        process.start()
+    killed.join(timeout=30)
+    try:
+        with pytest.raises(MapoError, match=r"actor 1 of 2 died \(killed: .*out of memory.*--resume"):
+            check_actors([alive, killed])
+        check_actors([alive])  # every actor alive: training goes on
+    finally:
+        alive.terminate()

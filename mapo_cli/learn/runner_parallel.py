@@ -11,6 +11,7 @@ import dataclasses
 import os
 import queue
 import random
+import signal
 
 import torch
 import torch.multiprocessing as mp
@@ -51,8 +52,7 @@ def run_parallel(config: TrainConfig, trainer: Trainer, data: TrainingData,
             try:
                 return out.get(timeout=1.0)
             except queue.Empty:
-                if not any(p.is_alive() for p in processes):
-                    raise MapoError("every actor process died; see the messages above") from None
+                check_actors(processes)
 
     def publish() -> None:
         with torch.no_grad():
@@ -68,6 +68,18 @@ def run_parallel(config: TrainConfig, trainer: Trainer, data: TrainingData,
             process.join(timeout=5)
             if process.is_alive():
                 process.terminate()
+
+
+def check_actors(processes: list) -> None:
+    """An actor that died takes its share of the examples with it: stop, do not train on the rest."""
+    for rank, process in enumerate(processes):
+        code = process.exitcode
+        if code is not None:
+            how = (" (killed: the machine may be out of memory)" if code == -signal.SIGKILL
+                   else f" (exit code {code}; see the messages above)")
+            raise MapoError(f"actor {rank} of {len(processes)} died{how}; the run keeps its last "
+                            "checkpoint: continue it with --resume, with fewer --actors if "
+                            "memory is short")
 
 
 def _actor_main(rank: int, config: TrainConfig, data: TrainingData, vocabulary: Vocabulary,
