@@ -12,6 +12,8 @@ import os
 import queue
 import random
 import signal
+from collections.abc import Sequence
+from multiprocessing.process import BaseProcess
 
 import torch
 import torch.multiprocessing as mp
@@ -49,10 +51,11 @@ def run_parallel(config: TrainConfig, trainer: Trainer, data: TrainingData,
 
     def next_batch() -> ActorBatch:
         while True:
+            check_actors(processes)  # also when the other actors keep the queue full
             try:
                 return out.get(timeout=1.0)
             except queue.Empty:
-                check_actors(processes)
+                continue
 
     def publish() -> None:
         with torch.no_grad():
@@ -70,7 +73,7 @@ def run_parallel(config: TrainConfig, trainer: Trainer, data: TrainingData,
                 process.terminate()
 
 
-def check_actors(processes: list) -> None:
+def check_actors(processes: Sequence[BaseProcess]) -> None:
     """An actor that died takes its share of the examples with it: stop, do not train on the rest."""
     for rank, process in enumerate(processes):
         code = process.exitcode
