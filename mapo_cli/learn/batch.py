@@ -41,10 +41,7 @@ class Batch:
 
 
 def make_batch(features: Sequence[Features], vocab_sizes: Sequence[int], n_builtins: int) -> Batch:
-    """Pad a list of encoded examples; token slots follow ProgramContext's order.
-
-    Slots: built-ins, then `all_rows`, the column views, the literals, `v0...`.
-    """
+    """Pad a list of encoded examples into one Batch (slots in the module's order)."""
     length = max(1, *(len(f.word_ids) for f in features))
     words = torch.full((len(features), length), PAD_ID, dtype=torch.long)
     in_table = torch.zeros(len(features), length)
