@@ -97,13 +97,14 @@ def samples_committed(store: Path) -> int:
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory, prepared_demo: Path) -> dict[str, Path]:
     """Demo questions: 40 to train on (with a store explored briefly), 24 to evaluate on,
-    and 64 to explore, 1,000 samples each: work for two workers for several seconds.
+    and 422 to explore, 1,000 samples each: work for two workers for 15 s on a quiet 2-core
+    machine, long enough to stop it after its first commit (2 s) on a faster one.
     """
     from conftest import small_training
 
     return small_training(prepared_demo, tmp_path_factory.mktemp("small"), {
         "train": ("random-split-1-train", 40), "dev": ("random-split-1-dev", 24),
-        "explore": ("random-split-1-dev", 64)})
+        "explore": ("random-split-1-train", 422)})
 
 
 # ----------------------------------------------------------------- explore
@@ -121,7 +122,7 @@ def test_sigterm_stops_explore_and_its_workers_and_the_same_command_resumes(
     assert process.returncode == 128 + signal.SIGTERM == 143, stderr
     last = stderr.decode().strip().splitlines()[-1]
     assert last.startswith("stopped by SIGTERM after ")
-    assert last.endswith(" of 64 examples; run the same command again to resume")
+    assert last.endswith(" of 422 examples; run the same command again to resume")
     none_left(tag, process)
     kept = samples_committed(store)
     assert kept > 0
