@@ -266,9 +266,9 @@ def test_a_killed_ray_explore_leaves_no_working_process_and_resumes(
 
     from test_signals import alive, samples_committed, wait_for
 
-    tag = f"ray-kill-{os.getpid()}"
+    tag = f"ray-kill-{os.getpid()}"  # 422 questions: 15 s of work, the first commit at 2 s
     args = [sys.executable, "-m", "mapo_cli.main", "explore",
-            str(prepared_demo / "random-split-1-dev.jsonl"), "--store", str(tmp_path / "s"),
+            str(prepared_demo / "random-split-1-train.jsonl"), "--store", str(tmp_path / "s"),
             "--samples-per-example", "1500", "--chunk", "100", "--backend", "ray"]
     env = {**os.environ, "MAPO_TEST_TAG": tag}
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
