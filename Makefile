@@ -153,9 +153,9 @@ bench-ask: install
 ## questions, split by table): prepare, explore both splits (1,000 samples per
 ## question, as the paper), train with the paper's WikiSQL setting
 ## (benchmarks/wikisql.toml) plus what this small sample called for (the
-## MiniLM encoder, fixed GloVe vectors, --used-tokens, dropout 0.3, a moving
-## average of the weights (decay 0.98), 200 steps
-## or WIKISQL_SEC seconds), decode dev with beam 5 and check the decoded top
+## MiniLM encoder, fixed GloVe vectors, --used-tokens, --match-plurals,
+## dropout 0.3, a moving average of the weights (decay 0.98), 200 steps or
+## WIKISQL_SEC seconds), decode dev with beam 5 and check the decoded top
 ## programs against the gold sql (BENCHMARKS.md, "WikiSQL").
 WIKISQL     ?= ../shared/datasets/wikisql
 WIKISQL_SEC ?= 2400
@@ -170,7 +170,7 @@ bench-wikisql: install
 	$(BIN)/mapo train --config benchmarks/wikisql.toml --train $(OUT)/wikisql/train.jsonl \
 		--dev $(OUT)/wikisql/dev.jsonl --store $(OUT)/wikisql-store --run $(OUT)/wikisql-run \
 		--encoder minilm --embeddings glove-6b-50d --freeze-embeddings --used-tokens \
-		--dropout 0.3 --average-decay 0.98 --eval-every 10 --steps 200 \
+		--match-plurals --dropout 0.3 --average-decay 0.98 --eval-every 10 --steps 200 \
 		--seconds $(WIKISQL_SEC) --overwrite
 	$(BIN)/mapo decode $(OUT)/wikisql-run $(OUT)/wikisql/dev.jsonl --beam 5 --json \
 		--programs $(OUT)/wikisql-run/dev-beams.jsonl

@@ -52,6 +52,21 @@ def test_buffers_are_live_and_every_program_still_answers(prepared_demo: Path,
         assert batch.walked[example_id].walk(program)
 
 
+@pytest.mark.usefixtures("one_torch_thread")
+def test_an_actor_drops_the_lookahead_of_its_prepared_examples_after_a_batch(
+        prepared_demo: Path, demo_store: Path) -> None:
+    actor, stored = make_actor(prepared_demo, demo_store)
+    ids = [i for i, programs in stored.items() if programs][:12]
+    actor.lookahead_keep = 10**9
+    actor.make_batch(ids)
+    sizes = [actor.item(i).interpreter.assistant.lookahead_size() for i in ids]
+    assert max(sizes) > 0, "sampling a batch should leave lookahead work behind"
+
+    actor.lookahead_keep = 0
+    actor.make_batch(ids)
+    assert all(actor.item(i).interpreter.assistant.lookahead_size() == 0 for i in ids)
+
+
 def test_keep_dead_code_is_refused_for_a_live_grammar(prepared_demo: Path,
                                                      demo_store: Path) -> None:
     with pytest.raises(MapoError, match="--keep-dead-code: grammar 'wtq' writes only live"):

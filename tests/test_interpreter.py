@@ -346,3 +346,25 @@ def test_small_memo_tables_give_the_same_offers_and_stay_within_their_bound() ->
     memo = tight.assistant
     assert len(roomy.assistant._partial) > 20  # the walk needs more than the bound
     assert len(memo._partial) <= 20 and len(memo._finish) <= 20
+
+
+def test_forgetting_the_lookahead_keeps_the_offers_and_frees_its_memos() -> None:
+    ex = example("which nation is before peru 3 1996?", ENTITIES, ["Brazil"])
+    interpreter = Interpreter(ProgramContext(ex, medals_table(), load_grammar("wtq")))
+    states, state = [], interpreter.start()
+    while not state.done:
+        states.append(state)
+        valid = interpreter.valid_tokens(state)
+        state = interpreter.step(state, valid[len(valid) // 2])
+    offers = [interpreter.valid_tokens(s) for s in states]
+    size = interpreter.assistant.lookahead_size()
+    assert size > 0
+
+    interpreter.assistant.forget_lookahead(keep=size)  # within the bound: kept
+    assert interpreter.assistant.lookahead_size() == size
+    interpreter.assistant.forget_lookahead(keep=0)
+    assert interpreter.assistant.lookahead_size() == 0
+    assert [interpreter.valid_tokens(s) for s in states] == offers
+    assert interpreter.assistant.lookahead_size() == 0  # the offers made are remembered
+    interpreter.assistant._valid.clear()  # ... and computed again, the same, without them
+    assert [interpreter.valid_tokens(s) for s in states] == offers

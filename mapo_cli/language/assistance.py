@@ -236,6 +236,23 @@ class Assistant:
             self._remember(self._partial, key, done)
         return done
 
+    def lookahead_size(self) -> int:
+        """Entries of the lookahead's memos: the work behind the offers, not the offers."""
+        return len(self._partial) + len(self._finish) + len(self._calls)
+
+    def forget_lookahead(self, keep: int) -> None:
+        """Drop the lookahead's memos once they hold more than `keep` entries.
+
+        The offers already made stay (`valid_tokens` answers them at once); only
+        a new prefix pays the lookahead again. An actor keeps hundreds of examples
+        prepared, and on WikiSQL's wide tables a trained policy's samples leave
+        tens of thousands of entries per example behind (gigabytes per actor).
+        """
+        if self.lookahead_size() > keep:
+            self._partial.clear()
+            self._finish.clear()
+            self._calls.clear()
+
     def _remember(self, memo: dict[Any, bool], key: Any, done: bool) -> None:
         """The lookahead's memo tables are bounded on their own: one offer on a wide table
         can add millions of entries before the offer cache fills."""

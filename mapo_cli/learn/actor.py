@@ -51,6 +51,9 @@ ITEM_CACHE = 1500  # examples whose interpreter and features stay in memory (the
 # An actor keeps every example of its share prepared, up to this many: cold items cost a
 # batch 25–40 % more on WTQ, a prepared one about 0.2 MiB (benchmarks/item_cache.py).
 ACTOR_ITEM_CACHE = 20000
+# ... and after each batch drops an item's lookahead memos above this many entries, so that
+# a prepared WikiSQL example does not hold ~10 MB of them (benchmarks/item_cache.py).
+LOOKAHEAD_KEEP = 5000
 
 
 @dataclass
@@ -139,6 +142,7 @@ class Actor:
         self.generator = torch.Generator().manual_seed(seed)
         self.policy_version = 0
         self.contexts = context_cache(config.encoder)
+        self.lookahead_keep = LOOKAHEAD_KEEP
 
     def item(self, example_id: str) -> Prepared:
         return self.items.get(example_id, lambda: self._prepare(example_id))
@@ -236,6 +240,8 @@ class Actor:
         for example_id, program, _, _ in batch.samples:
             programs.setdefault(example_id, []).append(program)
         batch.walked = {i: self.item(i).walked(p) for i, p in programs.items()}
+        for item in items:
+            item.interpreter.assistant.forget_lookahead(self.lookahead_keep)
         batch.on_policy_return = sum(returns) / max(len(returns), 1)
         if batch.with_memory:
             batch.memory_probability /= batch.with_memory
