@@ -162,3 +162,10 @@ def test_a_run_with_the_encoder_decodes_in_a_fresh_process_with_no_cache(
     summary = json.loads(decoded.stdout)
     assert summary["total"] == 112 and summary["errors"] == 0
     assert len(list(fresh.rglob("*.npz"))) == 112  # computed there, once per dev example
+
+    from test_inspect import covered_id
+
+    for command in (["spurious", str(store)],  # the model's view reads the encoder's vectors
+                    ["store", str(store), "--example", covered_id(store)]):
+        inspected = runner.invoke(app, ["inspect", *command, "--run", str(run), "--json"])
+        assert inspected.exit_code == 0, inspected.output

@@ -204,11 +204,14 @@ class ModelScorer:
         import torch
 
         from mapo_cli.learn.checkpoint import load_checkpoint
+        from mapo_cli.learn.contextual_cache import context_cache
         from mapo_cli.learn.run_dir import resolve_checkpoint
 
         torch.set_num_threads(1)  # one example at a time: more threads only wait on each other
         self.path = resolve_checkpoint(Path(run))
         self.checkpoint = load_checkpoint(self.path, grammar)
+        # a model trained with a pretrained encoder reads its vectors (cached, as training left them)
+        self.contexts = context_cache(self.checkpoint.model.config.encoder)
 
     def log_probs(self, example: Json, table: Json, max_expressions: int | None,
                   programs: list) -> list[float]:
@@ -216,7 +219,8 @@ class ModelScorer:
         from mapo_cli.learn.decoding import prepare, tree_log_probs
 
         cp = self.checkpoint
-        item = prepare(example, table, cp.grammar, cp.vocabulary, max_expressions)
+        item = prepare(example, table, cp.grammar, cp.vocabulary, max_expressions,
+                       contexts=self.contexts)
         return tree_log_probs(cp.model, [item], [list(programs)])[0]
 
 
