@@ -102,15 +102,15 @@ def analyse_store(path: Path, tables: int = DEFAULT_TABLES, seed: int = 0,
         if run is not None:
             from mapo_cli.analysis.store_report import ModelScorer  # imports torch: only when asked
 
-            scorer = ModelScorer(run, load_grammar(str(fingerprint.get("grammar"))))
+            scorer = ModelScorer(run, load_grammar(str(fingerprint.get("grammar"))),
+                                 max_expressions)
         report = SpuriousReport(total, [], tables, seed, str(scorer.path) if scorer else None)
         report.skipped = total - len(candidates)
         wanted = candidates[:limit] if limit else candidates
         with StopRequest() as stop:
             for done, (example, table, programs) in enumerate(_read(store, wanted), start=1):
                 grammar = load_grammar(str(explored_in or example["grammar"]))
-                log_probs = (scorer.log_probs(example, table, max_expressions, programs)
-                             if scorer else None)
+                log_probs = scorer.log_probs(example, table, programs) if scorer else None
                 report.analysed.append(analyse_example(example, table, programs, grammar,
                                                        max_expressions, tables, seed, log_probs))
                 if on_progress:

@@ -175,10 +175,10 @@ def example_report(path: Path, example_id: str, run: Path | None = None,
         "programs": programs, "run": None, "preferred": None, "buffer_probability": None,
     }
     if run is not None:
-        scorer = ModelScorer(run, grammar)
+        scorer = ModelScorer(run, grammar, max_expressions)
         report["run"] = str(scorer.path)
     if run is not None and memory:
-        scores = scorer.log_probs(example, table, max_expressions, [t for t, _ in memory])
+        scores = scorer.log_probs(example, table, [t for t, _ in memory])
         total = sum(_exp(s) for s in scores)
         for program, score in zip(programs, scores):
             program["log_probability"] = score
@@ -200,28 +200,24 @@ class ModelScorer:
     torch is imported only here: `inspect store` without a model stays quick to start.
     """
 
-    def __init__(self, run: Path, grammar: Grammar) -> None:
+    def __init__(self, run: Path, grammar: Grammar, max_expressions: int | None) -> None:
         import torch
 
+        from mapo_cli.analysis.decode import Decoder
         from mapo_cli.learn.checkpoint import load_checkpoint
-        from mapo_cli.learn.contextual_cache import context_cache
         from mapo_cli.learn.run_dir import resolve_checkpoint
 
         torch.set_num_threads(1)  # one example at a time: more threads only wait on each other
         self.path = resolve_checkpoint(Path(run))
-        self.checkpoint = load_checkpoint(self.path, grammar)
-        # a model trained with a pretrained encoder reads its vectors (cached, as training left them)
-        self.contexts = context_cache(self.checkpoint.model.config.encoder)
+        # prepares examples as decode does (with the encoder's vectors, if the model reads them)
+        self.decoder = Decoder(load_checkpoint(self.path, grammar), max_expressions)
 
-    def log_probs(self, example: Json, table: Json, max_expressions: int | None,
-                  programs: list) -> list[float]:
+    def log_probs(self, example: Json, table: Json, programs: list) -> list[float]:
         """log π(program | question) of each program (token ids ending with <END>)."""
-        from mapo_cli.learn.decoding import prepare, tree_log_probs
+        from mapo_cli.learn.decoding import tree_log_probs
 
-        cp = self.checkpoint
-        item = prepare(example, table, cp.grammar, cp.vocabulary, max_expressions,
-                       contexts=self.contexts)
-        return tree_log_probs(cp.model, [item], [list(programs)])[0]
+        item = self.decoder.prepare(example, table)
+        return tree_log_probs(self.decoder.checkpoint.model, [item], [list(programs)])[0]
 
 
 def _exp(value: float) -> float:
