@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,28 @@ def test_an_ensemble_pools_and_ranks_by_the_mean_probability(
             if decoded.program in in_a and decoded.program in in_b:
                 mean = (in_a[decoded.program] + in_b[decoded.program]) / 2
                 assert decoded.probability == pytest.approx(mean, rel=1e-9)
+
+
+def test_the_beams_of_an_ensemble_give_every_members_log_probability(
+        two_runs: tuple[Path, Path], prepared_demo: Path, tmp_path: Path) -> None:
+    dev = prepared_demo / "random-split-1-dev.jsonl"
+    beams_file = tmp_path / "beams.jsonl"
+    result = runner.invoke(app, ["decode", str(two_runs[0]), str(two_runs[1]), str(dev),
+                                 "--workers", "1", "--programs", str(beams_file)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in beams_file.read_text().splitlines()]
+    programs = [p for record in records for p in record["programs"]]
+    assert programs
+    for program in programs:
+        a, b = program["member_log_probabilities"]
+        mean = (math.exp(a) + math.exp(b)) / 2
+        assert program["probability"] == pytest.approx(mean, rel=1e-9)
+    alone = tmp_path / "alone.jsonl"
+    single = runner.invoke(app, ["decode", str(two_runs[0]), str(dev), "--workers", "1",
+                                 "--programs", str(alone)])
+    assert single.exit_code == 0, single.output
+    first = json.loads(alone.read_text().splitlines()[0])
+    assert all("member_log_probabilities" not in p for p in first["programs"])
 
 
 def test_decode_of_several_runs_reports_the_members(two_runs: tuple[Path, Path],

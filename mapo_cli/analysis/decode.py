@@ -57,6 +57,7 @@ class Decoded:
     answer: list[str]
     reward: float
     tokens: tuple[int, ...] = ()  # the program's token ids (the notation does not always parse back)
+    members: tuple[float, ...] = ()  # in an ensemble, log π under each member, in run order
 
     @property
     def probability(self) -> float:
@@ -84,9 +85,18 @@ class ExampleResult:
             "prediction": self.prediction,
             "correct": correct,
             "error": self.error,
-            "programs": [{**{k: v for k, v in asdict(d).items() if k != "tokens"},
-                          "probability": d.probability} for d in self.beam],
+            "programs": [_program_json(d) for d in self.beam],
         }
+
+
+def _program_json(decoded: Decoded) -> dict[str, Any]:
+    """One beam program as `--programs` writes it; an ensemble's also give every member's
+    log π, so other ways of combining the members can be tried without decoding again."""
+    record = {k: v for k, v in asdict(decoded).items() if k not in ("tokens", "members")}
+    record["probability"] = decoded.probability
+    if decoded.members:
+        record["member_log_probabilities"] = list(decoded.members)
+    return record
 
 
 @dataclass

@@ -64,7 +64,8 @@ def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: i
     for k, example in enumerate(examples):
         ranked = by_mean_probability([member[k] for member in log_probs])
         beam = [Decoded(pools[k][j].program, math.log(mean) if mean > 0 else -math.inf,
-                        pools[k][j].answer, pools[k][j].reward, pools[k][j].tokens)
+                        pools[k][j].answer, pools[k][j].reward, pools[k][j].tokens,
+                        tuple(member[k][j] for member in log_probs))
                 for j, mean in ranked]
         errors = [r.results[k].error for r in reports if r.results[k].error]
         results.append(ExampleResult(example["id"], example["question"], beam,

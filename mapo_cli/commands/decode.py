@@ -40,7 +40,8 @@ def decode(
         "whitespace inside an answer, line breaks included, is written as one space.")] = None,
     programs: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--programs", help="Write each example's beam here (JSONL: programs in notation, "
-        "probabilities, answers, rewards).")] = None,
+        "probabilities, answers, rewards; for an ensemble, also each run's log probability "
+        "of every pooled program).")] = None,
     workers: Annotated[int, typer.Option(
         help="Worker processes, each with its own copy of the model (0: all cores), or with "
         "--backend ray chunks decoded at once (0: the cluster's CPUs).")] = 0,
