@@ -59,6 +59,17 @@ def test_an_ensemble_pools_and_ranks_by_the_mean_probability(
                 assert decoded.probability == pytest.approx(mean, rel=1e-9)
 
 
+def test_worker_processes_score_the_pool_as_this_process_does(
+        two_runs: tuple[Path, Path], prepared_demo: Path) -> None:
+    dev = prepared_demo / "random-split-1-dev.jsonl"
+    here = ensemble_file(list(two_runs), dev, workers=1)
+    spread = ensemble_file(list(two_runs), dev, workers=2)
+    assert beams(spread) == beams(here)
+    for mine, theirs in zip(spread.results, here.results, strict=True):
+        for one, other in zip(mine.beam, theirs.beam, strict=True):
+            assert one.members == pytest.approx(other.members)
+
+
 def test_the_beams_of_an_ensemble_give_every_members_log_probability(
         two_runs: tuple[Path, Path], prepared_demo: Path, tmp_path: Path) -> None:
     dev = prepared_demo / "random-split-1-dev.jsonl"

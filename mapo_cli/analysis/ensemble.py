@@ -2,8 +2,8 @@
 
 Every member beam-searches the file (`decode_file`); each example's programs
 from all the beams are pooled, every pooled program is scored under every
-member (a program outside a member's beam is scored by teacher forcing), and
-the pool is ranked by the members' mean probability. A program's answer does
+member (a program outside a member's beam is scored by teacher forcing, in
+worker processes that each load the members once), and the pool is ranked by the members' mean probability. A program's answer does
 not depend on the member, so the prediction is the top pooled program's. An
 ensemble of one ranks its member's beam as the beam is ranked: the same
 predictions (ties keep the pooled order, which is the member's beam order).
@@ -12,13 +12,18 @@ predictions (ties keep the pooled order, which is the member's beam order).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
 from pathlib import Path
 
 import torch
 
 from mapo_cli.analysis.decode import (
     Decoded,
+    Decoder,
     DecodeReport,
     ExampleResult,
     data_grammar,
@@ -27,12 +32,16 @@ from mapo_cli.analysis.decode import (
 )
 from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
-from mapo_cli.data.dataset import load_dataset
+from mapo_cli.core.processes import as_they_finish, end_with_parent, stop_pool
+from mapo_cli.core.stop import StopRequest
+from mapo_cli.data.dataset import load_dataset, tables_of
 from mapo_cli.data.scoring import score_answers
+from mapo_cli.language.grammar import Grammar, load_grammar
 from mapo_cli.learn.decoding import Prepared, Program, tree_log_probs
 from mapo_cli.learn.run_dir import resolve_checkpoint
 
 SCORE_BATCH = 32  # examples whose pooled programs one member scores together
+Task = tuple[int, list[int]]  # a member and the examples whose pooled programs it scores
 
 
 def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: int = 0,
@@ -57,9 +66,9 @@ def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: i
     reports = [decode_file(m, data, beam_size, workers, batch, member_progress(i), on_encoding,
                            cluster) for i, m in enumerate(models)]
     pools = [_pool([report.results[k] for report in reports]) for k in range(len(examples))]
-    log_probs = [_member_log_probs(resolve_checkpoint(Path(m)), grammar, examples, tables,
-                                   [r.results for r in reports][i], pools)
-                 for i, m in enumerate(models)]
+    log_probs = _members_log_probs([resolve_checkpoint(Path(m)) for m in models], grammar,
+                                   examples, tables, [r.results for r in reports], pools,
+                                   workers if cluster is None else 1)
     results = []
     for k, example in enumerate(examples):
         ranked = by_mean_probability([member[k] for member in log_probs])
@@ -88,26 +97,83 @@ def _pool(results: list[ExampleResult]) -> list[Decoded]:
     return list(pooled.values())
 
 
-def _member_log_probs(checkpoint: Path, grammar, examples: list[dict], tables: dict[str, dict],
-                      own: list[ExampleResult], pools: list[list[Decoded]]) -> list[list[float]]:
-    """log π of every pooled program under one member: its own beam's value where it has one."""
-    known = [{d.tokens: d.log_probability for d in result.beam} for result in own]
-    values = [[known[k].get(d.tokens) for d in pool] for k, pool in enumerate(pools)]
-    missing = [k for k, row in enumerate(values) if any(v is None for v in row)]
-    if not missing:
-        return values
-    decoder = load_decoder(checkpoint, grammar)
-    cp = decoder.checkpoint
-    cp.model.eval()
-    with torch.no_grad():
-        for start in range(0, len(missing), SCORE_BATCH):
-            chunk = missing[start:start + SCORE_BATCH]
-            items = [decoder.prepare(examples[k], tables[examples[k]["table"]]) for k in chunk]
-            filled = fill_missing(cp.model, items, [[d.tokens for d in pools[k]] for k in chunk],
-                                  [values[k] for k in chunk])
-            for k, row in zip(chunk, filled, strict=True):
-                values[k] = row
+def _members_log_probs(checkpoints: list[Path], grammar: Grammar, examples: list[dict],
+                       tables: dict[str, dict], own: list[list[ExampleResult]],
+                       pools: list[list[Decoded]], workers: int) -> list[list[list[float]]]:
+    """log π of every pooled program under every member: its own beam's value where it has
+    one, the others by teacher forcing, in chunks of SCORE_BATCH examples spread over
+    `workers` processes (in this one for a single worker)."""
+    values = []
+    tasks = []  # (member, example indices) of the programs a member must still score
+    for m, results in enumerate(own):
+        known = [{d.tokens: d.log_probability for d in result.beam} for result in results]
+        values.append([[known[k].get(d.tokens) for d in pool] for k, pool in enumerate(pools)])
+        missing = [k for k, row in enumerate(values[m]) if any(v is None for v in row)]
+        tasks += [(m, missing[i:i + SCORE_BATCH]) for i in range(0, len(missing), SCORE_BATCH)]
+
+    def work(task: Task) -> tuple:
+        m, chunk = task
+        return (str(checkpoints[m]), grammar.source, [examples[k] for k in chunk],
+                tables_of([examples[k] for k in chunk], tables),
+                [[d.tokens for d in pools[k]] for k in chunk], [values[m][k] for k in chunk])
+
+    for (m, chunk), filled in _run_scoring(tasks, work, workers):
+        for k, row in zip(chunk, filled, strict=True):
+            values[m][k] = row
     return values
+
+
+def _run_scoring(tasks: list[Task], work: Callable[[Task], tuple], workers: int
+                 ) -> Iterator[tuple[Task, list[list[float]]]]:
+    """Each task with its scores, as they finish; Ctrl-C or SIGTERM raises `Stopped`."""
+    workers = min(workers or os.cpu_count() or 1, len(tasks))
+    done = 0
+    with StopRequest() as stop:
+        if workers <= 1:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # as in a worker: batches too small to gain from more
+            try:
+                for task in tasks:
+                    if stop.signal is not None:
+                        break
+                    yield _score_task(task, *work(task))
+                    done += 1
+            finally:
+                torch.set_num_threads(threads)
+                _scorers.clear()  # the members' models are not kept in this process
+        else:
+            # spawn, not fork: a forked torch with live OpenMP threads may hang
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
+                                     initializer=end_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
+                for result in as_they_finish(
+                        tasks, lambda task: pool.submit(_score_task, task, *work(task)),
+                        workers, stop, drop=lambda in_flight: stop_pool(pool) if in_flight
+                        else None, lost=BrokenProcessPool,
+                        died="a scoring worker process died (out of memory?); try fewer "
+                        "--workers"):
+                    yield result
+                    done += 1
+        stop.check(done, len(tasks), "scoring chunks")
+
+
+_scorers: dict[str, Decoder] = {}  # the members a process has loaded, by checkpoint path
+
+
+def _score_task(task: Task, checkpoint: str, grammar_source: str, examples: list[dict],
+                tables: dict[str, dict], pools: list[list[Program]],
+                values: list[list[float | None]]) -> tuple[Task, list[list[float]]]:
+    """One member's log π of the pooled programs of a chunk of examples (in a worker, or
+    here), loading the member once per process."""
+    torch.set_num_threads(1)
+    if checkpoint not in _scorers:
+        _scorers[checkpoint] = load_decoder(Path(checkpoint), load_grammar(grammar_source))
+    decoder = _scorers[checkpoint]
+    model = decoder.checkpoint.model
+    model.eval()
+    with torch.no_grad():
+        items = [decoder.prepare(e, tables[e["table"]]) for e in examples]
+        return task, fill_missing(model, items, pools, values)
 
 
 def fill_missing(model: torch.nn.Module, items: Sequence[Prepared],
