@@ -3,7 +3,8 @@
 Every member beam-searches the file (`decode_file`); each example's programs
 from all the beams are pooled, every pooled program is scored under every
 member (a program outside a member's beam is scored by teacher forcing, in
-worker processes that each load the members once), and the pool is ranked by the members' mean probability. A program's answer does
+worker processes that each load the members once), and the pool is ranked
+by the members' mean probability. A program's answer does
 not depend on the member, so the prediction is the top pooled program's. An
 ensemble of one ranks its member's beam as the beam is ranked: the same
 predictions (ties keep the pooled order, which is the member's beam order).
@@ -49,7 +50,8 @@ def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: i
                   on_encoding: Callable[[int, int], None] | None = None,
                   cluster: RayCluster | None = None) -> DecodeReport:
     """Decode `data` with every model (on `cluster` if given), pool the beams, rank by the
-    mean probability."""
+    mean probability. The pooled programs are scored in `workers` local processes, or
+    with a cluster in this one."""
     if not models:
         raise MapoError("an ensemble needs at least one run")
     examples, tables = load_dataset(data)
