@@ -1,6 +1,7 @@
 """How much a learned reranker could gain over an ensemble's mean probability.
 
 Usage: python benchmarks/ensemble_reranker.py BEAMS.jsonl [--folds 5] [--seed 0]
+       python benchmarks/ensemble_reranker.py BEAMS.jsonl --fit-on TRAIN_BEAMS.jsonl
 (BEAMS.jsonl: `mapo decode RUN_1 RUN_2 ... DATA --beam 5 --programs BEAMS.jsonl`.)
 
 A linear scorer over a few features of each pooled program (the members'
@@ -10,7 +11,8 @@ programs with the right answer) on all folds of the questions but one, and
 picks one program for each question of that fold. The figure is therefore fit
 on the file's own answers, held out fold by fold: an estimate of what a
 reranker trained on questions like these could reach, *not* a dev accuracy
-of `mapo decode`.
+of `mapo decode`. With --fit-on it is fit on other beams instead (the same
+runs decoding their training questions), and no answer of BEAMS is seen.
 """
 
 from __future__ import annotations
@@ -81,27 +83,43 @@ def fit(pools: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, .
     return weights.detach(), mean, spread
 
 
+def load_pools(path: Path) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], int]:
+    """Each decoded question's features and right answers, and the number of questions."""
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    return [(torch.tensor(features(r["programs"]), dtype=torch.float32),
+             torch.tensor([p["reward"] == 1.0 for p in r["programs"]]))
+            for r in records if r["programs"]], len(records)
+
+
+def picks_right(model: tuple[torch.Tensor, ...], pool: tuple[torch.Tensor, torch.Tensor]) -> bool:
+    weights, mean, spread = model
+    x, y = pool
+    return bool(y[int(((x - mean) / spread @ weights).argmax())])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("beams", type=Path)
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fit-on", type=Path, help="fit on these beams (e.g. the same runs "
+                        "decoding training questions) instead of the other folds")
     args = parser.parse_args()
-    records = [json.loads(line) for line in args.beams.read_text().splitlines()]
-    pools = [(torch.tensor(features(r["programs"]), dtype=torch.float32),
-              torch.tensor([p["reward"] == 1.0 for p in r["programs"]]))
-             for r in records if r["programs"]]
+    pools, total = load_pools(args.beams)
+    if args.fit_on is not None:
+        model = fit(load_pools(args.fit_on)[0])
+        correct = sum(picks_right(model, pool) for pool in pools)
+        print(f"reranker fit on {args.fit_on}: {100 * correct / total:.2f} % "
+              f"({correct:,} / {total:,})")
+        return
     order = list(range(len(pools)))
     random.Random(args.seed).shuffle(order)
     correct = 0
     for fold in range(args.folds):
         held = set(order[fold::args.folds])
-        weights, mean, spread = fit([pools[i] for i in order if i not in held])
-        for i in held:
-            x, y = pools[i]
-            correct += bool(y[int(((x - mean) / spread @ weights).argmax())])
-    print(f"{args.folds}-fold reranker: {100 * correct / len(records):.2f} % "
-          f"({correct:,} / {len(records):,})")
+        model = fit([pools[i] for i in order if i not in held])
+        correct += sum(picks_right(model, pools[i]) for i in held)
+    print(f"{args.folds}-fold reranker: {100 * correct / total:.2f} % ({correct:,} / {total:,})")
 
 
 if __name__ == "__main__":
