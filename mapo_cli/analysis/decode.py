@@ -17,10 +17,9 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import torch
 
 from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
-from mapo_cli.core.processes import as_they_finish, end_with_parent, stop_pool
+from mapo_cli.core.processes import as_they_finish, end_with_parent, in_worker_pool
 from mapo_cli.core.ranges import check_options
 from mapo_cli.core.stop import StopRequest
 from mapo_cli.data.dataset import load_dataset, tables_of
@@ -271,33 +270,35 @@ def _decode_chunk(examples: list[dict], tables: dict[str, dict],
     return _decoder.decode(examples, tables, beam_size)
 
 
+@contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Work done here rather than in a worker runs, like a worker, on one torch thread:
+    batched steps are too small to gain from more. The count is restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _run_chunks(chunks: list[list[dict]], tables: dict[str, dict], decoder: Decoder,
                 path: Path, grammar: Grammar, beam_size: int, workers: int,
                 stop: StopRequest) -> Iterator[list[ExampleResult]]:
     """Each chunk's results as they finish, in this process (1 worker) or in a process pool;
     none more once `stop` has a signal."""
     if workers <= 1:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)  # like a worker: batched steps are too small to gain from more
-        try:
+        with one_torch_thread():
             for chunk in chunks:
                 if stop.signal is not None:
                     return
                 yield decoder.decode(chunk, tables_of(chunk, tables), beam_size)
-        finally:
-            torch.set_num_threads(threads)
         return
-    # spawn, not fork: a forked torch with live OpenMP threads may hang
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(os.getpid(), str(path), grammar.source)) as pool:
-        def submit(chunk: list[dict]) -> Future:
-            return pool.submit(_decode_chunk, chunk, tables_of(chunk, tables), beam_size)
-
-        yield from as_they_finish(
-            chunks, submit, workers, stop,
-            drop=lambda in_flight: stop_pool(pool) if in_flight else None,
-            lost=BrokenProcessPool, died="a decoding worker process died (out of memory?); "
-            "try fewer --workers or a smaller --batch")
+    yield from in_worker_pool(
+        chunks, lambda chunk: (_decode_chunk, chunk, tables_of(chunk, tables), beam_size),
+        workers, stop, died="a decoding worker process died (out of memory?); try fewer "
+        "--workers or a smaller --batch", initializer=_init_worker,
+        initargs=(str(path), grammar.source))
 
 
 def _run_chunks_on_ray(chunks: list[list[dict]], tables: dict[str, dict], decoder: Decoder,

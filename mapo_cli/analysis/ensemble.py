@@ -15,9 +15,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
 from pathlib import Path
 
 import torch
@@ -30,10 +27,11 @@ from mapo_cli.analysis.decode import (
     data_grammar,
     decode_file,
     load_decoder,
+    one_torch_thread,
 )
 from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
-from mapo_cli.core.processes import as_they_finish, end_with_parent, stop_pool
+from mapo_cli.core.processes import in_worker_pool
 from mapo_cli.core.stop import StopRequest
 from mapo_cli.data.dataset import load_dataset, tables_of
 from mapo_cli.data.scoring import score_answers
@@ -132,30 +130,21 @@ def _run_scoring(tasks: list[Task], work: Callable[[Task], tuple], workers: int
     done = 0
     with StopRequest() as stop:
         if workers <= 1:
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)  # as in a worker: batches too small to gain from more
             try:
-                for task in tasks:
-                    if stop.signal is not None:
-                        break
-                    yield _score_task(task, *work(task))
-                    done += 1
+                with one_torch_thread():
+                    for task in tasks:
+                        if stop.signal is not None:
+                            break
+                        yield _score_task(task, *work(task))
+                        done += 1
             finally:
-                torch.set_num_threads(threads)
                 _scorers.clear()  # the members' models are not kept in this process
         else:
-            # spawn, not fork: a forked torch with live OpenMP threads may hang
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                                     initializer=end_with_parent,
-                                     initargs=(os.getpid(),)) as pool:
-                for result in as_they_finish(
-                        tasks, lambda task: pool.submit(_score_task, task, *work(task)),
-                        workers, stop, drop=lambda in_flight: stop_pool(pool) if in_flight
-                        else None, lost=BrokenProcessPool,
-                        died="a scoring worker process died (out of memory?); try fewer "
-                        "--workers"):
-                    yield result
-                    done += 1
+            for result in in_worker_pool(
+                    tasks, lambda task: (_score_task, task, *work(task)), workers, stop,
+                    died="a scoring worker process died (out of memory?); try fewer --workers"):
+                yield result
+                done += 1
         stop.check(done, len(tasks), "scoring chunks")
 
 
@@ -166,8 +155,8 @@ def _score_task(task: Task, checkpoint: str, grammar_source: str, examples: list
                 tables: dict[str, dict], pools: list[list[Program]],
                 values: list[list[float | None]]) -> tuple[Task, list[list[float]]]:
     """One member's log π of the pooled programs of a chunk of examples (in a worker, or
-    here), loading the member once per process."""
-    torch.set_num_threads(1)
+    here, on one torch thread), loading the member once per process."""
+    torch.set_num_threads(1)  # in a worker; here `one_torch_thread` has set it already
     if checkpoint not in _scorers:
         _scorers[checkpoint] = load_decoder(Path(checkpoint), load_grammar(grammar_source))
     decoder = _scorers[checkpoint]

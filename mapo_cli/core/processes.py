@@ -15,7 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import TypeVar
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+from typing import Any, TypeVar
 
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.stop import StopRequest
@@ -100,3 +102,22 @@ def as_they_finish(items: list[Item], submit: Callable[[Item], Future], workers:
                 yield result
     finally:
         drop(in_flight)
+
+
+def in_worker_pool(items: list[Item], call: Callable[[Item], tuple[Callable[..., Result], ...]],
+                   workers: int, stop: StopRequest, died: str,
+                   initializer: Callable[..., None] = end_with_parent,
+                   initargs: tuple[Any, ...] = ()) -> Iterator[Result]:
+    """`as_they_finish` over a pool of `workers` spawned processes: `call(item)` gives the
+    function and arguments to run for an item; `initializer(parent, *initargs)` starts each
+    worker (it must call `end_with_parent`). A stop ends the workers at once.
+
+    Spawn, not fork: forking a process with live threads (torch's OpenMP pool, the
+    progress bar's) can hang or deadlock the child.
+    """
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=initializer,
+                             initargs=(os.getpid(), *initargs)) as pool:
+        yield from as_they_finish(
+            items, lambda item: pool.submit(*call(item)), workers, stop,
+            drop=lambda in_flight: stop_pool(pool) if in_flight else None,
+            lost=BrokenProcessPool, died=died)

@@ -13,19 +13,16 @@ scoring and rewards compare with. Library code: it reports, the CLI prints.
 from __future__ import annotations
 
 import codecs
-import multiprocessing
 import os
 import re
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mapo_cli.core.errors import MapoError
-from mapo_cli.core.processes import as_they_finish, end_with_parent, stop_pool
+from mapo_cli.core.processes import in_worker_pool
 from mapo_cli.core.stop import StopRequest
 from mapo_cli.data.dataset import write_jsonl
 from mapo_cli.data.questions import CellIndex, Entity, analyse_question
@@ -262,14 +259,8 @@ def _run_batches(
                 return
             yield _process_batch(loader, batch)
         return
-    # spawn, not fork: the CLI's progress bar runs a thread, and forking a threaded
-    # process can deadlock the child.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, context, end_with_parent, (os.getpid(),)) as pool:
-        yield from as_they_finish(
-            batches, lambda batch: pool.submit(_process_batch, loader, batch), workers, stop,
-            drop=lambda in_flight: stop_pool(pool) if in_flight else None,
-            lost=BrokenProcessPool, died="a prepare worker process died (out of memory?)")
+    yield from in_worker_pool(batches, lambda batch: (_process_batch, loader, batch), workers,
+                              stop, died="a prepare worker process died (out of memory?)")
 
 
 # ----------------------------------------------------------------- the pipeline
