@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import random
+import sys
 from pathlib import Path
 
 import torch
@@ -86,6 +87,9 @@ def fit(pools: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, .
 def load_pools(path: Path) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], int]:
     """Each decoded question's features and right answers, and the number of questions."""
     records = [json.loads(line) for line in path.read_text().splitlines()]
+    if any(r["programs"] and "member_log_probabilities" not in r["programs"][0]
+           for r in records):
+        sys.exit(f"{path}: not an ensemble's beams (no member_log_probabilities)")
     return [(torch.tensor(features(r["programs"]), dtype=torch.float32),
              torch.tensor([p["reward"] == 1.0 for p in r["programs"]]))
             for r in records if r["programs"]], len(records)
