@@ -13,6 +13,7 @@ from mapo_cli.commands import exec as exec_command
 from mapo_cli.commands import explore as explore_command
 from mapo_cli.commands import inspect as inspect_command
 from mapo_cli.commands import prepare as prepare_command
+from mapo_cli.commands import rerank as rerank_command
 from mapo_cli.commands import score as score_command
 from mapo_cli.commands import train as train_command
 from mapo_cli.commands.common import MapoCommand, MapoGroup
@@ -48,6 +49,7 @@ app.command("score", cls=MapoCommand)(score_command.score)
 app.command("explore", cls=MapoCommand)(explore_command.explore)
 app.command("train", cls=MapoCommand)(train_command.train)
 app.command("decode", cls=MapoCommand)(decode_command.decode)
+app.command("rerank", cls=MapoCommand)(rerank_command.rerank)
 app.command("ask", cls=MapoCommand)(ask_command.ask)
 app.add_typer(inspect_command.app, name="inspect", help="Analyse stores and runs.")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ from typer.testing import CliRunner
 
 from mapo_cli.analysis.decode import decode_file
 from mapo_cli.analysis.ensemble import ensemble_file
+from mapo_cli.analysis.rerank import load_reranker
+from mapo_cli.data.dataset import load_dataset
+from mapo_cli.data.scoring import score_answers
 from mapo_cli.main import app
 
 runner = CliRunner()
@@ -103,3 +107,55 @@ def test_decode_of_several_runs_reports_the_members(two_runs: tuple[Path, Path],
     assert all(m["checkpoint"].endswith("best.pt") for m in report["members"])
     missing = runner.invoke(app, ["decode", str(dev)])
     assert missing.exit_code != 0 and "at least one run" in missing.output
+
+
+def some_training_questions(prepared_demo: Path, into: Path, count: int = 150) -> Path:
+    """The first `count` training questions, with their tables (a quick file to fit on)."""
+    lines = (prepared_demo / "random-split-1-train.jsonl").read_text().splitlines()[:count]
+    (into / "train.jsonl").write_text("\n".join(lines) + "\n")
+    shutil.copy(prepared_demo / "tables.jsonl", into / "tables.jsonl")
+    return into / "train.jsonl"
+
+
+def test_a_reranker_fit_by_mapo_rerank_ranks_the_pools_of_decode(
+        two_runs: tuple[Path, Path], prepared_demo: Path, tmp_path: Path) -> None:
+    train = some_training_questions(prepared_demo, tmp_path)
+    dev = prepared_demo / "random-split-1-dev.jsonl"
+    reranker_file = tmp_path / "reranker.json"
+    runs = [str(run) for run in two_runs]
+    fitted = runner.invoke(app, ["rerank", *runs, str(train), "--out", str(reranker_file),
+                                 "--workers", "1", "--json"])
+    assert fitted.exit_code == 0, fitted.output
+    summary = json.loads(fitted.stdout)
+    assert summary["questions"] == 150
+    assert summary["reranked_correct"] > summary["mean_probability_correct"]
+    reranker = load_reranker(reranker_file)
+    assert len(reranker.members) == 2
+
+    decoded = runner.invoke(app, ["decode", *runs, str(dev), "--workers", "1", "--json",
+                                  "--reranker", str(reranker_file)])
+    assert decoded.exit_code == 0, decoded.output
+    report = json.loads(decoded.stdout)
+    assert report["reranker"] == str(reranker_file)
+    by_mean = ensemble_file(list(two_runs), dev, workers=1)
+    expected = score_answers({r.id: reranker.rank(r.beam)[0].answer if r.beam else []
+                              for r in by_mean.results}, load_dataset(dev)[0])
+    assert report["correct"] == expected.correct
+
+
+def test_decode_refuses_a_reranker_fit_for_other_runs(
+        two_runs: tuple[Path, Path], prepared_demo: Path, tmp_path: Path) -> None:
+    train = some_training_questions(prepared_demo, tmp_path, count=60)
+    dev = prepared_demo / "random-split-1-dev.jsonl"
+    reranker_file = tmp_path / "reranker.json"
+    fitted = runner.invoke(app, ["rerank", str(two_runs[0]), str(train), "--out",
+                                 str(reranker_file), "--workers", "1"])
+    assert fitted.exit_code == 0, fitted.output
+    assert "right by the reranker" in fitted.output
+    mismatch = runner.invoke(app, ["decode", *map(str, two_runs), str(dev), "--workers", "1",
+                                   "--reranker", str(reranker_file)])
+    assert mismatch.exit_code != 0
+    assert "fit for an ensemble of 1 runs" in mismatch.output
+    missing = runner.invoke(app, ["decode", str(two_runs[0]), str(dev), "--reranker",
+                                  str(tmp_path / "none.json")])
+    assert missing.exit_code != 0 and "no such reranker file" in missing.output

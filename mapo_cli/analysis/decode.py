@@ -114,6 +114,7 @@ class DecodeReport:
     results: list[ExampleResult]
     per_example: dict[str, bool]
     members: list[dict[str, Any]] = field(default_factory=list)  # an ensemble's runs, alone
+    reranker: str | None = None  # the file that ranked an ensemble's pool, if any
 
     @property
     def examples_per_second(self) -> float:
@@ -133,6 +134,7 @@ class DecodeReport:
             "seconds": round(self.seconds, 3),
             "examples_per_second": round(self.examples_per_second, 2),
             **({"members": self.members} if self.members else {}),
+            **({"reranker": self.reranker} if self.reranker else {}),
         }
 
 

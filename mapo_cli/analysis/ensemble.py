@@ -4,10 +4,11 @@ Every member beam-searches the file (`decode_file`); each example's programs
 from all the beams are pooled, every pooled program is scored under every
 member (a program outside a member's beam is scored by teacher forcing, in
 worker processes that each load the members once), and the pool is ranked
-by the members' mean probability. A program's answer does
-not depend on the member, so the prediction is the top pooled program's. An
-ensemble of one ranks its member's beam as the beam is ranked: the same
-predictions (ties keep the pooled order, which is the member's beam order).
+by the members' mean probability, or by a fitted reranker (`rerank.py`). A
+program's answer does not depend on the member, so the prediction is the top
+pooled program's. An ensemble of one ranks its member's beam as the beam is
+ranked: the same predictions (ties keep the pooled order, which is the
+member's beam order).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -39,6 +41,9 @@ from mapo_cli.language.grammar import Grammar, load_grammar
 from mapo_cli.learn.decoding import Prepared, Program, tree_log_probs
 from mapo_cli.learn.run_dir import resolve_checkpoint
 
+if TYPE_CHECKING:
+    from mapo_cli.analysis.rerank import Reranker
+
 SCORE_BATCH = 32  # examples whose pooled programs one member scores together
 Task = tuple[int, list[int]]  # a member and the examples whose pooled programs it scores
 
@@ -46,16 +51,19 @@ Task = tuple[int, list[int]]  # a member and the examples whose pooled programs 
 def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: int = 0,
                   batch: int = 32, on_progress: Callable[[int, int], None] | None = None,
                   on_encoding: Callable[[int, int], None] | None = None,
-                  cluster: RayCluster | None = None) -> DecodeReport:
+                  cluster: RayCluster | None = None,
+                  reranker: Reranker | None = None) -> DecodeReport:
     """Decode `data` with every model (on `cluster` if given), pool the beams, rank by the
-    mean probability. The pooled programs are scored in `workers` local processes, or
-    with a cluster in this one."""
+    mean probability or with `reranker`. The pooled programs are scored in `workers` local
+    processes, or with a cluster in this one."""
     if not models:
         raise MapoError("an ensemble needs at least one run")
     examples, tables = load_dataset(data)
     if not examples:
         raise MapoError(f"{data}: no examples")
     grammar = data_grammar(examples, Path(data))
+    if reranker is not None:
+        reranker.check_fits(grammar, len(models))
     total = len(examples) * len(models)
 
     def member_progress(index: int) -> Callable[[int, int], None] | None:
@@ -76,6 +84,8 @@ def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: i
                         pools[k][j].answer, pools[k][j].reward, pools[k][j].tokens,
                         tuple(member[k][j] for member in log_probs))
                 for j, mean in ranked]
+        if reranker is not None:
+            beam = reranker.rank(beam)
         errors = [r.results[k].error for r in reports if r.results[k].error]
         results.append(ExampleResult(example["id"], example["question"], beam,
                                      errors[0] if errors and not beam else None))

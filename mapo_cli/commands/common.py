@@ -38,7 +38,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 BACKEND_HELP = ("Where the workers run: local (processes on this machine) or ray (Ray tasks "
-                "and actors, in a cluster or a local Ray instance; pip install 'mapo[ray]').")
+                "and actors, in a cluster or a local Ray instance; pip install 'mapo\\[ray]').")
 RAY_ADDRESS_HELP = ("With --backend ray: the cluster to join (auto: the one `ray start` made "
                     "on this machine; HOST:PORT); default: start a local Ray instance.")
 BackendOption = Annotated[str, typer.Option(help=BACKEND_HELP)]

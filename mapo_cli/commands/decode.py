@@ -47,11 +47,15 @@ def decode(
         "--backend ray chunks decoded at once (0: the cluster's CPUs).")] = 0,
     batch: Annotated[int, typer.Option(
         help="Examples decoded together in one batched beam search.")] = 32,
+    reranker: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        "--reranker", help="Rank the runs' pooled programs with this reranker (`mapo rerank` "
+        "fits one for the same runs) instead of by their mean probability.")] = None,
     backend: BackendOption = "local",
     ray_address: RayAddressOption = "",
     json_output: Annotated[bool, typer.Option(
         "--json", help="Print one JSON object: accuracy, correct, total, seconds, "
-        "examples_per_second, no_program, ... and, for an ensemble, its members alone.")] = False,
+        "examples_per_second, no_program, ... and, for an ensemble, its members alone "
+        "(and the reranker).")] = False,
 ) -> None:
     """Decode DATA with beam search and code assistance; report accuracy over all its examples.
 
@@ -61,10 +65,11 @@ def decode(
     The checkpoint must have been trained with the grammar DATA was prepared for.
 
     With several runs (an ensemble, as the paper's): every run's beam programs
-    are pooled and ranked by the runs' mean probability.
+    are pooled and ranked by the runs' mean probability, or by --reranker.
     """
     from mapo_cli.analysis.decode import decode_file
     from mapo_cli.analysis.ensemble import ensemble_file
+    from mapo_cli.analysis.rerank import load_reranker
     from mapo_cli.data.dataset import write_jsonl
     from mapo_cli.data.scoring import write_predictions
 
@@ -75,17 +80,19 @@ def decode(
         if output is not None:
             check_writable(output)
     models, data = paths[:-1], paths[-1]
+    ranker = load_reranker(reranker) if reranker is not None else None
     with open_cluster(backend, ray_address, json_output) as cluster, \
             count_progress("encode", disable=json_output) as encoding, \
             count_progress("decode", disable=json_output) as show:
-        if len(models) == 1:
+        if len(models) == 1 and ranker is None:
             report = decode_file(models[0], data, beam_size=beam, workers=workers, batch=batch,
                                  on_progress=show, on_encoding=encoding.until_done,
                                  cluster=cluster)
         else:
             report = ensemble_file(models, data, beam_size=beam, workers=workers, batch=batch,
                                    on_progress=show, on_encoding=encoding.until_done,
-                                   cluster=cluster)
+                                   cluster=cluster, reranker=ranker)
+            report.reranker = str(reranker) if reranker is not None else None
     if out is not None:
         write_predictions(out, report.predictions)
     if programs is not None:
@@ -110,6 +117,9 @@ def _show(report: DecodeReport, data_name: str, written: dict[str, Path | None])
     for member in report.members:
         console.print(f"  {member['checkpoint']}: {100 * member['accuracy']:.2f} % alone",
                       highlight=False, soft_wrap=True)
+    if report.reranker:
+        console.print(f"pooled programs ranked by {report.reranker}", highlight=False,
+                      soft_wrap=True)
     table = Table(title=f"decode {data_name} (beam {report.beam_size})", show_header=False)
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
