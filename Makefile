@@ -8,7 +8,7 @@ OUT    ?= out
 # The pretrained encoder's cache (`mapo train --encoder`) stays beside the other outputs.
 export MAPO_CACHE ?= $(abspath $(OUT))/cache
 
-.PHONY: install demo test lint bench bench-explore bench-train bench-seeds bench-table2 \
+.PHONY: install demo test lint bench bench-explore bench-train bench-seeds bench-rerank bench-table2 \
 	bench-encode bench-ask bench-wikisql bench-ray clean
 
 $(STAMP): pyproject.toml
@@ -116,9 +116,19 @@ bench-seeds: install
 			--beam 5 --json > $(SEEDS_DIR)/seed-$$seed/decode-dev.json || exit 1; \
 	done
 	$(BIN)/python benchmarks/seeds_summary.py $(foreach s,$(SEEDS),$(SEEDS_DIR)/seed-$(s)/decode-dev.json)
-	$(BIN)/mapo decode $(foreach s,$(SEEDS),$(SEEDS_DIR)/seed-$(s)) \
-		$(OUT)/wtq/random-split-1-dev.jsonl --beam 5 --json
+	$(BIN)/mapo decode $(SEEDS_RUNS) $(OUT)/wtq/random-split-1-dev.jsonl --beam 5 --json
 	$(BIN)/mapo inspect run $(SEEDS_DIR)/*/ --plot $(SEEDS_DIR)/curves.png
+
+## The seeds' ensemble (SEEDS, SEEDS_DIR as for bench-seeds) ranked by a reranker that
+## `mapo rerank` fits on the runs' pools for their training questions (no dev answer
+## is seen), written to SEEDS_DIR/reranker.json; bench-seeds prints the same ensemble
+## ranked by the mean probability.
+SEEDS_RUNS = $(foreach s,$(SEEDS),$(SEEDS_DIR)/seed-$(s))
+bench-rerank: install
+	$(BIN)/mapo rerank $(SEEDS_RUNS) $(OUT)/wtq/random-split-1-train.jsonl \
+		--out $(SEEDS_DIR)/reranker.json
+	$(BIN)/mapo decode $(SEEDS_RUNS) $(OUT)/wtq/random-split-1-dev.jsonl --beam 5 --json \
+		--reranker $(SEEDS_DIR)/reranker.json
 
 ## Table 2 of the paper at one fixed budget: every objective for TABLE2_SEC seconds
 ## from the same starting memory (a copy of the explored store, never written);

@@ -1,18 +1,15 @@
-"""How much a learned reranker could gain over an ensemble's mean probability.
+"""How well `mapo rerank`'s scorer ranks an ensemble's pools, fit on held-out folds of them.
 
 Usage: python benchmarks/ensemble_reranker.py BEAMS.jsonl [--folds 5] [--seed 0]
        python benchmarks/ensemble_reranker.py BEAMS.jsonl --fit-on TRAIN_BEAMS.jsonl
 (BEAMS.jsonl: `mapo decode RUN_1 RUN_2 ... DATA --beam 5 --programs BEAMS.jsonl`.)
 
-A linear scorer over a few features of each pooled program (the members'
-probabilities, the answer's summed probability and votes, the program's
-shape) is fit with a listwise loss (the log of the probability mass on the
-programs with the right answer) on all folds of the questions but one, and
-picks one program for each question of that fold. The figure is therefore fit
-on the file's own answers, held out fold by fold: an estimate of what a
-reranker trained on questions like these could reach, *not* a dev accuracy
-of `mapo decode`. With --fit-on it is fit on other beams instead (the same
-runs decoding their training questions), and no answer of BEAMS is seen.
+The scorer is `mapo_cli.analysis.rerank`'s, fit on all folds of the file's
+questions but one and applied to that fold: a figure fit on the file's own
+answers, held out fold by fold, to compare with what `mapo rerank` (fit on
+the training questions) reaches; *not* a `mapo decode` accuracy. With
+--fit-on it is fit on other beams instead (the same runs decoding their
+training questions), as `mapo rerank` fits it, without decoding again.
 """
 
 from __future__ import annotations
@@ -24,106 +21,57 @@ import random
 import sys
 from pathlib import Path
 
-import torch
-
-SHAPES = ("count", "argmax", "argmin", "hop", "diff", "filter_", "filter", "first", "last",
-          "previous", "next", "same_as", "mode", "max", "min", "sum", "average")  # WTQ's functions
-
-
-def features(programs: list[dict]) -> list[list[float]]:
-    """One row per pooled program."""
-    members = len(programs[0]["member_log_probabilities"])
-    tops = [max(range(len(programs)), key=lambda j, m=m: programs[j]["member_log_probabilities"][m])
-            for m in range(members)]
-    mass: dict[tuple, float] = {}
-    votes: dict[tuple, int] = {}
-    for p in programs:
-        answer = tuple(p["answer"])
-        mass[answer] = mass.get(answer, 0.0) + p["probability"]
-    for j in tops:
-        answer = tuple(programs[j]["answer"])
-        votes[answer] = votes.get(answer, 0) + 1
-    rows = []
-    for j, p in enumerate(programs):
-        log_probs, answer, program = p["member_log_probabilities"], tuple(p["answer"]), p["program"]
-        numeric = bool(answer) and all(_is_number(a) for a in answer)
-        rows.append([math.log(max(p["probability"], 1e-12)), sum(log_probs) / members,
-                     min(log_probs), max(log_probs), math.log(max(mass[answer], 1e-12)),
-                     votes.get(answer, 0) / members, tops.count(j) / members,
-                     program.count("("), float(numeric), float(len(answer) > 1),
-                     float(not answer)] +
-                    [float(f"({shape}" in program) for shape in SHAPES])
-    return rows
+from mapo_cli.analysis.decode import Decoded
+from mapo_cli.analysis.rerank import Reranker, fit_reranker
+from mapo_cli.language.grammar import load_grammar
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text.replace(",", ""))
-    except ValueError:
-        return False
-    return True
+def load_pools(path: Path) -> list[list[Decoded]]:
+    """Each question's pool, as decode ranked it (by the members' mean probability)."""
+    pools = []
+    for line in path.read_text().splitlines():
+        programs = json.loads(line)["programs"]
+        if programs and "member_log_probabilities" not in programs[0]:
+            sys.exit(f"{path}: not an ensemble's beams (no member_log_probabilities)")
+        pools.append([Decoded(p["program"], math.log(p["probability"]) if p["probability"] > 0
+                              else -math.inf, p["answer"], p["reward"], (),
+                              tuple(p["member_log_probabilities"])) for p in programs])
+    return pools
 
 
-def fit(pools: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, ...]:
-    """Weights (and the standardisation) maximising the mass on right answers."""
-    useful = [(x, y) for x, y in pools if y.any()]
-    stacked = torch.cat([x for x, _ in useful])
-    mean, spread = stacked.mean(0), stacked.std(0) + 1e-6
-    weights = torch.zeros(stacked.shape[1], requires_grad=True)
-    optimiser = torch.optim.LBFGS([weights], max_iter=200)
-
-    def loss() -> torch.Tensor:
-        optimiser.zero_grad()
-        total = sum(torch.logsumexp(s, 0) - torch.logsumexp(s[y], 0)
-                    for s, y in (((x - mean) / spread @ weights, y) for x, y in useful))
-        value = total / len(useful) + 1e-3 * (weights * weights).sum()
-        value.backward()
-        return value
-
-    optimiser.step(loss)
-    return weights.detach(), mean, spread
-
-
-def load_pools(path: Path) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], int]:
-    """Each decoded question's features and right answers, and the number of questions."""
-    records = [json.loads(line) for line in path.read_text().splitlines()]
-    if any(r["programs"] and "member_log_probabilities" not in r["programs"][0]
-           for r in records):
-        sys.exit(f"{path}: not an ensemble's beams (no member_log_probabilities)")
-    return [(torch.tensor(features(r["programs"]), dtype=torch.float32),
-             torch.tensor([p["reward"] == 1.0 for p in r["programs"]]))
-            for r in records if r["programs"]], len(records)
-
-
-def picks_right(model: tuple[torch.Tensor, ...], pool: tuple[torch.Tensor, torch.Tensor]) -> bool:
-    weights, mean, spread = model
-    x, y = pool
-    return bool(y[int(((x - mean) / spread @ weights).argmax())])
+def right(reranker: Reranker, pool: list[Decoded]) -> bool:
+    return bool(pool) and reranker.rank(pool)[0].reward == 1.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("beams", type=Path)
+    parser.add_argument("--grammar", default="wtq")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fit-on", type=Path, help="fit on these beams (e.g. the same runs "
                         "decoding training questions) instead of the other folds")
     args = parser.parse_args()
-    pools, total = load_pools(args.beams)
+    grammar = load_grammar(args.grammar)
+    pools = load_pools(args.beams)
+    members = [f"member {m + 1}" for m in range(len(next(p for p in pools if p)[0].members))]
+    by_mean = sum(bool(pool) and pool[0].reward == 1.0 for pool in pools)
+    print(f"mean probability: {100 * by_mean / len(pools):.2f} % ({by_mean:,} / {len(pools):,})")
     if args.fit_on is not None:
-        model = fit(load_pools(args.fit_on)[0])
-        correct = sum(picks_right(model, pool) for pool in pools)
-        print(f"reranker fit on {args.fit_on}: {100 * correct / total:.2f} % "
-              f"({correct:,} / {total:,})")
+        reranker = fit_reranker(load_pools(args.fit_on), grammar, members)
+        correct = sum(right(reranker, pool) for pool in pools)
+        print(f"reranker fit on {args.fit_on}: {100 * correct / len(pools):.2f} % "
+              f"({correct:,} / {len(pools):,})")
         return
     order = list(range(len(pools)))
     random.Random(args.seed).shuffle(order)
     correct = 0
     for fold in range(args.folds):
         held = set(order[fold::args.folds])
-        model = fit([pools[i] for i in order if i not in held])
-        correct += sum(picks_right(model, pools[i]) for i in held)
-    print(f"{args.folds}-fold reranker: {100 * correct / total:.2f} % ({correct:,} / {total:,})")
+        reranker = fit_reranker([pools[i] for i in order if i not in held], grammar, members)
+        correct += sum(right(reranker, pools[i]) for i in held)
+    print(f"{args.folds}-fold reranker: {100 * correct / len(pools):.2f} % "
+          f"({correct:,} / {len(pools):,})")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,11 @@ from typer.testing import CliRunner
 import mapo_cli
 from mapo_cli.analysis import ask as ask_module
 from mapo_cli.analysis.decode import decode_file
+from mapo_cli.analysis.rerank import Reranker, feature_names, save_reranker
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.data.prepare_csv import prepare_csv
+from mapo_cli.language.grammar import load_grammar
 from mapo_cli.main import app
 
 runner = CliRunner()
@@ -92,6 +94,38 @@ def test_a_table_given_as_rows_and_an_ensemble(tiny_run: Path) -> None:
     # Two copies of one run: the pooled beam is that run's beam, with the same probabilities.
     assert [(p.program, round(p.probability, 6)) for p in two.programs] == [
         (p.program, round(p.probability, 6)) for p in one.programs]
+
+
+def test_an_ensemble_ranked_by_a_reranker(tiny_run: Path, tmp_path: Path) -> None:
+    rows = [["Nation", "Gold"], ["Peru", "3"], ["Chile", "5"], ["Brazil", "1"]]
+    question = "which nation won the most gold?"
+    functions = tuple(f.name for f in load_grammar("wtq").functions)
+    names = feature_names(functions)
+    shortest_first = Reranker("wtq", functions, (0.0,) * len(names), (1.0,) * len(names),
+                              tuple(-1.0 if n == "expressions" else 0.0 for n in names),
+                              ("a", "b"), {})
+    save_reranker(shortest_first, tmp_path / "reranker.json")
+    by_mean = mapo_cli.Parser.load(tiny_run, tiny_run).ask(rows, question, top=None)
+    parser = mapo_cli.Parser.load(tiny_run, tiny_run, reranker=tmp_path / "reranker.json")
+    ranked = parser.ask(rows, question, top=None)
+    assert sorted(p.program for p in ranked.programs) == sorted(p.program for p in by_mean.programs)
+    lengths = [p.program.count("(") for p in ranked.programs]
+    assert lengths == sorted(lengths) and len(set(lengths)) > 1
+    # programs of one length keep the order of the mean probability
+    assert [p.program for p in ranked.programs if p.program.count("(") == lengths[0]] == [
+        p.program for p in by_mean.programs if p.program.count("(") == lengths[0]]
+
+    table = tmp_path / "table.csv"
+    table.write_text("\n".join(",".join(row) for row in rows) + "\n")
+    printed = runner.invoke(app, ["ask", str(tiny_run), str(tiny_run), str(table), question,
+                                  "--reranker", str(tmp_path / "reranker.json"), "--json",
+                                  "--top", "2"])
+    assert printed.exit_code == 0, printed.output
+    assert [p["program"] for p in json.loads(printed.stdout)["programs"]] == [
+        p.program for p in ranked.programs[:2]]
+    alone = runner.invoke(app, ["ask", str(tiny_run), str(table), question,
+                                "--reranker", str(tmp_path / "reranker.json")])
+    assert alone.exit_code != 0 and "fit for an ensemble of 2 runs" in alone.output
 
 
 @pytest.mark.parametrize(("content", "message"), [

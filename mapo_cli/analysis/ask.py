@@ -10,11 +10,13 @@ rows of cells, read and typed exactly as `mapo prepare csv` does; a question
 is tokenised and linked against it as `prepare` does. Beam search with code
 assistance writes the programs (as `mapo decode`), and each is run for its
 answer and the value of every expression. Several runs answer as an
-ensemble: their beams are pooled and ranked by the runs' mean probability.
+ensemble: their beams are pooled and ranked by the runs' mean probability,
+or by a reranker `mapo rerank` fit for them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,9 +24,10 @@ from typing import Any
 
 import torch
 
-from mapo_cli.analysis.decode import Decoder, load_decoder
+from mapo_cli.analysis.decode import Decoded, Decoder, load_decoder
 from mapo_cli.analysis.ensemble import by_mean_probability, fill_missing
 from mapo_cli.analysis.execution import trace_of
+from mapo_cli.analysis.rerank import Reranker, load_reranker
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.ranges import check_range
 from mapo_cli.data.questions import CellIndex, analyse_question
@@ -71,7 +74,7 @@ class Reply:
 class Parser:
     """One trained run, or several as an ensemble, ready to answer questions about tables."""
 
-    def __init__(self, decoders: Sequence[Decoder]) -> None:
+    def __init__(self, decoders: Sequence[Decoder], reranker: Reranker | None = None) -> None:
         if not decoders:
             raise MapoError("a parser needs at least one run")
         names = {d.checkpoint.grammar.content_hash for d in decoders}
@@ -79,11 +82,16 @@ class Parser:
             raise MapoError("the runs of an ensemble must use the same grammar")
         self.decoders = list(decoders)
         self.grammar = decoders[0].checkpoint.grammar
+        if reranker is not None:
+            reranker.check_fits(self.grammar, len(self.decoders))
+        self.reranker = reranker
 
     @classmethod
-    def load(cls, *runs: Path | str) -> Parser:
-        """Run directories (their best checkpoint) or checkpoint files."""
-        return cls([load_decoder(resolve_checkpoint(Path(run))) for run in runs])
+    def load(cls, *runs: Path | str, reranker: Path | str | None = None) -> Parser:
+        """Run directories (their best checkpoint) or checkpoint files, and the file of a
+        reranker fit for them (`mapo rerank`) to rank their pooled programs with."""
+        return cls([load_decoder(resolve_checkpoint(Path(run))) for run in runs],
+                   load_reranker(Path(reranker)) if reranker is not None else None)
 
     @staticmethod
     def table(source: Path | str | Sequence[Sequence[str]]) -> Table:
@@ -111,13 +119,22 @@ class Parser:
             beams = [beam_search(d.checkpoint.model, [item], beam)[0]
                      for d, item in zip(self.decoders, items, strict=True)]
             ranked = _ensemble(self.decoders, items, beams)
-        written = [_written(items[0], program, p) for program, p in ranked[:top]]
+        if self.reranker is None:
+            written = [_written(items[0], program, p) for program, p, _ in ranked[:top]]
+        else:
+            written = [_written(items[0], program, p) for program, p, _ in ranked]
+            pool = [Decoded(w.program, math.log(p) if p > 0 else -math.inf, w.answer, 0.0,
+                            program, members)
+                    for w, (program, p, members) in zip(written, ranked, strict=True)]
+            written = [written[j] for j in self.reranker.order(pool)][:top]
         return Reply(example["question"], tokens, entities, written)
 
 
 def _ensemble(decoders: list[Decoder], items: list[Prepared],
-              beams: list[list[tuple[Program, float]]]) -> list[tuple[Program, float]]:
-    """The pooled beams, by mean probability over the members (one member: its beam)."""
+              beams: list[list[tuple[Program, float]]]
+              ) -> list[tuple[Program, float, tuple[float, ...]]]:
+    """The pooled beams, by mean probability over the members (one member: its beam), each
+    with that probability and its log probability under every member."""
     pool: dict[Program, None] = {}
     for found in beams:
         pool.update((tuple(p), None) for p, _ in found if p and p[-1] == END_ID)
@@ -127,7 +144,8 @@ def _ensemble(decoders: list[Decoder], items: list[Prepared],
         known = {tuple(p): log_probability for p, log_probability in found}
         log_probs.append(fill_missing(decoder.checkpoint.model, [item], [programs],
                                       [[known.get(p) for p in programs]])[0])
-    return [(programs[j], mean) for j, mean in by_mean_probability(log_probs)]
+    return [(programs[j], mean, tuple(member[j] for member in log_probs))
+            for j, mean in by_mean_probability(log_probs)]
 
 
 def _written(item: Prepared, program: Program, probability: float) -> Written:

@@ -104,16 +104,21 @@ class Reranker:
     fit: dict[str, Any]  # what it was fit on, and how it ranks there against the mean
 
     def scores(self, pool: Sequence[Decoded]) -> list[float]:
-        rows = torch.tensor(pool_features(pool, self.functions), dtype=torch.float64)
-        standard = (rows - torch.tensor(self.mean)) / torch.tensor(self.spread)
-        return (standard @ torch.tensor(self.weights, dtype=torch.float64)).tolist()
+        scale = [w / s for w, s in zip(self.weights, self.spread, strict=True)]
+        shift = sum(m * c for m, c in zip(self.mean, scale, strict=True))
+        return [sum(x * c for x, c in zip(row, scale, strict=True)) - shift
+                for row in pool_features(pool, self.functions)]
 
-    def rank(self, pool: Sequence[Decoded]) -> list[Decoded]:
-        """The pool, best first; ties keep the pool's order (the mean probability's)."""
+    def order(self, pool: Sequence[Decoded]) -> list[int]:
+        """The pool's indices, best first; ties keep the pool's order (the mean
+        probability's)."""
         if not pool:
             return []
         scores = self.scores(pool)
-        return [pool[j] for j in sorted(range(len(pool)), key=lambda j: -scores[j])]
+        return sorted(range(len(pool)), key=lambda j: -scores[j])
+
+    def rank(self, pool: Sequence[Decoded]) -> list[Decoded]:
+        return [pool[j] for j in self.order(pool)]
 
     def check_fits(self, grammar: Grammar, runs: int) -> None:
         """MapoError unless this reranker was fit for `runs` runs on data of `grammar`."""

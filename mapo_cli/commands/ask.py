@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mapo_cli.commands.common import console, err_console, print_json, reports_errors
+from mapo_cli.commands.common import (
+    RerankerOption,
+    console,
+    err_console,
+    print_json,
+    reports_errors,
+)
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.ranges import check_options
 
@@ -25,6 +31,7 @@ def ask(
         "question. Without a question, questions are read one per line from standard input.")],
     beam: Annotated[int, typer.Option(help="Beam size (the paper decodes with 5).")] = 5,
     top: Annotated[int, typer.Option(help="Programs shown per question.")] = 3,
+    reranker: RerankerOption = None,
     trace: Annotated[bool, typer.Option(
         "--trace", help="Show what each expression of the programs computed.")] = False,
     json_output: Annotated[bool, typer.Option(
@@ -41,7 +48,7 @@ def ask(
 
     check_options(beam=beam, top=top)
     runs, table_path, question = _split(paths)
-    parser = Parser.load(*runs)
+    parser = Parser.load(*runs, reranker=reranker)
     table = parser.table(table_path)
     questions = [question] if question is not None else _stdin_questions()
     for text in questions:

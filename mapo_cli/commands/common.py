@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Self, TypeVar
+from typing import Annotated, Any, Optional, Self, TypeVar
 
 import typer
 from rich.console import Console
@@ -42,6 +42,9 @@ BACKEND_HELP = ("Where the workers run: local (processes on this machine) or ray
 RAY_ADDRESS_HELP = ("With --backend ray: the cluster to join (auto: the one `ray start` made "
                     "on this machine; HOST:PORT); default: start a local Ray instance.")
 BackendOption = Annotated[str, typer.Option(help=BACKEND_HELP)]
+RerankerOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    "--reranker", help="Rank the runs' pooled programs with this reranker (`mapo rerank` fits "
+    "one for the same runs) instead of by their mean probability.")]
 RayAddressOption = Annotated[str, typer.Option(help=RAY_ADDRESS_HELP)]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")

@@ -12,6 +12,7 @@ from rich.table import Table
 from mapo_cli.commands.common import (
     BackendOption,
     RayAddressOption,
+    RerankerOption,
     check_writable,
     console,
     count_progress,
@@ -47,9 +48,7 @@ def decode(
         "--backend ray chunks decoded at once (0: the cluster's CPUs).")] = 0,
     batch: Annotated[int, typer.Option(
         help="Examples decoded together in one batched beam search.")] = 32,
-    reranker: Annotated[Optional[Path], typer.Option(  # noqa: UP045
-        "--reranker", help="Rank the runs' pooled programs with this reranker (`mapo rerank` "
-        "fits one for the same runs) instead of by their mean probability.")] = None,
+    reranker: RerankerOption = None,
     backend: BackendOption = "local",
     ray_address: RayAddressOption = "",
     json_output: Annotated[bool, typer.Option(
