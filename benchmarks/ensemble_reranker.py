@@ -1,7 +1,8 @@
 """How well `mapo rerank`'s scorer ranks an ensemble's pools, fit on held-out folds of them.
 
 Usage: python benchmarks/ensemble_reranker.py BEAMS.jsonl [--folds 5] [--seed 0]
-       python benchmarks/ensemble_reranker.py BEAMS.jsonl --fit-on TRAIN_BEAMS.jsonl
+       python benchmarks/ensemble_reranker.py BEAMS.jsonl --fit-on TRAIN_BEAMS.jsonl \
+           [--sample 0.5 --seed 0]
 (BEAMS.jsonl: `mapo decode RUN_1 RUN_2 ... DATA --beam 5 --programs BEAMS.jsonl`.)
 
 The scorer is `mapo_cli.analysis.rerank`'s, fit on all folds of the file's
@@ -9,7 +10,9 @@ questions but one and applied to that fold: a figure fit on the file's own
 answers, held out fold by fold, to compare with what `mapo rerank` (fit on
 the training questions) reaches; *not* a `mapo decode` accuracy. With
 --fit-on it is fit on other beams instead (the same runs decoding their
-training questions), as `mapo rerank` fits it, without decoding again.
+training questions), as `mapo rerank` fits it, without decoding again;
+--sample fits on that share of them, drawn with --seed (how much the figure
+depends on which training questions it saw).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fit-on", type=Path, help="fit on these beams (e.g. the same runs "
                         "decoding training questions) instead of the other folds")
+    parser.add_argument("--sample", type=float, default=1.0,
+                        help="with --fit-on: fit on this share of its questions")
     args = parser.parse_args()
     grammar = load_grammar(args.grammar)
     pools = load_pools(args.beams)
@@ -58,10 +63,13 @@ def main() -> None:
     by_mean = sum(bool(pool) and pool[0].reward == 1.0 for pool in pools)
     print(f"mean probability: {100 * by_mean / len(pools):.2f} % ({by_mean:,} / {len(pools):,})")
     if args.fit_on is not None:
-        reranker = fit_reranker(load_pools(args.fit_on), grammar, members)
+        fit_on = load_pools(args.fit_on)
+        if args.sample < 1.0:
+            fit_on = random.Random(args.seed).sample(fit_on, round(args.sample * len(fit_on)))
+        reranker = fit_reranker(fit_on, grammar, members)
         correct = sum(right(reranker, pool) for pool in pools)
-        print(f"reranker fit on {args.fit_on}: {100 * correct / len(pools):.2f} % "
-              f"({correct:,} / {len(pools):,})")
+        print(f"reranker fit on {len(fit_on):,} questions of {args.fit_on}: "
+              f"{100 * correct / len(pools):.2f} % ({correct:,} / {len(pools):,})")
         return
     order = list(range(len(pools)))
     random.Random(args.seed).shuffle(order)

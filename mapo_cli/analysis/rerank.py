@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +189,7 @@ def fit_reranker(pools: Sequence[Sequence[Decoded]], grammar: Grammar, members: 
            "mean_probability_correct": sum(bool(p) and p[0].reward == 1.0 for p in pools),
            "reranked_correct": sum(bool(p) and reranker.rank(p)[0].reward == 1.0
                                    for p in pools)}
-    return Reranker(**{**reranker.__dict__, "fit": fit})
+    return replace(reranker, fit=fit)
 
 
 def _padded(pools: Sequence[Sequence[Decoded]], functions: tuple[str, ...]

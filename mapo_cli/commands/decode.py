@@ -112,7 +112,9 @@ def _show(report: DecodeReport, data_name: str, written: dict[str, Path | None])
     if not report.members:
         console.print(f"checkpoint {report.checkpoint}", highlight=False, soft_wrap=True)
     else:
-        console.print(f"ensemble of {len(report.members)} checkpoints:", highlight=False)
+        count = len(report.members)
+        console.print(f"ensemble of {count} checkpoint{'s' if count > 1 else ''}:",
+                      highlight=False)
     for member in report.members:
         console.print(f"  {member['checkpoint']}: {100 * member['accuracy']:.2f} % alone",
                       highlight=False, soft_wrap=True)

@@ -75,12 +75,11 @@ def rerank(
     table = Table(title=f"reranker fit on {data.name} (beam {beam})", show_header=False)
     table.add_column("metric", style="bold")
     table.add_column("value", justify="right")
-    for label, key in (("questions", "questions"),
-                       ("with a right program in the pool", "with_a_right_program"),
+    table.add_row("questions", f"{fit['questions']:,}")
+    for label, key in (("with a right program in the pool", "with_a_right_program"),
                        ("right by the mean probability", "mean_probability_correct"),
                        ("right by the reranker", "reranked_correct")):
-        table.add_row(label, f"{fit[key]:,} ({100 * fit[key] / max(fit['questions'], 1):.2f} %)"
-                      if key != "questions" else f"{fit[key]:,}")
+        table.add_row(label, f"{fit[key]:,} ({100 * fit[key] / fit['questions']:.2f} %)")
     console.print(table)
     console.print("(on the questions it was fit on; `mapo decode RUN... DEV --reranker "
                   f"{out}` measures it on others)", highlight=False, soft_wrap=True)
