@@ -20,8 +20,9 @@ from mapo_cli.main import app
 runner = CliRunner()
 DEMO = Path(__file__).resolve().parents[1] / "datasets" / "demo"
 COMMANDS = [[], ["prepare"], ["prepare", "wtq"], ["prepare", "csv"], ["prepare", "wikisql"],
-            ["exec"], ["score"], ["explore"], ["train"], ["decode"], ["ask"], ["inspect"],
-            ["inspect", "store"], ["inspect", "spurious"], ["inspect", "run"]]
+            ["exec"], ["score"], ["explore"], ["train"], ["decode"], ["rerank"], ["ask"],
+            ["inspect"], ["inspect", "store"], ["inspect", "spurious"], ["inspect", "run"],
+            ["inspect", "decoded"]]
 
 
 def help_text(*command: str) -> str:
@@ -40,6 +41,8 @@ def test_version_is_the_installed_distributions() -> None:
 def test_the_extras_to_install_are_named_in_full() -> None:
     text = help_text("train")
     assert "pip install 'mapo[glove]'" in text and "pip install 'mapo[encoder]'" in text
+    for command in ("train", "explore", "decode", "rerank"):
+        assert "pip install 'mapo[ray]'" in help_text(command)
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "mapo")

@@ -159,3 +159,5 @@ def test_decode_refuses_a_reranker_fit_for_other_runs(
     missing = runner.invoke(app, ["decode", str(two_runs[0]), str(dev), "--reranker",
                                   str(tmp_path / "none.json")])
     assert missing.exit_code != 0 and "no such reranker file" in missing.output
+    no_run = runner.invoke(app, ["rerank", str(train), "--out", str(reranker_file)])
+    assert no_run.exit_code != 0 and "at least one run" in no_run.output
