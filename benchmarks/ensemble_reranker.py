@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
 from pathlib import Path
@@ -36,8 +35,7 @@ def load_pools(path: Path) -> list[list[Decoded]]:
         programs = json.loads(line)["programs"]
         if programs and "member_log_probabilities" not in programs[0]:
             sys.exit(f"{path}: not an ensemble's beams (no member_log_probabilities)")
-        pools.append([Decoded(p["program"], math.log(p["probability"]) if p["probability"] > 0
-                              else -math.inf, p["answer"], p["reward"], (),
+        pools.append([Decoded(p["program"], p["log_probability"], p["answer"], p["reward"], (),
                               tuple(p["member_log_probabilities"])) for p in programs])
     return pools
 
