@@ -102,6 +102,7 @@ SEEDS ?= 1 2 3
 STEPS ?= 25000
 ENCODER ?= lstm
 SEEDS_DIR ?= $(OUT)/wtq-seeds$(if $(filter-out lstm,$(ENCODER)),-$(ENCODER))
+SEEDS_RUNS = $(foreach s,$(SEEDS),$(SEEDS_DIR)/seed-$(s))
 bench-seeds: install
 	test -d $(OUT)/wtq-store-seeds || cp -a $(OUT)/wtq-store $(OUT)/wtq-store-seeds
 	for seed in $(SEEDS); do \
@@ -123,7 +124,6 @@ bench-seeds: install
 ## `mapo rerank` fits on the runs' pools for their training questions (no dev answer
 ## is seen), written to SEEDS_DIR/reranker.json; bench-seeds prints the same ensemble
 ## ranked by the mean probability.
-SEEDS_RUNS = $(foreach s,$(SEEDS),$(SEEDS_DIR)/seed-$(s))
 bench-rerank: install
 	$(BIN)/mapo rerank $(SEEDS_RUNS) $(OUT)/wtq/random-split-1-train.jsonl \
 		--out $(SEEDS_DIR)/reranker.json
