@@ -22,14 +22,16 @@ Check = Callable[[dict[str, Any]], str | None]
 
 
 def read_jsonl(path: Path, required: tuple[str, ...], what: str,
-               check: Check | None = None) -> list[dict[str, Any]]:
+               check: Check | None = None, unique_ids: bool = False) -> list[dict[str, Any]]:
     """Parse a JSONL file, naming the file and line of the first bad record.
 
-    A record is bad when it is not JSON, lacks a `required` key, or `check` finds fault.
+    A record is bad when it is not JSON, lacks a `required` key, or `check` finds
+    fault; with `unique_ids`, also when an earlier record has its `id`.
     """
     if not path.is_file():
         raise MapoError(f"{path}: no such file")
     records = []
+    seen: dict[Any, int] = {}
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -44,6 +46,11 @@ def read_jsonl(path: Path, required: tuple[str, ...], what: str,
             problem = check(record) if check else None
             if problem:
                 raise MapoError(f"{path}:{number}: {what} {_shown(record['id'])}: {problem}")
+            if unique_ids:
+                if record["id"] in seen:
+                    raise MapoError(f"{path}:{number}: duplicate id {record['id']!r} "
+                                    f"(first on line {seen[record['id']]})")
+                seen[record["id"]] = number
             records.append(record)
     return records
 
@@ -141,8 +148,11 @@ def check_table(table: dict[str, Any]) -> str | None:
 
 
 def load_examples(path: Path | str) -> list[Example]:
-    """All examples of a prepared data file, in file order; a bad one is a `FILE:LINE` error."""
-    return read_jsonl(Path(path), EXAMPLE_KEYS, "example", check_example)
+    """All examples of a prepared data file, in file order; a bad one is a `FILE:LINE` error.
+
+    Two examples under one id are an error too: stores, scores and `exec` find examples by id.
+    """
+    return read_jsonl(Path(path), EXAMPLE_KEYS, "example", check_example, unique_ids=True)
 
 
 def tables_path(data_path: Path | str) -> Path:

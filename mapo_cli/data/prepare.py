@@ -1,11 +1,12 @@
 """`mapo prepare`: question TSVs and their tables in, prepared data (docs/formats.md) out.
 
 One pipeline for every source (`prepare_wtq`, `prepare_csv`: each finds its
-files and its table loader, then calls `run_prepare`): read every
-question line (a bad line becomes a reported problem), then handle each table
-once (parse it, then tokenise and link every distinct question about it) in a
-process pool, then write `<name>.jsonl` per question file and one
-`tables.jsonl`. Every example records its answer strings and their canonical
+files and its table loader, then calls `run_prepare`): read every question
+line (a bad line becomes a reported problem; a duplicate id, or a table path
+that leads out of the source's directory, refuses the source), then handle
+each table once (parse it, then tokenise and link every distinct question
+about it) in a process pool, then write `<name>.jsonl` per question file and
+one `tables.jsonl`. Every example records its answer strings and their canonical
 values (the release's CoreNLP ones when a source has them), which is what
 scoring and rewards compare with. Library code: it reports, the CLI prints.
 """
@@ -34,6 +35,8 @@ HEADER = ["id", "utterance", "context", "targetValue"]
 ProgressFn = Callable[[int, int], None]
 """Called as progress(tables_done, tables_total) while tables are handled."""
 TableLoader = Callable[[str], Table]
+TableLocator = Callable[[str], object]
+"""Checks where a table id leads: raises MapoError when it leaves its source's directory."""
 ReleaseCanon = Callable[[str, list[str]], list[str] | None]
 """The release's canonical values of an example's answer (by id), or None: then ours."""
 
@@ -43,11 +46,12 @@ POOL_MIN_TABLES = 64
 
 @dataclass(frozen=True)
 class Problem:
-    """A question line that was skipped, and why."""
+    """A question line that was skipped, and why; a `fatal` one refuses the whole source."""
 
     file: str
     line: int
     message: str
+    fatal: bool = False
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"
@@ -190,18 +194,20 @@ def read_questions(path: Path) -> tuple[list[QuestionLine], list[Problem]]:
     positions = [header.index(column) for column in HEADER] if header else [0, 1, 2, 3]
     questions: list[QuestionLine] = []
     problems: list[Problem] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for number, raw in enumerate(lines, start=1):
         raw = raw.rstrip(b"\r")
         if not raw.strip() or (number == 1 and header):
             continue
         parsed = _parse_line(name, number, raw, header or HEADER, positions)
         if isinstance(parsed, QuestionLine) and parsed.id in seen:
-            parsed = Problem(name, number, f"duplicate id {parsed.id!r}")
+            # two examples under one id: which one a store, a score or `exec` meant is unknowable
+            message = f"duplicate id {parsed.id!r} (first on line {seen[parsed.id]})"
+            parsed = Problem(name, number, message, fatal=True)
         if isinstance(parsed, Problem):
             problems.append(parsed)
         else:
-            seen.add(parsed.id)
+            seen[parsed.id] = number
             questions.append(parsed)
     return questions, problems
 
@@ -282,9 +288,26 @@ def _example(question: QuestionLine, result: TableResult, grammar: str,
 
 
 def fail_or_report(problem: Problem, problems: list[Problem], strict: bool) -> None:
-    if strict:
+    if strict or problem.fatal:
         raise MapoError(str(problem))
     problems.append(problem)
+
+
+def check_table_paths(questions: list[QuestionLine], locate: TableLocator) -> None:
+    """Refuse, before any work, a question whose table path leads outside its source.
+
+    The error names the question file, line and id; each distinct path is checked once.
+    """
+    checked: set[str] = set()
+    for question in questions:
+        if question.context in checked:
+            continue
+        try:
+            locate(question.context)
+        except MapoError as error:
+            raise MapoError(f"{question.file}:{question.line}: question {question.id!r}: "
+                            f"{error}") from None
+        checked.add(question.context)
 
 
 def run_prepare(
@@ -295,12 +318,16 @@ def run_prepare(
     strict: bool = False,
     progress: ProgressFn | None = None,
     release_canon: ReleaseCanon | None = None,
+    locate: TableLocator | None = None,
 ) -> PrepareReport:
     """Convert question files whose tables `loader` reads; see the module docstring.
 
     Each example's `answer_canonical` comes from `release_canon` when it knows
     the example, else from `target_canon.target_value`; with `release_canon`
-    the report's figures count both (`answer_canonical`).
+    the report's figures count both (`answer_canonical`). `locate` checks
+    every table path first (`check_table_paths`). A duplicate id in a file is
+    refused, strict or not; the same id in two files is fine (a release
+    repeats its examples across splits).
     """
     started = time.perf_counter()
     report = PrepareReport(out=out, grammar=check_grammar(grammar))
@@ -311,6 +338,8 @@ def run_prepare(
     for _path, questions, problems in read:
         for problem in problems:
             fail_or_report(problem, report.problems, strict)
+        if locate is not None:
+            check_table_paths(questions, locate)
         for question in questions:
             utterances = jobs.setdefault(question.context, [])
             if question.utterance not in utterances:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.prepare import PrepareReport, ProgressFn, run_prepare
-from mapo_cli.data.tables import load_csv_table
+from mapo_cli.data.tables import csv_table_file, load_csv_table
 
 
 def prepare_csv(
@@ -20,7 +20,8 @@ def prepare_csv(
 ) -> PrepareReport:
     """Prepare a user's question TSV whose `context` column names CSV files in `tables_dir`.
 
-    `tables_dir` defaults to the directory of the question file.
+    `tables_dir` defaults to the directory of the question file; every table
+    path must stay inside it (symlinks followed), else nothing is prepared.
     """
     questions_tsv, out = Path(questions_tsv), Path(out)
     if not questions_tsv.is_file():
@@ -31,4 +32,5 @@ def prepare_csv(
     if questions_tsv.stem == "tables":
         raise MapoError(f"{questions_tsv}: its output would overwrite tables.jsonl; rename it")
     loader = functools.partial(load_csv_table, tables_dir)
-    return run_prepare([questions_tsv], out, loader, grammar, strict, progress)
+    locate = functools.partial(csv_table_file, tables_dir)
+    return run_prepare([questions_tsv], out, loader, grammar, strict, progress, locate=locate)

@@ -17,7 +17,7 @@ from pathlib import Path
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.answer_values import tsv_unescape_list
 from mapo_cli.data.prepare import PrepareReport, ProgressFn, run_prepare
-from mapo_cli.data.tables import load_wtq_table
+from mapo_cli.data.tables import load_wtq_table, wtq_table_files
 
 
 @dataclass(frozen=True)
@@ -81,4 +81,6 @@ def prepare_wtq(
     if any(path.stem == "tables" for path in files):
         raise MapoError(f"{source}/data/tables.tsv: its output would overwrite tables.jsonl")
     loader = functools.partial(load_wtq_table, source)
-    return run_prepare(files, out, loader, grammar, strict, progress, ReleaseTargets(source))
+    locate = functools.partial(wtq_table_files, source)
+    return run_prepare(files, out, loader, grammar, strict, progress, ReleaseTargets(source),
+                       locate)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.paths import inside
 from mapo_cli.core.text import column_names
 
 Table = dict[str, Any]
@@ -338,19 +339,38 @@ def tagged_path(source: Path, table_id: str) -> Path | None:
     return source / "tagged" / f"{match[1]}-tagged" / f"{match[2]}.tagged"
 
 
+def wtq_table_files(source: Path, table_id: str) -> tuple[Path, Path | None]:
+    """The table's CSV and its tagged copy (None if the id has no such shape).
+
+    Both come from data, so each must stay inside the release folder it names
+    (`core.paths.inside`), else this raises; they are returned as the data names
+    them, which is what messages show.
+    """
+    inside(source, table_id)
+    tagged = tagged_path(source, table_id)
+    if tagged is not None:
+        inside(source, tagged.relative_to(source))
+    return source / table_id, tagged
+
+
 def load_wtq_table(source: Path, table_id: str) -> Table:
     """A WikiTableQuestions table by its id (`csv/204-csv/590.csv`) under the dataset root."""
-    path = source / table_id
+    path, tagged_file = wtq_table_files(source, table_id)
     grid = read_wtq_csv(path)
     check_grid(grid, path)
-    tagged_file = tagged_path(source, table_id)
     tagged = read_tagged(tagged_file) if tagged_file is not None and tagged_file.is_file() else None
     return build_table(table_id, grid, tagged)
 
 
+def csv_table_file(tables_dir: Path, table_id: str) -> Path:
+    """A user's CSV table by its path relative to `tables_dir`, refused unless it stays inside."""
+    inside(tables_dir, table_id)
+    return tables_dir / table_id
+
+
 def load_csv_table(tables_dir: Path, table_id: str) -> Table:
     """A user's plain CSV table (first line: headers) by its path relative to `tables_dir`."""
-    path = tables_dir / table_id
+    path = csv_table_file(tables_dir, table_id)
     grid = read_plain_csv(path)
     check_grid(grid, path)
     return build_table(table_id, grid)

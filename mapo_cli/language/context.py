@@ -31,6 +31,35 @@ def parse_date(text: str) -> Date | None:
     return values  # type: ignore[return-value]
 
 
+_MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August",
+                "September", "October", "November", "December"]
+_MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+
+def date_problem(date: Date) -> str | None:
+    """Why no day can be this date (`month 13 is not 1 to 12`), or None when one can.
+
+    Unknown parts (-1) may be anything: `xxxx-02-29` is possible, `2005-02-29` is not.
+    """
+    year, month, day = date
+    if year > 9999:
+        return f"year {year} has more than four digits"
+    if month >= 0 and not 1 <= month <= 12:
+        return f"month {month} is not 1 to 12"
+    if day < 0:
+        return None
+    last = 31 if month < 0 else _MONTH_DAYS[month - 1]
+    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+    if month == 2 and year >= 0 and not leap:
+        last = 28
+    if 1 <= day <= last:
+        return None
+    if month < 0:
+        return f"day {day} is not 1 to 31"
+    where = _MONTH_NAMES[month - 1] + (f" {year}" if month == 2 and year >= 0 else "")
+    return f"day {day} is not 1 to {last} ({where} has {last} days)"
+
+
 def format_date(date: Date) -> str:
     year, month, day = date
     y = "xxxx" if year < 0 else f"{year:04d}"

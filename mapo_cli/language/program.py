@@ -12,7 +12,7 @@ import re
 from mapo_cli.core.errors import InvalidProgram
 from mapo_cli.core.text import normalize_text, quote_string, unquote_string
 from mapo_cli.language.assistance import CLOSE_ID, END_ID
-from mapo_cli.language.context import ProgramContext, format_number, parse_date
+from mapo_cli.language.context import ProgramContext, date_problem, format_number, parse_date
 
 _LEXEME = re.compile(r'\s*(?:(\()\s*([^\s()"]+)|(\))|("(?:[^"\\]|\\.)*")|([^\s()"]+))')
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
@@ -58,6 +58,17 @@ def literal_entity(token: str) -> dict | None:
     return None
 
 
+def check_typed_literal(entity: dict, token: str) -> None:
+    """Refuse a literal the user typed that no value can be: a date like `2005-13-45`.
+
+    Only typed literals: the question's own dates are what the data says they are.
+    """
+    date = parse_date(token) if entity["type"] == "date" else None
+    problem = date_problem(date) if date is not None else None
+    if problem is not None:
+        raise InvalidProgram(f"{token} is not a date: {problem}")
+
+
 def canonical_literal(token: str) -> str:
     """How a literal token is spelled in a context's vocabulary."""
     entity = literal_entity(token)
@@ -71,11 +82,15 @@ def canonical_literal(token: str) -> str:
 
 
 def unlinked_literals(tokens: list[str], ctx_vocab: set[str]) -> list[dict]:
-    """Literals in a program that entity linking did not find in the question."""
+    """Literals in a program that entity linking did not find in the question.
+
+    They are the user's own, so an impossible one is an invalid program (`check_typed_literal`).
+    """
     extra = []
     for token in tokens:
         entity = literal_entity(token)
         if entity is not None and canonical_literal(token) not in ctx_vocab:
+            check_typed_literal(entity, token)
             extra.append(entity)
     return extra
 
