@@ -158,4 +158,4 @@ def test_an_empty_question_a_bad_option_and_a_missing_run_are_clear_errors(
         result = runner.invoke(app, ["ask", *arguments])
         assert result.exit_code != 0 and message in result.output, (arguments, result.output)
     with pytest.raises(MapoError, match="empty table"):
-        mapo_cli.Parser.table([["Nation", "Gold"]])
+        mapo_cli.Parser.load(tiny_run).table([["Nation", "Gold"]])

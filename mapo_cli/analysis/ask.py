@@ -30,6 +30,7 @@ from mapo_cli.analysis.execution import trace_of
 from mapo_cli.analysis.rerank import Reranker, load_reranker
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.ranges import check_range
+from mapo_cli.data.limits import DEFAULT_LIMITS, Limits
 from mapo_cli.data.questions import CellIndex, analyse_question
 from mapo_cli.data.tables import Table, load_table_file, table_from_rows
 from mapo_cli.language.interpreter import END_ID
@@ -74,7 +75,8 @@ class Reply:
 class Parser:
     """One trained run, or several as an ensemble, ready to answer questions about tables."""
 
-    def __init__(self, decoders: Sequence[Decoder], reranker: Reranker | None = None) -> None:
+    def __init__(self, decoders: Sequence[Decoder], reranker: Reranker | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
         if not decoders:
             raise MapoError("a parser needs at least one run")
         names = {d.checkpoint.grammar.content_hash for d in decoders}
@@ -85,20 +87,27 @@ class Parser:
         if reranker is not None:
             reranker.check_fits(self.grammar, len(self.decoders))
         self.reranker = reranker
+        self.limits = limits
 
     @classmethod
-    def load(cls, *runs: Path | str, reranker: Path | str | None = None) -> Parser:
+    def load(cls, *runs: Path | str, reranker: Path | str | None = None,
+             limits: Limits = DEFAULT_LIMITS) -> Parser:
         """Run directories (their best checkpoint) or checkpoint files, and the file of a
         reranker fit for them (`mapo rerank`) to rank their pooled programs with."""
         return cls([load_decoder(resolve_checkpoint(Path(run))) for run in runs],
-                   load_reranker(Path(reranker)) if reranker is not None else None)
+                   load_reranker(Path(reranker)) if reranker is not None else None, limits)
 
-    @staticmethod
-    def table(source: Path | str | Sequence[Sequence[str]]) -> Table:
-        """A table from a CSV/TSV path, or from rows of cells with the header row first."""
+    def table(self, source: Path | str | Sequence[Sequence[str]]) -> Table:
+        """A table from a CSV/TSV path, or from rows of cells with the header row first,
+        within the parser's limits."""
         if isinstance(source, (str, Path)):
-            return load_table_file(Path(source))
-        return table_from_rows([list(row) for row in source])
+            self.limits.check_file(Path(source))
+            table = load_table_file(Path(source))
+        else:
+            table = table_from_rows([list(row) for row in source])
+        self.limits.check_table(table, str(source) if isinstance(source, (str, Path))
+                                else "the table")
+        return table
 
     def ask(self, table: Table | Path | str | Sequence[Sequence[str]], question: str,
             beam: int = 5, top: int | None = None) -> Reply:
@@ -106,12 +115,11 @@ class Parser:
         check_range("beam", beam, label="beam")
         if top is not None:
             check_range("top", top, label="top")
+        question = self.limits.check_question(question)
         if not isinstance(table, dict):
             table = self.table(table)
-        if not question.strip():
-            raise MapoError("the question is empty")
-        tokens, entities = analyse_question(question.strip(), CellIndex(table))
-        example = {"id": "question", "question": question.strip(), "tokens": tokens,
+        tokens, entities = analyse_question(question, CellIndex(table))
+        example = {"id": "question", "question": question, "tokens": tokens,
                    "entities": entities, "answer": [], "table": table["id"],
                    "grammar": self.grammar.source}
         with torch.no_grad():

@@ -16,6 +16,7 @@ from typing import Any
 from mapo_cli.analysis.fictitious import behaviours, fictitious_tables
 from mapo_cli.analysis.spurious import DEFAULT_TABLES, gold_equivalence, sql_types
 from mapo_cli.core.errors import InvalidProgram
+from mapo_cli.core.json_fields import field_problem
 from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import load_grammar
 from mapo_cli.language.program import split_program, to_ids
@@ -43,6 +44,26 @@ class DecodedGold:
                 "gold_equivalent_share": share(self.gold_equivalent, self.checked),
                 "gold_equivalent_of_correct": share(self.gold_equivalent, self.correct),
                 "right_by_accident": self.right_by_accident}
+
+
+BEAM_FIELDS = {"id": "a string", "programs": "a list", "correct": "true or false"}
+PROGRAM_FIELDS = {"program": "a string", "log_probability": "a number",
+                  "probability": "a number", "reward": "a number", "answer": "a list"}
+"""A `--programs` record and each of its programs (decode.py's `to_json`); a program
+needs only its text."""
+
+
+def beam_record_problem(record: Json) -> str | None:
+    """What makes a `mapo decode --programs` record unusable here (for `read_jsonl`)."""
+    problem = field_problem(record, BEAM_FIELDS, optional=("correct",))
+    if problem:
+        return problem
+    for k, program in enumerate(record["programs"]):
+        problem = field_problem(program, PROGRAM_FIELDS,
+                                optional=[key for key in PROGRAM_FIELDS if key != "program"])
+        if problem:
+            return f"program {k + 1}: {problem}"
+    return None
 
 
 def decoded_gold(beams: Sequence[Json], examples: dict[str, Json], tables: dict[str, Json],

@@ -27,6 +27,7 @@ from mapo_cli.analysis.decode import Decoded, DecodeReport, data_grammar
 from mapo_cli.analysis.ensemble import ensemble_file
 from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.json_fields import field_problem, is_finite, shown
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.language.grammar import Grammar
 
@@ -211,6 +212,10 @@ def save_reranker(reranker: Reranker, path: Path) -> None:
     path.write_text(json.dumps(reranker.to_json(), indent=2) + "\n")
 
 
+RECORD_FIELDS = {"grammar": "a string", "members": "a list", "fit": "an object",
+                 "weights": "an object", "mean": "an object", "spread": "an object"}
+
+
 def load_reranker(path: Path) -> Reranker:
     """MapoError for a file that is not a reranker `mapo rerank` wrote."""
     try:
@@ -222,15 +227,31 @@ def load_reranker(path: Path) -> Reranker:
     if not isinstance(record, dict) or record.get("format") != FORMAT:
         raise MapoError(f"{path}: not a reranker file of this mapo ({FORMAT}; "
                         "`mapo rerank` writes one)")
-    try:
-        names = list(record["weights"])
-        functions = tuple(n.removeprefix("calls ") for n in names[len(SCALAR_FEATURES):])
-        if tuple(names) != feature_names(functions) or list(record["mean"]) != names \
-                or list(record["spread"]) != names:
-            raise ValueError("its features are not the ones mapo computes")
-        return Reranker(str(record["grammar"]), functions,
-                        *(tuple(float(record[k][n]) for n in names)
-                          for k in ("mean", "spread", "weights")),
-                        tuple(str(m) for m in record["members"]), dict(record["fit"]))
-    except (KeyError, TypeError, ValueError) as error:
-        raise MapoError(f"{path}: a damaged reranker file: {error}") from None
+    problem = field_problem(record, RECORD_FIELDS) or _numbers_problem(record)
+    if problem is None and not all(isinstance(m, str) for m in record["members"]):
+        problem = f"'members' should be checkpoint paths, not {shown(record['members'])}"
+    if problem:
+        raise MapoError(f"{path}: a damaged reranker file: {problem}")
+    names = list(record["weights"])
+    return Reranker(record["grammar"], tuple(n.removeprefix("calls ")
+                                             for n in names[len(SCALAR_FEATURES):]),
+                    *(tuple(float(record[k][n]) for n in names)
+                      for k in ("mean", "spread", "weights")),
+                    tuple(record["members"]), record["fit"])
+
+
+def _numbers_problem(record: dict[str, Any]) -> str | None:
+    """Weights, means and spreads: one finite number per feature mapo computes, in its
+    order, and every spread positive (scores divide by it)."""
+    names = list(record["weights"])
+    functions = tuple(n.removeprefix("calls ") for n in names[len(SCALAR_FEATURES):])
+    if tuple(names) != feature_names(functions) or list(record["mean"]) != names \
+            or list(record["spread"]) != names:
+        return "its features are not the ones mapo computes"
+    for part in ("weights", "mean", "spread"):
+        for name, value in record[part].items():
+            if not is_finite(value):
+                return f"the {part} of {name!r} should be a finite number, not {shown(value)}"
+            if part == "spread" and value <= 0:
+                return f"the spread of {name!r} is {value}: it must be positive"
+    return None

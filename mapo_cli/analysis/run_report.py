@@ -89,6 +89,8 @@ def load_run(path: Path) -> RunInfo:
             best = json.loads(sidecar.read_text(encoding="utf-8")).get("extra") or None
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
             best = None  # a damaged sidecar is `mapo decode`'s error to report, not ours
+        if not isinstance(best, dict):
+            best = None
     return RunInfo(path, config, metrics, best)
 
 

@@ -13,10 +13,12 @@ from mapo_cli.commands.common import (
     console,
     err_console,
     print_json,
+    printable,
     reports_errors,
 )
-from mapo_cli.core.errors import MapoError
+from mapo_cli.core.errors import MapoError, UsageError
 from mapo_cli.core.ranges import check_options
+from mapo_cli.data.limits import Limits
 
 if TYPE_CHECKING:
     from mapo_cli.analysis.ask import Reply
@@ -31,6 +33,11 @@ def ask(
         "question. Without a question, questions are read one per line from standard input.")],
     beam: Annotated[int, typer.Option(help="Beam size (the paper decodes with 5).")] = 5,
     top: Annotated[int, typer.Option(help="Programs shown per question.")] = 3,
+    max_rows: Annotated[int, typer.Option(
+        help="Refuse a table with more rows: answers take longer the larger the table.")
+    ] = Limits.rows,
+    max_columns: Annotated[int, typer.Option(
+        help="Refuse a table with more columns.")] = Limits.columns,
     reranker: RerankerOption = None,
     trace: Annotated[bool, typer.Option(
         "--trace", help="Show what each expression of the programs computed.")] = False,
@@ -46,9 +53,10 @@ def ask(
     """
     from mapo_cli.analysis.ask import Parser
 
-    check_options(beam=beam, top=top)
+    check_options(beam=beam, top=top, max_rows=max_rows, max_columns=max_columns)
     runs, table_path, question = _split(paths)
-    parser = Parser.load(*runs, reranker=reranker)
+    parser = Parser.load(*runs, reranker=reranker,
+                         limits=Limits(rows=max_rows, columns=max_columns))
     table = parser.table(table_path)
     questions = [question] if question is not None else _stdin_questions()
     for text in questions:
@@ -61,12 +69,22 @@ def ask(
 
 def _split(paths: list[str]) -> tuple[list[str], Path, str | None]:
     """RUN... TABLE [QUESTION]: the last argument is the table if it names a file."""
-    if len(paths) >= 2 and Path(paths[-1]).is_file():
+    if any(not path.strip() for path in paths[:-1]):
+        raise UsageError("an empty path names nothing: give a run and a table")
+    if len(paths) >= 2 and _is_file(paths[-1]):
         return paths[:-1], Path(paths[-1]), None
     if len(paths) >= 3:
         return paths[:-2], Path(paths[-2]), paths[-1]
     raise MapoError("give a run, a table and a question (or questions on standard input): "
                     "mapo ask RUN TABLE.csv \"QUESTION\"")
+
+
+def _is_file(text: str) -> bool:
+    """Whether an argument names a file (a question may be too long for a file name)."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _stdin_questions():
@@ -94,5 +112,6 @@ def _show(reply: Reply, trace: bool) -> None:
 
 
 def _line(text: str) -> None:
-    """Cells and programs as they are: no markup, no wrapping inside a program."""
-    console.print(text, highlight=False, markup=False, soft_wrap=True)
+    """Cells and programs as they are (control characters escaped): no markup, no wrapping
+    inside a program."""
+    console.print(printable(text), highlight=False, markup=False, soft_wrap=True)

@@ -1,4 +1,4 @@
-"""What every command shares: error reporting, output checks, the console, help layout."""
+"""What every command shares: error reporting, the console, help layout, progress bars."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import functools
 import json
 import os
 import re
+import sys
 import time
+import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Optional, Self, TypeVar
@@ -76,8 +78,17 @@ def reports_errors(func: F) -> F:
 
 def _print_error(message: str) -> None:
     """One line, whatever a library put into the message (escape codes, line breaks)."""
-    text = " ".join(_ANSI.sub("", message).split())
+    text = printable(" ".join(_ANSI.sub("", message).split()))
     err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from a user or a file as it may be echoed: control characters (a terminal's
+    escape sequences among them) written as \\xNN, never sent to the terminal raw."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def os_error_message(error: OSError) -> str:
@@ -87,47 +98,67 @@ def os_error_message(error: OSError) -> str:
     return f"{' → '.join(paths)}: {reason}" if paths else reason
 
 
-def check_writable(path: Path, directory: bool = False) -> None:
-    """Refuse, before any long work, an output that could not be written at the end.
-
-    A file's directory must exist; a directory (`directory=True`) is created
-    with its parents, so its nearest existing ancestor must be writable.
-    """
-    if path.exists():
-        if path.is_dir() != directory:
-            kind = "a directory" if path.is_dir() else "a file"
-            raise MapoError(f"cannot write {path}: it is {kind}")
-        if not os.access(path, os.W_OK):
-            raise MapoError(f"cannot write {path}: permission denied")
+def _refuse_empty_paths(param: Any) -> None:
+    """Make a path parameter refuse an empty path (''): pathlib reads it as '.', so
+    `--store ''` would otherwise write into the current directory."""
+    descriptor = getattr(param, "type_descriptor", None)
+    if descriptor is None or getattr(param, "_refuses_empty", False):
         return
-    parent = path.parent
-    while directory and not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.exists():
-        raise MapoError(f"cannot write {path}: no directory {parent}")
-    if not parent.is_dir():
-        raise MapoError(f"cannot write {path}: {parent} is not a directory")
-    if not os.access(parent, os.W_OK):
-        raise MapoError(f"cannot write {path}: permission denied in {parent}")
+    if not (descriptor.is_path or Path in typing.get_args(descriptor.annotation)):
+        return
+    process = param.process_value
+
+    def process_value(ctx: Any, value: Any) -> Any:
+        values = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, str) and not v.strip() for v in values):
+            raise typer.BadParameter("an empty path names nothing", ctx=ctx, param=param)
+        return process(ctx, value)
+
+    param.process_value = process_value
+    param._refuses_empty = True
 
 
-class _FlagsWithoutType:
-    """Help shows no `<bool>` after a flag (--json, --help): a flag takes no value."""
+class _MapoParams:
+    """Help shows no `<bool>` after a flag (--json, --help): a flag takes no value; every
+    path parameter refuses an empty path."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         params = super().get_params(ctx)  # type: ignore[misc]
         for param in params:
             if getattr(param, "is_flag", False):
                 param.metavar = ""
+            _refuse_empty_paths(param)
         return params
 
 
-class MapoCommand(_FlagsWithoutType, TyperCommand):
+class MapoCommand(_MapoParams, TyperCommand):
     """Every mapo command: `app.command(cls=MapoCommand)`."""
 
 
-class MapoGroup(_FlagsWithoutType, TyperGroup):
-    """Every mapo command group: `typer.Typer(cls=MapoGroup)`."""
+class MapoGroup(_MapoParams, TyperGroup):
+    """Every mapo command group: `typer.Typer(cls=MapoGroup)`.
+
+    Usage errors (an unknown option, a missing argument, a value of the wrong
+    kind) are one `error:` line with exit code 2, as MapoError's are with
+    theirs, instead of click's framed usage text.
+    """
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as error:  # click's errors, as typer vendors them
+            if type(error).__name__ != "NoArgsIsHelpError":  # that one has shown the help
+                ctx = getattr(error, "ctx", None)
+                where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+                _print_error(error.format_message() + where)
+            sys.exit(getattr(error, "exit_code", 1))
+        except typer.Abort:
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 @contextlib.contextmanager

@@ -13,13 +13,18 @@ from mapo_cli.commands.common import (
     BackendOption,
     RayAddressOption,
     RerankerOption,
-    check_writable,
     console,
     count_progress,
     err_console,
     open_cluster,
     print_json,
     reports_errors,
+)
+from mapo_cli.commands.paths import (
+    check_outputs,
+    check_writable,
+    data_inputs,
+    run_inputs,
 )
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.ranges import check_options
@@ -75,10 +80,12 @@ def decode(
     check_options(beam=beam, workers=workers, batch=batch)
     if len(paths) < 2:
         raise MapoError("give at least one run (or checkpoint) and then the data file")
+    models, data = paths[:-1], paths[-1]
     for output in (out, programs):
         if output is not None:
             check_writable(output)
-    models, data = paths[:-1], paths[-1]
+    check_outputs({"--out": out, "--programs": programs},
+                  [*data_inputs(data), reranker, *(p for run in models for p in run_inputs(run))])
     ranker = load_reranker(reranker) if reranker is not None else None
     with open_cluster(backend, ray_address, json_output) as cluster, \
             count_progress("encode", disable=json_output) as encoding, \

@@ -21,6 +21,7 @@ from mapo_cli.commands.common import (
     print_json,
     reports_errors,
 )
+from mapo_cli.commands.paths import check_outputs, data_inputs
 
 if TYPE_CHECKING:
     from mapo_cli.search.explore import ExploreSettings
@@ -77,6 +78,7 @@ def explore(
     if no_triggers and relax_triggers:
         raise MapoError("--relax-triggers widens the triggered functions, --no-triggers has "
                         "none to widen: give one of them")
+    check_outputs({}, data_inputs(data), directories={"--store": store})
     examples = load_examples(data)
     if not examples:
         raise MapoError(f"{data}: no examples")

@@ -16,13 +16,13 @@ from mapo_cli.commands.common import (
     JsonOption,
     MapoCommand,
     MapoGroup,
-    check_writable,
     console,
     count_progress,
     print_json,
     reports_errors,
 )
 from mapo_cli.commands.inspect_run import inspect_run
+from mapo_cli.commands.paths import check_outputs, check_writable, run_inputs
 from mapo_cli.core.ranges import check_options
 
 app = typer.Typer(cls=MapoGroup, no_args_is_help=True, help="Analyse stores and runs: memory "
@@ -231,6 +231,7 @@ def inspect_spurious(
     check_options(tables=tables, seed=seed, limit=limit, show=show)
     if out is not None:
         check_writable(out)
+    check_outputs({"--out": out}, [store, *(run_inputs(run) if run is not None else [])])
     with count_progress("spurious", disable=json_output) as report_progress:
         report = analyse_store(store, tables=tables, seed=seed, run=run, limit=limit or None,
                                on_progress=report_progress)
@@ -310,12 +311,13 @@ def inspect_decoded(
     when it answers as the example's gold sql on all of them: the share of
     answers that are right for the right reason.
     """
-    from mapo_cli.analysis.decoded_gold import decoded_gold
+    from mapo_cli.analysis.decoded_gold import beam_record_problem, decoded_gold
     from mapo_cli.core.errors import MapoError
     from mapo_cli.data.dataset import load_dataset, read_jsonl
 
     check_options(tables=tables, seed=seed)
-    records = read_jsonl(beams, ("id", "programs"), "decoded example (mapo decode --programs)")
+    records = read_jsonl(beams, ("id", "programs"), "decoded example (mapo decode --programs)",
+                         beam_record_problem)
     examples, table_data = load_dataset(data)
     by_id = {e["id"]: e for e in examples}
     if not any(e.get("sql") is not None for e in examples):

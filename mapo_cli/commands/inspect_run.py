@@ -11,11 +11,11 @@ from rich.table import Table
 
 from mapo_cli.commands.common import (
     JsonOption,
-    check_writable,
     console,
     print_json,
     reports_errors,
 )
+from mapo_cli.commands.paths import check_outputs, check_writable
 from mapo_cli.core.ranges import check_options
 
 
@@ -38,6 +38,7 @@ def inspect_run(
     check_options(rows=rows)
     if plot is not None:
         check_writable(plot)
+    check_outputs({"--plot": plot}, runs)
     infos = [load_run(run) for run in runs]
     if plot is not None:
         plot_runs(infos, plot)

@@ -18,6 +18,7 @@ from mapo_cli.commands.common import (
     print_json,
     reports_errors,
 )
+from mapo_cli.commands.paths import check_outputs
 from mapo_cli.data.prepare import PrepareReport
 from mapo_cli.data.prepare_csv import prepare_csv
 from mapo_cli.data.prepare_wikisql import SPLITS, prepare_wikisql
@@ -176,6 +177,7 @@ def wtq(
     (wrong field count, missing or broken table, non-UTF-8 bytes) are skipped
     and listed with their line numbers, unless --strict.
     """
+    check_outputs({}, [source], directories={"OUT": out})
     with _progress_bar(not json_output) as progress:
         report = prepare_wtq(source, out, grammar=grammar, strict=strict, progress=progress)
     _finish(report, json_output)
@@ -209,6 +211,8 @@ def csv(
     Each table is a standard CSV file whose first line holds the column
     headers; numbers and dates in cells are recognised by mapo's own parsers.
     """
+    check_outputs({"OUT/tables.jsonl": out / "tables.jsonl",
+                   f"OUT/{questions.stem}.jsonl": out / f"{questions.stem}.jsonl"}, [questions])
     with _progress_bar(not json_output) as progress:
         report = prepare_csv(
             questions, out, tables_dir=tables, grammar=grammar, strict=strict, progress=progress
@@ -238,6 +242,7 @@ def wikisql(
     listed with their file and line, unless --strict.
     """
     splits = [name.strip() for value in split or [] for name in value.split(",") if name.strip()]
+    check_outputs({}, [source], directories={"OUT": out})
     with _progress_bar(not json_output) as progress:
         report = prepare_wikisql(
             source, out, splits=splits or None, strict=strict, progress=progress

@@ -11,12 +11,17 @@ from rich.table import Table
 from mapo_cli.commands.common import (
     BackendOption,
     RayAddressOption,
-    check_writable,
     console,
     count_progress,
     open_cluster,
     print_json,
     reports_errors,
+)
+from mapo_cli.commands.paths import (
+    check_outputs,
+    check_writable,
+    data_inputs,
+    run_inputs,
 )
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.ranges import check_options
@@ -58,8 +63,10 @@ def rerank(
     check_options(beam=beam, workers=workers, batch=batch)
     if len(paths) < 2:
         raise MapoError("give at least one run (or checkpoint) and then the data file")
-    check_writable(out)
     models, data = paths[:-1], paths[-1]
+    check_writable(out)
+    check_outputs({"--out": out},
+                  [*data_inputs(data), *(p for run in models for p in run_inputs(run))])
     with open_cluster(backend, ray_address, json_output) as cluster, \
             count_progress("encode", disable=json_output) as encoding, \
             count_progress("decode", disable=json_output) as show:

@@ -13,7 +13,6 @@ from mapo_cli.commands.common import (
     BACKEND_HELP,
     RAY_ADDRESS_HELP,
     LazyProgress,
-    check_writable,
     console,
     count_progress,
     err_console,
@@ -21,6 +20,7 @@ from mapo_cli.commands.common import (
     print_json,
     reports_errors,
 )
+from mapo_cli.commands.paths import check_outputs, check_writable
 
 if TYPE_CHECKING:
     from mapo_cli.learn.config import TrainConfig
@@ -161,19 +161,23 @@ def train(
              "match_plurals": match_plurals or None, "used_tokens": used_tokens or None}
     settings = _settings(config, run, resume, flags).check()
     check_writable(run, directory=True)
+    data = [Path(settings.train), Path(settings.dev), config]
+    check_outputs({}, [*data, Path(settings.store)], directories={"--run": run})
+    if not settings.read_only_store:  # the store is written in place
+        check_outputs({}, data, directories={"--store": Path(settings.store)})
     summary = _train_showing_progress(settings, run, resume, overwrite, json_output)
     _report(summary, run, json_output)
 
 
 def _settings(config: Path | None, run: Path, resume: bool, flags: dict) -> TrainConfig:
     """Flags over --config over the resumed run's config.toml over the defaults."""
-    from mapo_cli.learn.config import merge, read_config_file
+    from mapo_cli.learn.config import absolute_paths, merge, read_config_file
     from mapo_cli.learn.run_dir import CONFIG
 
     file_values = read_config_file(config) if config else {}
     if resume and (run / CONFIG).is_file():
         file_values = {**read_config_file(run / CONFIG), **file_values}
-    return merge(file_values, flags)
+    return absolute_paths(merge(file_values, flags))
 
 
 def _train_showing_progress(settings: TrainConfig, run: Path, resume: bool, overwrite: bool,

@@ -1,4 +1,7 @@
-"""Errors that the CLI turns into one-line messages and exit codes."""
+"""Errors that the CLI turns into one-line messages and exit codes.
+
+The codes: 1 bad data or a failed check, 2 bad usage, 128 + N stopped by signal N.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,13 @@ class MapoError(Exception):
     """A problem with the user's input or files: shown as one line, exit code 1."""
 
     exit_code = 1
+
+
+class UsageError(MapoError):
+    """Options or arguments the command cannot take (a value out of range, two outputs
+    that are one file, an empty path): exit code 2, as for click's own usage errors."""
+
+    exit_code = 2
 
 
 class InvalidProgram(MapoError):

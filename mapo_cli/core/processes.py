@@ -63,8 +63,14 @@ def _watch(parent: int) -> None:
 
 def stop_pool(pool: ProcessPoolExecutor) -> None:
     """End a pool's workers now, dropping their tasks (`shutdown` waits for running ones);
-    on return none of them is alive."""
+    on return none of them is alive, nor the pool's manager thread.
+
+    (Left running, the manager thread closes its wake-up pipe while the
+    interpreter's exit may be writing to it: an `OSError: Bad file descriptor`
+    after the command's last line, Python 3.11's concurrent.futures race.)
+    """
     processes = list((pool._processes or {}).values())  # no public way before Python 3.14
+    manager = pool._executor_manager_thread
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
@@ -74,6 +80,8 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
         if process.is_alive():
             process.kill()
             process.join(timeout=5)
+    if manager is not None:
+        manager.join(timeout=10)
 
 
 def as_they_finish(items: list[Item], submit: Callable[[Item], Future], workers: int,

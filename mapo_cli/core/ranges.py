@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mapo_cli.core.errors import MapoError
+from mapo_cli.core.errors import UsageError
 
 BILLION = 10**9
 PROCESSES = 256  # workers, actors, threads: more than any machine we know of
@@ -96,6 +96,8 @@ RANGES: dict[str, Range] = {
     "beam": integers(1, 1000),
     "batch": integers(1, 10**5),
     "top": integers(1, 1000),
+    "max_rows": integers(1, 10**7),
+    "max_columns": integers(1, 10**4),
     # inspect
     "rows": integers(0),
     "tables": integers(1, 1000),  # fictitious tables per example
@@ -105,11 +107,11 @@ RANGES: dict[str, Range] = {
 
 
 def check_range(name: str, value: object, label: str | None = None) -> None:
-    """Raise MapoError unless `value` is in RANGES[name]; `label` names it (default --name)."""
+    """Raise UsageError unless `value` is in RANGES[name]; `label` names it (default --name)."""
     accepted = RANGES[name]
     if value not in accepted:
         label = label or "--" + name.replace("_", "-")
-        raise MapoError(f"{label} must be {accepted.describe()}, got {_value(value)}")
+        raise UsageError(f"{label} must be {accepted.describe()}, got {_value(value)}")
 
 
 def check_options(**values: object) -> None:

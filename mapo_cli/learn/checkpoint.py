@@ -14,13 +14,15 @@ import json
 import os
 import pickle
 import re
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.json_fields import field_problem, shown
 from mapo_cli.language.grammar import Grammar, load_grammar
 from mapo_cli.learn.features import Vocabulary
 from mapo_cli.learn.model import ModelConfig, Programmer
@@ -87,7 +89,10 @@ def load_checkpoint(path: Path | str, grammar: Grammar | None = None) -> Checkpo
     if len(grammar.builtin_tokens) != meta["n_builtins"]:
         raise MapoError(f"{path}: the grammar's built-in tokens do not match the checkpoint")
     vocabulary = Vocabulary.from_json(meta["vocabulary"], f"{sidecar_path(path)}: vocabulary")
-    config = ModelConfig.from_json(meta["model_config"])
+    try:
+        config = ModelConfig.from_json(meta["model_config"])
+    except MapoError as error:  # its checks do not know the file
+        raise MapoError(f"{sidecar_path(path)}: {error}") from None
     model = Programmer(config, len(vocabulary), meta["n_builtins"])
     state = _torch_load(path, expected_sha256=meta["weights_sha256"])
     try:
@@ -135,15 +140,46 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
         meta = json.loads(sidecar.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise MapoError(f"{sidecar}: not a checkpoint sidecar ({error})") from None
-    required = ("format", "model_config", "vocabulary", "grammar", "n_builtins", "weights_sha256")
-    if not isinstance(meta, dict) or any(key not in meta for key in required):
-        raise MapoError(f"{sidecar}: not a checkpoint sidecar (missing keys)")
-    if meta["format"] != FORMAT:
+    problem = field_problem(meta, SIDECAR_FIELDS, optional=("extra",))
+    if problem is None and meta["format"] != FORMAT:
         raise MapoError(f"{sidecar}: checkpoint format {meta['format']!r}, expected {FORMAT!r}")
-    grammar = meta["grammar"]
-    if not isinstance(grammar, dict) or not {"name", "source", "content_hash"} <= set(grammar):
-        raise MapoError(f"{sidecar}: the grammar record is incomplete")
+    config_fields = _model_config_fields()  # all optional: older sidecars lack newer ones
+    problem = (problem or _sha256_problem(meta["weights_sha256"])
+               or _part_problem("grammar", meta["grammar"], GRAMMAR_FIELDS, ("live_programs",))
+               or _part_problem("model_config", meta["model_config"], config_fields,
+                                config_fields)
+               or _part_problem("extra", meta.get("extra") or {}, EXTRA_FIELDS, EXTRA_FIELDS))
+    if problem:
+        raise MapoError(f"{sidecar}: not a checkpoint sidecar ({problem})")
     return meta
+
+
+SIDECAR_FIELDS = {"format": "a string", "model_config": "an object", "vocabulary": "an object",
+                  "grammar": "an object", "n_builtins": "an integer",
+                  "weights_sha256": "a string", "extra": "an object"}
+GRAMMAR_FIELDS = {"name": "a string", "source": "a string", "content_hash": "a string",
+                  "live_programs": "true or false"}
+EXTRA_FIELDS = {"step": "an integer", "max_expressions": "an integer or null",
+                "dev_accuracy": "a number or null", "objective": "a string"}
+"""What the trainer stores in `extra` and decode reads back; other fields are not checked."""
+
+
+def _model_config_fields() -> dict[str, str]:
+    """ModelConfig's fields and their JSON kinds (those of their defaults)."""
+    kinds = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    return {f.name: kinds[type(f.default)] for f in fields(ModelConfig)}
+
+
+def _part_problem(name: str, part: object, expected: dict[str, str],
+                  optional: Collection[str] = ()) -> str | None:
+    problem = field_problem(part, expected, optional)
+    return f"{name}: {problem}" if problem else None
+
+
+def _sha256_problem(digest: str) -> str | None:
+    if re.fullmatch(r"[0-9a-f]{64}", digest):
+        return None
+    return f"'weights_sha256' should be 64 hexadecimal digits, not {shown(digest)}"
 
 
 def _torch_load(path: Path, expected_sha256: str | None) -> Any:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -87,8 +89,8 @@ class TrainConfig:
             value = getattr(self, field.name)
             if isinstance(value, bool):
                 text = "true" if value else "false"
-            elif isinstance(value, str):
-                text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            elif isinstance(value, str):  # JSON's escapes are TOML's, but for DEL
+                text = json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
             else:
                 text = repr(value)
             lines.append(f"{field.name} = {text}")
@@ -127,6 +129,17 @@ def read_config_file(path: Path) -> dict[str, Any]:
         if key in RANGES:
             check_range(key, data[key], label=f"{path}: {key}")
     return data
+
+
+PATHS = ("train", "dev", "store")
+"""The settings that name files: absolute in a run's config.toml, so that `--resume` works
+from any directory (relative ones, on the command line or in --config, are from the
+current directory)."""
+
+
+def absolute_paths(config: TrainConfig) -> TrainConfig:
+    return dataclasses.replace(config, **{name: os.path.abspath(getattr(config, name))
+                                          for name in PATHS if getattr(config, name)})
 
 
 def merge(file_values: dict[str, Any], flags: dict[str, Any]) -> TrainConfig:

@@ -23,6 +23,7 @@ import torch
 
 from mapo_cli.core.errors import MapoError
 from mapo_cli.learn.contextual import (
+    WIDTHS,
     ContextVectors,
     EncoderInput,
     PretrainedEncoder,
@@ -98,14 +99,23 @@ class ContextCache:
         return vectors
 
     def _read(self, found: EncoderInput) -> ContextVectors | None:
-        """The cached vectors, or None if absent or not of this input's shape (then recomputed)."""
+        """The cached vectors, or None (then recomputed and written again) if absent or not
+        what `_write` wrote for this input: a damaged file must never reach the model."""
         path = self.path(found.key(self.encoder))
         try:
-            with np.load(path, allow_pickle=False) as arrays:
-                tokens, columns = arrays["tokens"], arrays["columns"]
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+            loaded = np.load(path, allow_pickle=False)
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile):
             return None
-        if len(tokens) != len(found.question) or len(columns) != len(found.columns):
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # one array (.npy), not an archive
+            return None
+        try:
+            with loaded as arrays:
+                tokens, columns = arrays["tokens"], arrays["columns"]
+        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile):
+            return None
+        width = WIDTHS.get(self.encoder)
+        if not (_usable(tokens, len(found.question), width)
+                and _usable(columns, len(found.columns), width)):
             return None
         return ContextVectors(tokens, columns)
 
@@ -124,6 +134,12 @@ class ContextCache:
         except OSError as error:
             raise MapoError(f"cannot write the encoder cache in {path.parent}: {error} "
                             "(set MAPO_CACHE to a writable directory)") from None
+
+
+def _usable(array: np.ndarray, rows: int, width: int | None) -> bool:
+    """float16, `rows` × the encoder's width (if known), every value finite."""
+    return (array.dtype == np.float16 and array.ndim == 2 and array.shape[0] == rows
+            and (width is None or array.shape[1] == width) and bool(np.isfinite(array).all()))
 
 
 class PreloadedContexts:

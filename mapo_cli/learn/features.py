@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.json_fields import field_problem, shown
 from mapo_cli.core.text import normalize_text, singular
 from mapo_cli.language.context import ProgramContext, literal_value
 
@@ -68,11 +69,16 @@ class Vocabulary:
 
     @classmethod
     def from_json(cls, data: object, where: str = "vocabulary") -> Vocabulary:
-        if not isinstance(data, dict) or not isinstance(data.get("words"), list) or not all(
-                isinstance(w, str) for w in data["words"]):
-            raise MapoError(f"{where}: not a word vocabulary (expected {{'words': [...]}})")
-        return cls(data["words"], int(data.get("min_count", 1)),
-                   bool(data.get("match_plurals", False)))
+        """MapoError naming `where` for anything `to_json` would not have written: word ids
+        must mean what they meant in training."""
+        problem = field_problem(data, {"words": "a list", "min_count": "an integer",
+                                       "match_plurals": "true or false"},
+                                optional=("min_count", "match_plurals"))
+        if problem is None and isinstance(data, dict):
+            problem = _words_problem(data["words"])
+        if problem or not isinstance(data, dict):
+            raise MapoError(f"{where}: not a word vocabulary ({problem})")
+        return cls(data["words"], data.get("min_count", 1), data.get("match_plurals", False))
 
     def save(self, path: Path | str) -> None:
         Path(path).write_text(json.dumps(self.to_json(), ensure_ascii=False) + "\n", "utf-8")
@@ -84,6 +90,17 @@ class Vocabulary:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise MapoError(f"{path}: cannot read the word vocabulary ({error})") from None
         return cls.from_json(data, str(path))
+
+
+def _words_problem(words: list) -> str | None:
+    odd = [w for w in words if not isinstance(w, str)]
+    if odd:
+        return f"a word that is not a string: {shown(odd[0])}"
+    if tuple(words[: len(SPECIALS)]) != SPECIALS:
+        return f"the words must start with {', '.join(SPECIALS)}"
+    if len(set(words)) != len(words):
+        return "a word is listed twice"
+    return None
 
 
 def question_words(example: Mapping) -> list[str]:

@@ -7,7 +7,8 @@
     RUN/tensorboard/          TensorBoard scalars
 
 Starting over an existing run is an explicit choice (`--resume` or
-`--overwrite`), never a silent delete.
+`--overwrite`), never a silent delete; `--overwrite` deletes only a directory
+that holds a config.toml and nothing but what a run writes (`is_run_entry`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.json_fields import field_problem
 
 CONFIG = "config.toml"
 METRICS = "metrics.jsonl"
 CHECKPOINTS = "checkpoints"
 BEST = "best.pt"
+TENSORBOARD = "tensorboard"
 
 
 def prepare_run_dir(run: Path, resume: bool, overwrite: bool) -> bool:
@@ -40,6 +43,11 @@ def prepare_run_dir(run: Path, resume: bool, overwrite: bool) -> bool:
     if not (run / CONFIG).is_file():
         raise MapoError(f"{run} is not empty and is not a run directory; choose another --run")
     if overwrite:
+        foreign = sorted(entry.name for entry in run.iterdir() if not is_run_entry(entry.name))
+        if foreign:
+            raise MapoError(f"{run} holds files that are not a run's ({', '.join(foreign[:3])}"
+                            f"{', ...' if len(foreign) > 3 else ''}): --overwrite deletes only "
+                            "a run directory; move them, or choose another --run")
         shutil.rmtree(run)
         run.mkdir(parents=True)
         return False
@@ -47,6 +55,16 @@ def prepare_run_dir(run: Path, resume: bool, overwrite: bool) -> bool:
         raise MapoError(f"{run} holds a run already: add --resume to continue it or "
                         "--overwrite to start it again")
     return True
+
+
+RUN_ENTRIES = (CONFIG, METRICS, CHECKPOINTS, TENSORBOARD)
+
+
+def is_run_entry(name: str) -> bool:
+    """What `mapo train` writes at the top of a run directory: its files, folders and
+    `best.*` (the best checkpoint, its sidecar and state). `--overwrite` deletes a
+    directory only if it holds nothing else."""
+    return name in RUN_ENTRIES or name.startswith("best.")
 
 
 def latest_checkpoint(run: Path) -> Path | None:
@@ -93,7 +111,14 @@ def append_metrics(run: Path, record: dict[str, Any]) -> None:
         handle.write(json.dumps(record, sort_keys=True) + "\n")
 
 
+METRIC_FIELDS = {"step": "an integer", **{key: "a number or null" for key in (
+    "seconds", "dev_accuracy", "train_return", "clipped_fraction", "memory_probability",
+    "memory_coverage", "samples_per_second", "steps_per_second", "loss")}}
+"""What `Trainer.log` writes; only `step` is required (other fields came and may go)."""
+
+
 def read_metrics(run: Path) -> list[dict[str, Any]]:
+    """The records of RUN/metrics.jsonl; a line that is not one is a MapoError naming it."""
     path = run / METRICS
     if not path.is_file():
         raise MapoError(f"{run}: no {METRICS} (is it a run directory?)")
@@ -101,9 +126,14 @@ def read_metrics(run: Path) -> list[dict[str, Any]]:
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError:
                 raise MapoError(f"{path}:{number}: not JSON") from None
+            problem = field_problem(record, METRIC_FIELDS,
+                                    optional=[k for k in METRIC_FIELDS if k != "step"])
+            if problem:
+                raise MapoError(f"{path}:{number}: not a metrics record ({problem})")
+            records.append(record)
     return records
 
 

@@ -9,12 +9,15 @@ where batches come from and how weights reach the actors.
 from __future__ import annotations
 
 import ast
+import random
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from mapo_cli.core.errors import MapoError
+from mapo_cli.core.json_fields import field_problem
 from mapo_cli.core.lru import LRU
 from mapo_cli.core.stop import StopRequest
 from mapo_cli.data.scoring import TargetScorer
@@ -34,6 +37,7 @@ from mapo_cli.learn.model import ModelConfig, Programmer
 from mapo_cli.learn.pretrained import WordVectors, fixed_entries, freeze, initialise_embeddings
 from mapo_cli.learn.run_dir import (
     BEST,
+    TENSORBOARD,
     append_metrics,
     checkpoint_path,
     prune_checkpoints,
@@ -205,7 +209,7 @@ class Trainer:
         if self.writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.writer = SummaryWriter(str(self.run / "tensorboard"))
+            self.writer = SummaryWriter(str(self.run / TENSORBOARD))
         names = {"dev_accuracy": "charts/dev_accuracy", "train_return": "charts/train_return",
                  "clipped_fraction": "charts/clipped_fraction",
                  "memory_coverage": "charts/memory_coverage",
@@ -242,15 +246,22 @@ class Trainer:
         """
         loaded = load_checkpoint(checkpoint, self.data.grammar)
         self.model.load_state_dict(loaded.model.state_dict())
-        self.step, extra = load_training_state(state_path(checkpoint), self.optimizer)
+        state = state_path(checkpoint)
+        self.step, extra = load_training_state(state, self.optimizer)
         for group in self.optimizer.param_groups:  # the config may lower it for the rest
             group["lr"] = self.config.learning_rate
-        self.seconds = float(extra.get("seconds", 0.0))
-        self.best = extra.get("best")
+        problem = field_problem(extra, {"seconds": "a number", "best": "a number or null"},
+                                optional=("seconds", "best"))
+        if problem:
+            raise MapoError(f"{state}: not a training state ({problem})")
+        self.seconds, self.best = float(extra.get("seconds", 0.0)), extra.get("best")
         if self.average is not None and "average" in extra:
-            self.average.load_state_dict(extra["average"])
-        torch.set_rng_state(extra["torch_rng"])
-        python_rng_state = _parse_rng_state(extra["python_rng"])
+            try:
+                self.average.load_state_dict(extra["average"])
+            except (KeyError, TypeError, ValueError, RuntimeError) as error:
+                raise MapoError(f"{state}: its weight average does not fit the model "
+                                f"({_first_line(error)})") from None
+        python_rng_state = _restore_rng_states(extra, state)
         truncate_metrics(self.run, self.step)
         return python_rng_state
 
@@ -259,6 +270,37 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def _parse_rng_state(text: str) -> tuple:
+def _restore_rng_states(extra: dict, state: Path) -> tuple:
+    """Set torch's RNG state from a training state and return Python's (for the batch
+    order), both checked first: a damaged one is a MapoError naming `state`, not a
+    traceback from torch or `random`."""
+    try:
+        python_state = _parse_rng_state(extra.get("python_rng"))
+        random.Random().setstate(python_state)  # a throwaway: checks it before the run's
+    except (ValueError, TypeError, OverflowError, SyntaxError, MemoryError,
+            RecursionError) as error:
+        raise MapoError(f"{state}: not a training state (its Python RNG state is damaged: "
+                        f"{_first_line(error)})") from None
+    torch_rng, expected = extra.get("torch_rng"), torch.get_rng_state()
+    try:
+        if not (isinstance(torch_rng, torch.Tensor) and torch_rng.dtype == expected.dtype
+                and torch_rng.shape == expected.shape):
+            raise ValueError("missing or not one torch wrote")
+        torch.set_rng_state(torch_rng)
+    except (ValueError, RuntimeError) as error:
+        torch.set_rng_state(expected)
+        raise MapoError(f"{state}: not a training state (its torch RNG state is damaged: "
+                        f"{_first_line(error)})") from None
+    return python_state
+
+
+def _parse_rng_state(text: object) -> tuple:
     """Python's RNG state, saved as its repr (a tuple of ints): literal_eval runs no code."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected the state's repr, not {type(text).__name__}")
     return ast.literal_eval(text)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

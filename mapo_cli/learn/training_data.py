@@ -14,6 +14,7 @@ from mapo_cli.core.errors import MapoError
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.language.grammar import Grammar, load_grammar
 from mapo_cli.learn.config import TrainConfig
+from mapo_cli.store.files import check_no_writer
 from mapo_cli.store.store import Store
 from mapo_cli.store.values import example_key
 
@@ -37,6 +38,12 @@ def load_training_data(config: TrainConfig) -> TrainingData:
     """Examples, tables, and the store's buffers and filters for the training examples."""
     train, train_tables = load_dataset(config.train)
     dev, dev_tables = load_dataset(config.dev)
+    for name, examples in (("train", train), ("dev", dev)):
+        if not examples:
+            raise MapoError(f"{getattr(config, name)}: no examples to "
+                            f"{'train on' if name == 'train' else 'evaluate (and choose best.pt) on'}")
+    if not config.read_only_store:
+        check_no_writer(Path(config.store))
     grammars = {e["grammar"] for e in train + dev}
     if len(grammars) != 1:
         raise MapoError(f"train and dev data use different grammars: {sorted(grammars)}")
@@ -50,9 +57,12 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         if grammar.live_programs and not config.live_memory:
             raise MapoError(f"--keep-dead-code: grammar {grammar.name!r} writes only live programs "
                             "(live_programs = true); the flag is for grammars without the rule")
-        if settings.get("grammar_hash") != grammar.content_hash:
+        if settings.get("grammar") != grammar.name:
             raise MapoError(f"store {config.store} was explored with grammar "
-                            f"{settings.get('grammar')!r} of another version than the data's")
+                            f"{settings.get('grammar')!r}, the data with {grammar.name!r}")
+        if settings.get("grammar_hash") != grammar.content_hash:
+            raise MapoError(f"store {config.store} was explored with another version of grammar "
+                            f"{grammar.name!r} than the data's (its functions or settings differ)")
         memory, filters, exhausted, relaxed = {}, {}, set(), set()
         for example in train:
             stored = store.read_example(example["id"])

@@ -86,12 +86,9 @@ def lock_writer(path: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "another process"
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
         os.close(fd)
-        raise MapoError(
-            f"store at {path} is being written by process {holder}; only one "
-            "process writes a store (readers may use it meanwhile)"
-        ) from None
+        raise _held(path, holder) from None
     except BaseException:
         os.close(fd)
         raise
@@ -102,6 +99,22 @@ def lock_writer(path: Path) -> int:
     except OSError:
         pass
     return fd
+
+
+def _held(path: Path, holder: str) -> MapoError:
+    return MapoError(f"store at {path} is being written by process {holder or 'another process'}"
+                     "; only one process writes a store (readers may use it meanwhile)")
+
+
+def check_no_writer(path: Path) -> None:
+    """MapoError now if another process writes the store: for work that will write it
+    much later (training's first checkpoint), so that it does not run for nothing."""
+    if writer_active(path):
+        try:
+            holder = (path / WRITER_LOCK).read_text("ascii", "replace").strip()
+        except OSError:
+            holder = ""
+        raise _held(path, holder)
 
 
 def writer_active(path: Path) -> bool:
