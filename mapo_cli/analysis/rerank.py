@@ -25,6 +25,7 @@ import torch
 
 from mapo_cli.analysis.decode import Decoded, DecodeReport, data_grammar
 from mapo_cli.analysis.ensemble import ensemble_file
+from mapo_cli.core.atomic import write_text
 from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.json_fields import field_problem, is_finite, shown
@@ -209,7 +210,7 @@ def _padded(pools: Sequence[Sequence[Decoded]], functions: tuple[str, ...]
 
 
 def save_reranker(reranker: Reranker, path: Path) -> None:
-    path.write_text(json.dumps(reranker.to_json(), indent=2) + "\n")
+    write_text(path, json.dumps(reranker.to_json(), indent=2) + "\n")
 
 
 RECORD_FIELDS = {"grammar": "a string", "members": "a list", "fit": "an object",

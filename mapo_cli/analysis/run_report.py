@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mapo_cli.core.atomic import atomic_file
 from mapo_cli.core.errors import MapoError
 from mapo_cli.learn.run_dir import BEST, CONFIG, read_metrics
 
@@ -145,7 +146,8 @@ def plot_runs(runs: list[RunInfo], out: Path) -> Path:
     figure.tight_layout(rect=(0, 0.06, 1, 1))
     out = Path(out)
     try:
-        figure.savefig(out, dpi=110)
+        with atomic_file(out, "wb") as handle:
+            figure.savefig(handle, dpi=110, format=Path(out).suffix.lstrip(".") or "png")
     except ValueError as error:  # an unknown file extension
         raise MapoError(f"{out}: cannot write the plot ({error})") from None
     finally:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mapo_cli.core.atomic import atomic_file
 from mapo_cli.core.errors import MapoError
 
 Example = dict[str, Any]
@@ -211,8 +212,6 @@ def find_example(examples: list[Example], example_id: str) -> Example:
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
     """Write records one per line, atomically (a partial file never replaces a good one)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
+    with atomic_file(path, "w", encoding="utf-8") as handle:
         for record in records:
             handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
-    tmp.replace(path)

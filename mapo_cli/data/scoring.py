@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mapo_cli.core.atomic import atomic_file
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.answer_values import Value, to_value, to_value_list
 from mapo_cli.data.target_canon import target_value
@@ -145,12 +146,9 @@ def read_predictions(path: Path) -> dict[str, list[str]]:
 
 def write_predictions(path: Path, predictions: Mapping[str, Sequence[str]]) -> None:
     """Write predictions in the official format, each answer as its `prediction_cell`, atomically."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8", newline="\n") as handle:
+    with atomic_file(path, "w", encoding="utf-8", newline="\n") as handle:
         for example_id, answer in predictions.items():
             handle.write("\t".join([example_id, *map(prediction_cell, answer)]) + "\n")
-    tmp.replace(path)
 
 
 # ---------------------------------------------------------------- accuracy

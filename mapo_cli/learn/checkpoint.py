@@ -10,8 +10,8 @@ altered file, is a clear MapoError rather than silent nonsense.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 import pickle
 import re
 from collections.abc import Collection
@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from mapo_cli.core.atomic import write_bytes, write_text
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.json_fields import field_problem, shown
 from mapo_cli.language.grammar import Grammar, load_grammar
@@ -61,7 +62,7 @@ def save_checkpoint(path: Path | str, model: Programmer, vocabulary: Vocabulary,
         "weights_sha256": _sha256(path),
         "extra": extra or {},
     }
-    _atomic_write_text(sidecar_path(path), json.dumps(sidecar, indent=1, sort_keys=True) + "\n")
+    write_text(sidecar_path(path), json.dumps(sidecar, indent=1, sort_keys=True) + "\n")
 
 
 def load_checkpoint(path: Path | str, grammar: Grammar | None = None) -> Checkpoint:
@@ -110,7 +111,7 @@ def save_training_state(path: Path | str, optimizer: torch.optim.Optimizer, step
     path = Path(path)
     _atomic_torch_save({"optimizer": optimizer.state_dict(), "step": int(step),
                         "extra": extra or {}}, path)
-    _atomic_write_text(path.with_suffix(".sha256"), _sha256(path) + "\n")
+    write_text(path.with_suffix(".sha256"), _sha256(path) + "\n")
 
 
 def load_training_state(path: Path | str,
@@ -215,12 +216,8 @@ def _sha256(path: Path) -> str:
 
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, "utf-8")
-    os.replace(tmp, path)
+    """Serialised in memory first (a checkpoint is megabytes): torch's own writer turns a
+    full disk into an opaque RuntimeError."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(path, buffer.getvalue())

@@ -13,7 +13,6 @@ e.g. `mapo decode` of a table no run has seen).
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mapo_cli.core.atomic import atomic_file
 from mapo_cli.core.errors import MapoError
 from mapo_cli.learn.contextual import (
     WIDTHS,
@@ -123,15 +123,9 @@ class ContextCache:
     def _write(path: Path, vectors: ContextVectors) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            try:
-                with os.fdopen(handle, "wb") as out:
-                    np.savez(out, tokens=vectors.tokens, columns=vectors.columns)
-                os.replace(tmp, path)
-            except BaseException:  # a stop mid-write leaves no partial file behind
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as error:
+            with atomic_file(path, "wb") as out:  # a stop mid-write leaves no partial file
+                np.savez(out, tokens=vectors.tokens, columns=vectors.columns)
+        except (OSError, MapoError) as error:
             raise MapoError(f"cannot write the encoder cache in {path.parent}: {error} "
                             "(set MAPO_CACHE to a writable directory)") from None
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mapo_cli.core.atomic import write_text
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.json_fields import field_problem, shown
 from mapo_cli.core.text import normalize_text, singular
@@ -81,7 +82,7 @@ class Vocabulary:
         return cls(data["words"], data.get("min_count", 1), data.get("match_plurals", False))
 
     def save(self, path: Path | str) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), ensure_ascii=False) + "\n", "utf-8")
+        write_text(path, json.dumps(self.to_json(), ensure_ascii=False) + "\n")
 
     @classmethod
     def load(cls, path: Path | str) -> Vocabulary:

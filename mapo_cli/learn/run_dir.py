@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from mapo_cli.core.atomic import write_error, write_text
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.json_fields import field_problem
 
@@ -107,8 +108,11 @@ def resolve_checkpoint(path: Path) -> Path:
 
 
 def append_metrics(run: Path, record: dict[str, Any]) -> None:
-    with (run / METRICS).open("a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True) + "\n")
+    try:
+        with (run / METRICS).open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+    except OSError as error:
+        raise write_error(run / METRICS, error) from None
 
 
 METRIC_FIELDS = {"step": "an integer", **{key: "a number or null" for key in (
@@ -142,7 +146,7 @@ def truncate_metrics(run: Path, step: int) -> None:
     path = run / METRICS
     if path.is_file():
         kept = [r for r in read_metrics(run) if r.get("step", 0) <= step]
-        path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
+        write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
 
 
 def _step_of(path: Path) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from mapo_cli.core.atomic import write_text
 from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.stop import StopRequest
@@ -67,7 +68,7 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
     order_rng = random.Random(config.seed)
     if checkpoint is not None:
         order_rng.setstate(trainer.restore(checkpoint))
-    (run / CONFIG).write_text(config.to_toml(), encoding="utf-8")
+    write_text(run / CONFIG, config.to_toml())
     with contextlib.ExitStack() as stack:
         if config.backend == "ray" and cluster is None:  # before the stop request (Ray's handlers)
             cluster = stack.enter_context(RayCluster(config.ray_address, config.actors))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,7 +50,7 @@ def translate_error(path: Path, err: Exception) -> MapoError:
         return MapoError(
             f"store at {path} is full (its map size is reached): reopen it with a larger map size"
         )
-    if isinstance(err, lmdb.DiskError) or code == errno.ENOSPC:
+    if isinstance(err, lmdb.DiskError) or code == errno.ENOSPC or _disk_full(path, err):
         return MapoError(f"no space left on the disk holding the store at {path}")
     if isinstance(err, lmdb.ReadonlyError) or code in (errno.EACCES, errno.EPERM, errno.EROFS):
         return MapoError(f"store location {path} is read-only or not accessible ({err})")
@@ -67,6 +68,16 @@ def translate_error(path: Path, err: Exception) -> MapoError:
         return MapoError(f"store at {path} is already open in this process: use that Store")
     detail = err.strerror if isinstance(err, OSError) and err.strerror else err
     return MapoError(f"store at {path}: {detail}")
+
+
+def _disk_full(path: Path, err: Exception) -> bool:
+    """LMDB reports a write cut short by a full disk as an I/O error (EIO)."""
+    if "Input/output error" not in str(err) and getattr(err, "errno", None) != errno.EIO:
+        return False
+    try:
+        return shutil.disk_usage(path).free < 4 * 2**20
+    except OSError:
+        return False
 
 
 @contextmanager
