@@ -244,22 +244,7 @@ def test_a_stopped_ray_explore_resumes_to_the_same_store(prepared_demo: Path, tm
     assert store_contents(tmp_path / "ray") == store_contents(tmp_path / "local")
 
 
-def computing(tag: str) -> list[int]:
-    """The live processes tagged `tag` other than Ray's idle agents."""
-    from test_signals import alive
-
-    agents = (b"ray::DashboardAgent", b"ray::RuntimeEnvAgent")
-    found = []
-    for pid in alive(tag):
-        try:
-            if not Path(f"/proc/{pid}/cmdline").read_bytes().startswith(agents):
-                found.append(pid)
-        except OSError:
-            continue
-    return found
-
-
-def test_a_killed_ray_explore_leaves_no_working_process_and_resumes(
+def test_a_killed_ray_explore_leaves_no_process_and_resumes(
         prepared_demo: Path, tmp_path: Path, cluster) -> None:
     import subprocess
     import time
@@ -279,8 +264,8 @@ def test_a_killed_ray_explore_leaves_no_working_process_and_resumes(
         process.kill()
         process.wait(timeout=10)
         # Ray's workers, raylet and GCS end with the command; its two idle agents (dashboard,
-        # runtime env) notice within about a minute, after failing to report to the GCS.
-        wait_for(lambda: not computing(tag), 20, "Ray's processes to end with the command")
+        # runtime env), left alone, would take a minute: core/reaper.py ends them.
+        wait_for(lambda: not alive(tag), 20, "Ray's processes to end with the command")
     finally:
         for pid in alive(tag):
             os.kill(pid, signal.SIGKILL)
@@ -331,3 +316,33 @@ def test_sigterm_stops_a_ray_decode_with_nothing_written(small: dict[str, Path],
                     cluster=cluster)
     assert stopped.value.exit_code == 143
     assert "of 24 examples; nothing was written" in str(stopped.value)
+
+
+def test_ctrl_c_while_ray_starts_is_one_line_and_leaves_no_process(
+        prepared_demo: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    from test_signals import alive, wait_for
+
+    tag = f"ray-start-{os.getpid()}"
+    args = [sys.executable, "-m", "mapo_cli.main", "explore",
+            str(prepared_demo / "random-split-1-train.jsonl"), "--store", str(tmp_path / "s"),
+            "--samples-per-example", "1500", "--backend", "ray"]
+    process = subprocess.Popen(args, env={**os.environ, "MAPO_TEST_TAG": tag},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    try:
+        def raylet_started() -> bool:
+            return any(b"raylet" in Path(f"/proc/{pid}/cmdline").read_bytes()
+                       for pid in alive(tag) if Path(f"/proc/{pid}").exists())
+
+        wait_for(raylet_started, 60, "Ray to start")
+        process.send_signal(signal.SIGINT)
+        stderr = process.communicate(timeout=120)[1].decode()
+        assert process.returncode == 130, stderr
+        lines = stderr.strip().splitlines()
+        assert lines[-1].startswith("stopped by SIGINT") and "Traceback" not in stderr, stderr
+        wait_for(lambda: not alive(tag), 20, "Ray's processes to end with the command")
+    finally:
+        for pid in alive(tag):
+            os.kill(pid, signal.SIGKILL)

@@ -15,13 +15,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Self
 
-from mapo_cli.core.errors import MapoError
+from mapo_cli.core.errors import MapoError, Stopped
+from mapo_cli.core.stop import DeferredSignals
 
 BACKENDS = ("local", "ray")
 TASK_RETRIES = 5  # runs of a task lost with its worker or node, beyond the first
@@ -59,30 +63,43 @@ class RayCluster:
 
     def __init__(self, address: str = "", min_cpus: int = 0) -> None:
         self.ray = ray = import_ray()
+        self._reaper: subprocess.Popen | None = None
         start = time.perf_counter()
         self.owned = not ray.is_initialized()
         if self.owned:
-            options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
-                                       "configure_logging": True}
-            try:
-                if address:
-                    _check_reachable(address)
-                    ray.init(address=address, **options)
-                else:  # its notice that token authentication is on (the safe default) is noise
-                    logging.getLogger(AUTH_LOGGER).setLevel(logging.ERROR)
-                    ray.init(address="local", num_cpus=max(os.cpu_count() or 1, min_cpus),
-                             include_dashboard=False, **options)
-            except (ConnectionError, RuntimeError, ValueError) as error:
-                if address == "auto":
-                    raise MapoError("--ray-address auto: no Ray cluster runs on this machine "
-                                    "(start one with `ray start --head`, or leave the option "
-                                    "out for a local Ray instance)") from None
-                where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-                raise MapoError(f"cannot connect to {where}: {_first_line(error)}") from None
+            if not address:
+                self._reaper = _start_reaper()
+            with DeferredSignals() as deferred:
+                self._init(address, min_cpus)
+            if deferred.signal is not None:  # now that Ray is whole, it can be shut down
+                self.close()
+                name = signal.Signals(deferred.signal).name
+                raise Stopped(deferred.signal, f"stopped by {name} while Ray started, nothing "
+                              "lost: run the same command again")
         self.start_seconds = time.perf_counter() - start
         self.address = address or "local"
         self._remotes: dict[Callable, Any] = {}
         self._refs: dict[Future, Any] = {}
+
+    def _init(self, address: str, min_cpus: int) -> None:
+        options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False,
+                                   "configure_logging": True}
+        try:
+            if address:
+                _check_reachable(address)
+                self.ray.init(address=address, **options)
+            else:  # its notice that token authentication is on (the safe default) is noise
+                logging.getLogger(AUTH_LOGGER).setLevel(logging.ERROR)
+                self.ray.init(address="local", num_cpus=max(os.cpu_count() or 1, min_cpus),
+                              include_dashboard=False, **options)
+        except (ConnectionError, RuntimeError, ValueError) as error:
+            self.close()
+            if address == "auto":
+                raise MapoError("--ray-address auto: no Ray cluster runs on this machine "
+                                "(start one with `ray start --head`, or leave the option "
+                                "out for a local Ray instance)") from None
+            where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+            raise MapoError(f"cannot connect to {where}: {_first_line(error)}") from None
 
     @property
     def cpus(self) -> int:
@@ -134,12 +151,23 @@ class RayCluster:
     def close(self) -> None:
         if self.owned and self.ray.is_initialized():
             self.ray.shutdown()
+        if self._reaper is not None:  # it ends what the shutdown left
+            self._reaper.stdin.close()
+            self._reaper.wait(timeout=30)
+            self._reaper = None
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _start_reaper() -> subprocess.Popen:
+    """The watcher that ends the local instance's processes when this one ends, even by
+    SIGKILL (core/reaper.py): its standard input closes with us."""
+    return subprocess.Popen([sys.executable, "-m", "mapo_cli.core.reaper", str(os.getpid())],
+                            stdin=subprocess.PIPE, start_new_session=True)
 
 
 def _check_reachable(address: str) -> None:

@@ -99,3 +99,27 @@ def _stop_here(number: int, frame) -> None:
                       "committed; run the same command again (train: with --resume)")
     raise Stopped(number, f"stopped by {name} before the work began, nothing lost: "
                   "run the same command again")
+
+
+class DeferredSignals:
+    """SIGINT and SIGTERM held back during a step that must not be cut in the middle
+    (a Ray instance starting: cut short, it leaves processes behind and may crash the
+    interpreter at exit); `signal` is the first that came, for the caller to act on after."""
+
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _note(self, number: int, frame) -> None:
+        self.signal = self.signal or number
+
+    def __enter__(self) -> Self:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                if signal.getsignal(number) is not signal.SIG_IGN:
+                    self._previous[number] = signal.signal(number, self._note)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
