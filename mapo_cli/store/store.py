@@ -1,4 +1,4 @@
-"""The exploration store: one LMDB environment per directory (DESIGN.md, "Store (LMDB)").
+"""The exploration store: one LMDB environment per directory (docs/contract.md, "The store").
 
 Sub-databases, all keyed by example id (UTF-8):
 
@@ -11,7 +11,7 @@ Sub-databases, all keyed by example id (UTF-8):
 Every value is sealed with a crc32 (`values.seal`; `meta` keeps the fingerprint's
 beside it) and checked on every read: LMDB checks its pages, never values' bytes.
 
-Only one process writes a store (DESIGN.md's one architectural rule); a
+Only one process writes a store (docs/contract.md, "The one-writer rule"); a
 `writer.lock` file makes a second writer a clear error instead of a silent
 interleaving. Readers in other processes may work meanwhile and always see
 a committed snapshot (LMDB MVCC). Commits are synced (`sync=True`,
