@@ -142,7 +142,7 @@ def test_other_settings_or_changed_examples_are_refused(tmp_path: Path) -> None:
 
 
 def fail_on(example_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Exploring this example raises (in the workers too: they are forked)."""
+    """Exploring this example raises (in this process: workers are spawned, so use one)."""
     from mapo_cli.search import driver
 
     real = driver.explore_chunk
@@ -155,12 +155,22 @@ def fail_on(example_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(driver, "explore_chunk", flaky)
 
 
-def test_a_failing_example_does_not_lose_the_others(tmp_path: Path, monkeypatch) -> None:
+def fails_on_bad(task, settings, size, seed):
+    """A task runner whose example "bad" raises inside the worker (importable: workers are
+    spawned, so a monkeypatch of this process would not reach them)."""
+    from mapo_cli.search import driver
+
+    if task.example["id"] == "bad":
+        raise RuntimeError("boom")
+    return driver._run_task(task, settings, size, seed)
+
+
+def test_a_failing_example_does_not_lose_the_others(tmp_path: Path) -> None:
     good = dict(QUESTION, id="good")
     bad = dict(QUESTION, id="bad")
     data = write_data(tmp_path / "d", [bad, good], [medals_table()])
-    fail_on("bad", monkeypatch)
-    summary = explore_data(data, tmp_path / "s", EXACT, workers=2, samples_per_example=200)
+    summary = explore_data(data, tmp_path / "s", EXACT, workers=2, samples_per_example=200,
+                           task_runner=fails_on_bad)
     assert summary["errors"] == ["bad: RuntimeError: boom"]
     with Store.open_readonly(tmp_path / "s") as store:
         assert store.read_status("good")["samples"] == 200

@@ -116,7 +116,8 @@ def test_sigterm_stops_explore_and_its_workers_and_the_same_command_resumes(
     args = ["explore", str(small["explore"]), "--store", str(store), *EXPLORE]
     process = start(args, tag)
     wait_for(lambda: samples_committed(store), 120, "a first commit")  # after 2 s
-    assert process.poll() is None and len(alive(tag)) == 3  # explore and its two workers
+    # explore, its two workers and multiprocessing's resource tracker (workers are spawned)
+    assert process.poll() is None and len(alive(tag)) == 4
     process.send_signal(signal.SIGTERM)  # to the main process alone, as a job scheduler would
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 128 + signal.SIGTERM == 143, stderr
@@ -138,7 +139,7 @@ def test_sigkill_to_explore_takes_its_workers_with_it(small: dict[str, Path],
     tag = f"explore-kill-{os.getpid()}"
     args = ["explore", str(small["explore"]), "--store", str(tmp_path / "store"), *EXPLORE]
     process = start(args, tag)
-    wait_for(lambda: len(alive(tag)) == 3, 120, "two workers")
+    wait_for(lambda: len(alive(tag)) == 4, 120, "two workers (and the resource tracker)")
     process.kill()  # the workers are busy with their first chunks
     process.wait(timeout=10)
     none_left(tag, process)

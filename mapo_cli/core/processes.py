@@ -112,19 +112,26 @@ def as_they_finish(items: list[Item], submit: Callable[[Item], Future], workers:
         drop(in_flight)
 
 
-def in_worker_pool(items: list[Item], call: Callable[[Item], tuple[Callable[..., Result], ...]],
-                   workers: int, stop: StopRequest, died: str,
-                   initializer: Callable[..., None] = end_with_parent,
-                   initargs: tuple[Any, ...] = ()) -> Iterator[Result]:
-    """`as_they_finish` over a pool of `workers` spawned processes: `call(item)` gives the
-    function and arguments to run for an item; `initializer(parent, *initargs)` starts each
-    worker (it must call `end_with_parent`). A stop ends the workers at once.
+def worker_pool(workers: int, initializer: Callable[..., None] = end_with_parent,
+                initargs: tuple[Any, ...] = ()) -> ProcessPoolExecutor:
+    """The one way mapo starts worker processes (prepare, explore, decode, ensembles):
+    `workers` spawned processes, each started by `initializer(parent, *initargs)`, which must
+    call `end_with_parent`. End it with `stop_pool` when stopped, else `shutdown`.
 
     Spawn, not fork: forking a process with live threads (torch's OpenMP pool, the
     progress bar's) can hang or deadlock the child.
     """
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=initializer,
-                             initargs=(os.getpid(), *initargs)) as pool:
+    return ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=initializer,
+                               initargs=(os.getpid(), *initargs))
+
+
+def in_worker_pool(items: list[Item], call: Callable[[Item], tuple[Callable[..., Result], ...]],
+                   workers: int, stop: StopRequest, died: str,
+                   initializer: Callable[..., None] = end_with_parent,
+                   initargs: tuple[Any, ...] = ()) -> Iterator[Result]:
+    """`as_they_finish` over a `worker_pool`: `call(item)` gives the function and arguments
+    to run for an item. A stop ends the workers at once."""
+    with worker_pool(workers, initializer, initargs) as pool:
         yield from as_they_finish(
             items, lambda item: pool.submit(*call(item)), workers, stop,
             drop=lambda in_flight: stop_pool(pool) if in_flight else None,

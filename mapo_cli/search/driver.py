@@ -18,12 +18,11 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
-from mapo_cli.core.processes import end_with_parent, stop_pool
+from mapo_cli.core.processes import stop_pool, worker_pool
 from mapo_cli.core.ranges import check_range
 from mapo_cli.core.stop import StopRequest
 from mapo_cli.data.dataset import load_dataset
@@ -120,10 +119,10 @@ def _explore(store: Store, examples: list[dict], tables: dict, settings: Explore
     def out_of_time() -> bool:
         return deadline is not None and time.perf_counter() >= deadline
 
-    # fork: workers are direct children (end_with_parent) and task runners need not be importable
-    executor = (cluster if cluster is not None else
-                ProcessPoolExecutor(workers, get_context("fork"), end_with_parent, (os.getpid(),))
-                if workers > 1 else None)
+    # Its own loop, not core.processes.as_they_finish: a chunk's example may go back to the
+    # queue for its next chunk. The pool is the one every command uses (worker_pool).
+    executor = (cluster if cluster is not None else worker_pool(workers) if workers > 1
+                else None)
     in_flight: dict[Future, _Task] = {}
     try:
         while (pending or in_flight) and stop.signal is None:
