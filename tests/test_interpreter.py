@@ -15,8 +15,7 @@ from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import load_grammar
 from mapo_cli.language.interpreter import END_ID, Interpreter, answer_strings
 from mapo_cli.language.program import format_program, split_program, to_ids
-from mapo_cli.language.pruning import RULES
-from mapo_cli.language.semantics import SEMANTICS
+from mapo_cli.language.semantics import BUILTINS
 
 ENTITIES = [
     {"type": "string", "value": "peru", "span": [4, 5]},
@@ -213,11 +212,12 @@ def brute_force_programs(interpreter: Interpreter) -> set[tuple[int, ...]]:
                            for sig in function.signatures):
                     continue
                 payloads = [v for _, v in values]
-                result = SEMANTICS[function.semantics](ctx, function.op, *payloads)
+                builtin = BUILTINS[function.semantics]
+                result = builtin.compute(ctx, function.op, *payloads)
                 literal = all(t < ctx.first_var or v[0] not in ("number", "date", "string")
                               for t, v in zip(args, values))
-                if RULES[function.semantics](ctx, function.op, tuple(payloads), result[1],
-                                             literal) is None:
+                if builtin.prune(ctx, function.op, tuple(payloads), result[1],
+                                 literal) is None:
                     extend(tokens + (2 + index, *args, 0), env + (result,))
 
     extend((), ())

@@ -13,7 +13,7 @@ from mapo_cli.analysis.execution import execute
 from mapo_cli.core.errors import InvalidProgram
 from mapo_cli.language.context import ProgramContext, date_holds
 from mapo_cli.language.grammar import load_grammar
-from mapo_cli.language.semantics import SEMANTICS
+from mapo_cli.language.semantics import BUILTINS
 
 ENTITIES = [
     {"type": "string", "value": "peru", "span": [0, 1]},
@@ -34,7 +34,7 @@ def view(name: str) -> int:
 
 
 def call(semantics: str, op: str | None, *args):
-    return SEMANTICS[semantics](ctx(), op, *args)
+    return BUILTINS[semantics].compute(ctx(), op, *args)
 
 
 @pytest.mark.parametrize(("semantics", "op", "args", "expected"), [

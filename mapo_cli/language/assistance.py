@@ -19,8 +19,7 @@ from typing import Any
 
 from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import COLUMN_TYPES, Function, Grammar
-from mapo_cli.language.pruning import RULES
-from mapo_cli.language.semantics import SEMANTICS
+from mapo_cli.language.semantics import BUILTINS
 
 CLOSE_ID = 0
 END_ID = 1
@@ -47,8 +46,8 @@ class Assistant:
     def __init__(self, ctx: ProgramContext, allowed: list[int], cache_limit: int) -> None:
         self.ctx = ctx
         self.functions: tuple[Function, ...] = ctx.grammar.functions
-        self.semantics = [SEMANTICS[f.semantics] for f in self.functions]
-        self.rules = [RULES[f.semantics] for f in self.functions]
+        self.semantics = [BUILTINS[f.semantics].compute for f in self.functions]
+        self.rules = [BUILTINS[f.semantics].prune for f in self.functions]
         self.allowed = allowed
         self.live = ctx.grammar.live_programs
         self.max_expressions = ctx.max_expressions

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mapo_cli.core.text import contains, normalize_text, quote_string
-from mapo_cli.language.grammar import Grammar
+
+if TYPE_CHECKING:  # grammar.py loads the built-ins, which compute on a ProgramContext
+    from mapo_cli.language.grammar import Grammar
 
 Date = tuple[int, int, int]  # year, month, day; -1 where unknown
 

@@ -17,9 +17,19 @@ from mapo_cli.core.errors import InvalidProgram
 from mapo_cli.language.assistance import CLOSE_ID, END_ID, FIRST_FUNCTION_ID, accepts
 from mapo_cli.language.liveness import unused_variables, without_dead_code
 from mapo_cli.language.program import format_program
+from mapo_cli.language.semantics import BUILTINS
 
 if TYPE_CHECKING:
+    from mapo_cli.language.grammar import Function
     from mapo_cli.language.interpreter import Interpreter, State
+
+
+def usage(function: Function) -> str:
+    """How a grammar function is called and what it gives, from its built-in's declaration:
+    `(count rows) gives number: the number of rows`."""
+    calls = " or ".join(f"({function.name} {' '.join(sig)})" for sig in function.signatures)
+    op = "" if function.op is None else f" (op {function.op})"
+    return f"{calls} gives {function.returns}{op}: {BUILTINS[function.semantics].help}"
 
 
 def _a(type_name: str) -> str:
@@ -51,9 +61,11 @@ def type_error(interp: Interpreter, state: State, token: int) -> str | None:
     if len(args) == function.arity:
         if token == CLOSE_ID:
             return None
-        return f"({function.name} ...) takes {function.arity} argument(s); expected ')' not {name!r}"
+        return (f"({function.name} ...) takes {function.arity} argument(s); expected ')' not "
+                f"{name!r}. Usage: {usage(function)}")
     if token < ctx.n_builtins:
-        return f"expected argument {len(args) + 1} of {function.name}, got {name!r}"
+        return (f"expected argument {len(args) + 1} of {function.name}, got {name!r}. "
+                f"Usage: {usage(function)}")
     if token >= ctx.first_var + len(state.env):
         return f"{name} is not defined yet (only {len(state.env)} expression(s) before it)"
     values = [interp.token_value(state.env, t) for t in args]

@@ -1,7 +1,10 @@
 """Program languages as data: load a grammar file and derive the token vocabulary.
 
-A grammar file (`grammars/<name>.toml`) declares functions with typed
-signatures; the interpreter and its code assistance are derived from it.
+A grammar file (`grammars/<name>.toml`) selects built-ins from the registry
+(semantics.py) and configures each: its surface name, `op`, overloads (the
+declared ones when it gives none; it may narrow them) and trigger words. The
+interpreter and its code assistance are derived from the grammar and the
+declarations.
 """
 
 from __future__ import annotations
@@ -13,20 +16,16 @@ from functools import lru_cache
 from pathlib import Path
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.language.registry import COLUMN_TYPES, VALUE_TYPES, Builtin
+from mapo_cli.language.semantics import BUILTINS
 
-VALUE_TYPES = frozenset({"rows", "row", "cells", "number", "date", "string"})
-COLUMN_TYPES = frozenset({"column", "str_column", "num_column", "date_column"})
-SEMANTICS = frozenset(
-    {"hop", "argbest", "compare", "contains", "end_row", "adjacent_row", "count",
-     "aggregate", "mode", "same_as", "diff"}
-)
 CLOSE = ")"
 END = "<END>"
 
 
 @dataclass(frozen=True)
 class Function:
-    """One built-in function: its overloads, result type and trigger words."""
+    """One function of a grammar: the built-in it selects (`semantics`), configured."""
 
     name: str
     semantics: str
@@ -119,26 +118,48 @@ def load_grammar(name_or_path: str) -> Grammar:
 def _parse_function(entry: dict) -> Function:
     name = entry["name"]
     semantics = entry["semantics"]
-    if semantics not in SEMANTICS:
-        raise ValueError(f"function {name}: unknown semantics {semantics!r}")
-    signatures = tuple(tuple(sig) for sig in entry["signatures"])
+    if semantics not in BUILTINS:
+        raise ValueError(f"function {name}: unknown semantics {semantics!r}; the built-ins are "
+                         f"{', '.join(BUILTINS.names())}")
+    builtin = BUILTINS[semantics]
+    signatures = tuple(tuple(sig) for sig in entry.get("signatures", builtin.signatures))
     if not signatures or len({len(sig) for sig in signatures}) != 1:
         raise ValueError(f"function {name}: signatures must exist and share one arity")
     for sig in signatures:
         for arg_type in sig:
             if arg_type not in VALUE_TYPES | COLUMN_TYPES:
                 raise ValueError(f"function {name}: unknown argument type {arg_type!r}")
-    returns = entry["returns"]
+        if not builtin.takes(sig):
+            raise ValueError(f"function {name}: {semantics} does not take ({', '.join(sig)}); "
+                             f"it takes {_overloads(builtin)}")
+    returns = entry.get("returns", builtin.returns)
     if returns not in VALUE_TYPES:
         raise ValueError(f"function {name}: unknown return type {returns!r}")
+    if returns != builtin.returns:
+        raise ValueError(f"function {name}: {semantics} returns {builtin.returns}, not {returns}")
     return Function(
         name=name,
         semantics=semantics,
-        op=entry.get("op"),
+        op=_op(name, entry.get("op", builtin.default_op), builtin),
         signatures=signatures,
         returns=returns,
         triggers=tuple(entry.get("triggers", ())),
     )
+
+
+def _op(name: str, op: str | None, builtin: Builtin) -> str | None:
+    """The function's `op` (given, else the declared default): one its built-in takes."""
+    if not builtin.ops and op is not None:
+        raise ValueError(f"function {name}: {builtin.name} takes no op, got {op!r}")
+    if builtin.ops and op not in builtin.ops:
+        given = "it has none" if op is None else f"got {op!r}"
+        raise ValueError(f"function {name}: {builtin.name} needs an op, one of "
+                         f"{', '.join(builtin.ops)}; {given}")
+    return op
+
+
+def _overloads(builtin: Builtin) -> str:
+    return " or ".join(f"({', '.join(sig)})" for sig in builtin.signatures)
 
 
 def triggered_functions(grammar: Grammar, tokens: list[str]) -> frozenset[int]:

@@ -25,7 +25,7 @@ from mapo_cli.data.scoring import TargetScorer
 from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import Grammar, load_grammar, triggered_functions
 from mapo_cli.language.interpreter import Interpreter, State
-from mapo_cli.language.semantics import SEMANTICS_VERSION
+from mapo_cli.language.version import semantics_version
 from mapo_cli.store.filters import PrefixFilter, filter_from_bytes, make_filter
 from mapo_cli.store.values import make_fingerprint
 
@@ -52,7 +52,7 @@ class ExploreSettings:
                                 relax_triggers=self.relax_triggers,
                                 filter_mode=self.filter_mode, error_rate=self.error_rate,
                                 live_programs=grammar.live_programs,
-                                semantics=SEMANTICS_VERSION)
+                                semantics=semantics_version(grammar))
 
 
 class Policy(Protocol):

@@ -103,6 +103,12 @@ def fingerprint_difference(stored: Json, wanted: Json) -> str:
             parts.append(
                 f"store was explored without {key}, this run asks for {key}={show(wanted[key])}"
             )
+        elif key == "semantics" and stored[key] != wanted[key]:
+            parts.append(
+                f"store was explored with another program language (semantics "
+                f"{show(stored[key])}, but this mapo's built-in functions are version "
+                f"{show(wanted[key])}: they compute or prune differently)"
+            )
         elif stored[key] != wanted[key]:
             parts.append(
                 f"store was explored with {key}={show(stored[key])}, this run asks "

@@ -59,14 +59,15 @@ def make_fingerprint(
     filter_mode: str,
     error_rate: float,
     live_programs: bool,
-    semantics: int,
+    semantics: int | str,
 ) -> Json:
     """The settings that change the program space: a store explored under others is useless.
 
     `live_programs` is the grammar's liveness rule and `semantics` the version
-    of the language's semantics and pruning, so a store from before either
-    changed is refused by name. `relax_triggers` is a key only when set, so
-    the stores explored before it existed keep their fingerprint.
+    of its built-ins' semantics and pruning (derived from their code: 2, or a
+    digest; language/version.py), so a store from before either changed is
+    refused by name. `relax_triggers` is a key only when set, so the stores
+    explored before it existed keep their fingerprint.
     """
     fingerprint = {
         "grammar": grammar,
