@@ -244,3 +244,15 @@ def test_a_grammar_keeps_its_content_hash_the_checkpoints_record() -> None:
     for name in ("wtq", "wikisql"):
         raw = (grammars_dir() / f"{name}.toml").read_bytes()
         assert load_grammar(name).content_hash == hashlib.sha256(raw).hexdigest()[:16]
+
+
+def test_training_refuses_a_store_of_another_program_language_too(
+        small: dict[str, Path]) -> None:
+    Store.create_or_open(small["store"], {**old_fingerprint(), "semantics": "0123456789abcdef"}
+                         ).close()
+    explore = ExploreSettings()
+    with pytest.raises(MapoError, match=r"explored with another program language \(semantics "
+                       r"'0123456789abcdef', this mapo's 2: .* re-explore with mapo explore"):
+        load_training_data(TrainConfig(train=str(small["train"]), dev=str(small["dev"]),
+                                       store=str(small["store"])))
+    assert explore.fingerprint()["semantics"] == 2

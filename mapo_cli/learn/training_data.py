@@ -13,6 +13,7 @@ from pathlib import Path
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.language.grammar import Grammar, load_grammar
+from mapo_cli.language.version import semantics_version
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.store.files import check_no_writer
 from mapo_cli.store.store import Store
@@ -60,6 +61,12 @@ def load_training_data(config: TrainConfig) -> TrainingData:
         if settings.get("grammar") != grammar.name:
             raise MapoError(f"store {config.store} was explored with grammar "
                             f"{settings.get('grammar')!r}, the data with {grammar.name!r}")
+        if settings.get("semantics") != semantics_version(grammar):
+            raise MapoError(f"store {config.store} was explored with another program language "
+                            f"(semantics {settings.get('semantics')!r}, this mapo's "
+                            f"{semantics_version(grammar)!r}: its functions compute or prune "
+                            f"differently): re-explore with mapo explore {config.train} "
+                            "--store NEW_DIR")
         if settings.get("grammar_hash") != grammar.content_hash:
             raise MapoError(f"store {config.store} was explored with another version of grammar "
                             f"{grammar.name!r} than the data's (its functions or settings differ)")
