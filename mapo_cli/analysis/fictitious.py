@@ -12,9 +12,10 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from mapo_cli.core.dates import parse_date
 from mapo_cli.core.text import contains, normalize_text
 from mapo_cli.data.scoring import predicted_value
-from mapo_cli.language.context import ProgramContext, parse_date
+from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import Grammar
 from mapo_cli.language.interpreter import CLOSE_ID, Interpreter, State
 

@@ -155,7 +155,11 @@ class DateValue(Value):
 
     @staticmethod
     def parse(text: str) -> tuple[int, int, int] | None:
-        """`YYYY-MM-DD` with `xx` (or `xxxx` for the year) for unknown parts, else None."""
+        """`YYYY-MM-DD` with `xx` (or `xxxx` for the year) for unknown parts, else None.
+
+        evaluator.py's own reading, kept apart from the notation's (core/dates.py) on
+        purpose: its spellings and ranges decide the official verdicts, to the letter.
+        """
         parts = text.lower().split("-")
         if len(parts) != 3:
             return None

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from mapo_cli.core.dates import date_string
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.paths import inside
 from mapo_cli.core.text import column_names
@@ -79,43 +80,20 @@ _TAGGED_DATE = re.compile(r"(\d{1,4}|x+)-(\d{1,2}|x+)-(\d{1,2}|x+)", re.IGNORECA
 # ----------------------------------------------------------------- values
 
 
-def format_date(year: int | None, month: int | None, day: int | None) -> str | None:
-    """The docs/formats.md date string (`1995-01-26`, `1995-xx-xx`, `xx-01-26`), or None.
-
-    None when nothing is known or a part is out of range, so that a bad parse
-    never becomes a date that a program could compare against.
-    """
-    if year is None and month is None and day is None:
-        return None
-    if month is not None and not 1 <= month <= 12:
-        return None
-    if day is not None and not 1 <= day <= 31:
-        return None
-    if year is not None and not 0 <= year <= 9999:
-        return None
-    return "-".join(
-        [
-            "xx" if year is None else f"{year:04d}",
-            "xx" if month is None else f"{month:02d}",
-            "xx" if day is None else f"{day:02d}",
-        ]
-    )
-
-
 def _date_from_match(match: re.Match[str]) -> str | None:
     """Turn one `_DATE` match into a date string, whichever alternative matched."""
     g = match.groupdict()
     if g["iy"]:
-        return format_date(int(g["iy"]), int(g["im"]), int(g["id"]))
+        return date_string(int(g["iy"]), int(g["im"]), int(g["id"]))
     for prefix in "abcdef":
         month = g.get(f"{prefix}m")
         if month:
             year = g.get(f"{prefix}y")
             day = g.get(f"{prefix}d")
-            return format_date(
+            return date_string(
                 int(year) if year else None, MONTHS[month.lower()], int(day) if day else None
             )
-    return format_date(int(g["fy"]), None, None)
+    return date_string(int(g["fy"]), None, None)
 
 
 def find_dates(text: str) -> list[tuple[int, int, str]]:
@@ -186,7 +164,7 @@ def tagged_date(field: str) -> str | None:
     if match is None:
         return None
     parts = [None if part[0] in "xX" else int(part) for part in match.groups()]
-    return format_date(*parts)
+    return date_string(*parts)
 
 
 # ----------------------------------------------------------------- reading

@@ -81,6 +81,8 @@ def _java_number(text: str) -> float | None:
 
 
 def _iso(year: int, month: int, day: int) -> str:
+    """CoreNLP's spelling of targetCanon (`xxxx-09-11`), which the release's files use and this
+    canonicaliser must reproduce byte for byte; mapo's own notation is core/dates.py's."""
     return "-".join(("xxxx" if year == -1 else f"{year:04d}",
                      "xx" if month == -1 else f"{month:02d}",
                      "xx" if day == -1 else f"{day:02d}"))

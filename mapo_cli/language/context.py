@@ -11,64 +11,11 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mapo_cli.core.dates import Date, format_date, parse_date
 from mapo_cli.core.text import contains, normalize_text, quote_string
 
 if TYPE_CHECKING:  # grammar.py loads the built-ins, which compute on a ProgramContext
     from mapo_cli.language.grammar import Grammar
-
-Date = tuple[int, int, int]  # year, month, day; -1 where unknown
-
-
-def parse_date(text: str) -> Date | None:
-    """`YYYY-MM-DD` with `xx` for unknown parts, as in prepared data."""
-    parts = text.strip().lower().split("-")
-    if len(parts) != 3:
-        return None
-    try:
-        values = tuple(-1 if set(p) <= {"x"} else int(p) for p in parts)
-    except ValueError:
-        return None
-    if values == (-1, -1, -1):
-        return None
-    return values  # type: ignore[return-value]
-
-
-_MONTH_NAMES = ["January", "February", "March", "April", "May", "June", "July", "August",
-                "September", "October", "November", "December"]
-_MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-
-
-def date_problem(date: Date) -> str | None:
-    """Why no day can be this date (`month 13 is not 1 to 12`), or None when one can.
-
-    Unknown parts (-1) may be anything: `xxxx-02-29` is possible, `2005-02-29` is not.
-    """
-    year, month, day = date
-    if year > 9999:
-        return f"year {year} has more than four digits"
-    if month >= 0 and not 1 <= month <= 12:
-        return f"month {month} is not 1 to 12"
-    if day < 0:
-        return None
-    last = 31 if month < 0 else _MONTH_DAYS[month - 1]
-    leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
-    if month == 2 and year >= 0 and not leap:
-        last = 28
-    if 1 <= day <= last:
-        return None
-    if month < 0:
-        return f"day {day} is not 1 to 31"
-    where = _MONTH_NAMES[month - 1] + (f" {year}" if month == 2 and year >= 0 else "")
-    return f"day {day} is not 1 to {last} ({where} has {last} days)"
-
-
-def format_date(date: Date) -> str:
-    year, month, day = date
-    y = "xxxx" if year < 0 else f"{year:04d}"
-    m = "xx" if month < 0 else f"{month:02d}"
-    d = "xx" if day < 0 else f"{day:02d}"
-    return f"{y}-{m}-{d}"
-
 
 def format_number(value: float) -> str:
     """Numbers as answers: integers without a decimal point, others shortest-exact."""

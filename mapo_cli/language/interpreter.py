@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from mapo_cli.core.dates import format_date
 from mapo_cli.core.errors import InvalidProgram
 from mapo_cli.language.assistance import (
     CLOSE_ID,
@@ -21,7 +22,7 @@ from mapo_cli.language.assistance import (
     Assistant,
     Value,
 )
-from mapo_cli.language.context import ProgramContext, format_date, format_number
+from mapo_cli.language.context import ProgramContext, format_number
 from mapo_cli.language.explain import explain
 from mapo_cli.language.grammar import Function
 

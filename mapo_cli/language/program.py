@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 
+from mapo_cli.core.dates import date_problem, format_date, parse_date
 from mapo_cli.core.errors import InvalidProgram
 from mapo_cli.core.text import normalize_text, quote_string, unquote_string
 from mapo_cli.language.assistance import CLOSE_ID, END_ID
-from mapo_cli.language.context import ProgramContext, date_problem, format_number, parse_date
+from mapo_cli.language.context import ProgramContext, format_number
 
 _LEXEME = re.compile(r'\s*(?:(\()\s*([^\s()"]+)|(\))|("(?:[^"\\]|\\.)*")|([^\s()"]+))')
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
@@ -78,7 +79,7 @@ def canonical_literal(token: str) -> str:
         return quote_string(entity["value"])
     if entity["type"] == "number":
         return format_number(entity["value"])
-    return token.lower()
+    return format_date(parse_date(token))  # `xxxx-02-29` is `xx-02-29`
 
 
 def unlinked_literals(tokens: list[str], ctx_vocab: set[str]) -> list[dict]:
