@@ -222,3 +222,15 @@ def test_exec_accepts_a_possible_date_with_unknown_parts(tiny_data: Path, date: 
     result = runner.invoke(app, ["exec", str(tiny_data), "nt-1", program])
     assert result.exit_code == 0, result.output
     assert f"answer: {count}" in result.stdout
+
+
+def test_a_question_file_linked_out_of_the_release_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "secret.tsv").write_text(HEADER + question_line("secret-q1", "csv/200-csv/0.csv")
+                                          + "\n")
+    source = write_tiny_wtq(tmp_path / "wtq", [GOOD_LINES[0]])
+    (source / "data" / "extra.tsv").symlink_to(elsewhere / "secret.tsv")
+    out = tmp_path / "out"
+    refused(["prepare", "wtq", str(source), str(out)], out, "data/extra.tsv leads outside")
+    assert not out.exists()

@@ -91,3 +91,17 @@ def test_a_stopped_pool_leaves_no_thread_for_the_exit_to_trip_on() -> None:
     manager = pool._executor_manager_thread
     stop_pool(pool)
     assert manager is not None and not manager.is_alive()
+
+
+def test_a_store_on_a_disk_full_to_the_last_byte_is_an_error_not_a_crash(
+        tmp_path: Path, prepared_demo: Path) -> None:
+    """LMDB maps its lock file into memory: unbacked pages would kill explore with SIGBUS."""
+    with small_disk(tmp_path / "disk", "256k") as disk:
+        with (disk / "fill").open("wb", buffering=0) as fill, contextlib.suppress(OSError):
+            while True:
+                fill.write(b"\0" * 4096)
+        result = runner.invoke(app, ["explore", str(prepared_demo / "random-split-1-train.jsonl"),
+                                     "--store", str(disk / "store"), "--workers", "1",
+                                     "--samples-per-example", "50"])
+        assert one_line_error(result) == (
+            f"error: no space left on the disk holding the store at {disk / 'store'}")

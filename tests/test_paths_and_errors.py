@@ -19,6 +19,7 @@ from mapo_cli.main import app
 from mapo_cli.store.files import lock_writer, release_writer
 from mapo_cli.store.store import copy_store
 
+ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
@@ -235,3 +236,40 @@ def test_control_characters_are_escaped_when_echoed(made: dict, tmp_path: Path) 
     assert "which \\x1b[31mnation\\x07 won?" in result.output
     result = runner.invoke(app, ["exec", str(made["data"]), "no\x1b[2Jsuch", "(count all_rows)"])
     assert result.exit_code != 0 and "\x1b" not in result.output
+
+
+def test_a_grammar_whose_numbers_are_out_of_range_is_refused(tmp_path: Path) -> None:
+    text = (ROOT / "grammars" / "wtq.toml").read_text()
+    grammar = tmp_path / "g.toml"
+    grammar.write_text(text.replace("max_expressions = 3", "max_expressions = 1000000000"))
+    result = runner.invoke(app, ["prepare", "wtq", str(ROOT / "datasets" / "demo"),
+                                 str(tmp_path / "out"), "--grammar", str(grammar)])
+    assert "max_expressions must be an integer from 1 to 20, got 1000000000" in one_line_error(
+        result, 1)
+
+
+def test_a_table_with_a_nul_byte_is_refused(made: dict, tmp_path: Path) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("Planet,Moons\nMer\x00cury,0\n")
+    result = runner.invoke(app, ["ask", str(made["run"]), str(table), "which planet?"])
+    assert f"{table}:2: a NUL byte in a cell" in one_line_error(result, 1)
+
+
+def test_scoring_against_an_empty_data_file_is_refused(made: dict, tmp_path: Path) -> None:
+    data = made["data"].parent / "none.jsonl"
+    data.write_text("")
+    predictions = tmp_path / "p.tsv"
+    predictions.write_text("nt-0\tPeru\n")
+    result = runner.invoke(app, ["score", str(predictions), str(data)])
+    assert f"{data}: no examples to score against" in one_line_error(result, 1)
+
+
+def test_an_encoder_cache_that_cannot_be_a_directory_is_refused_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mapo_cli.core.errors import MapoError
+    from mapo_cli.learn.contextual_cache import ContextCache
+
+    (tmp_path / "cachefile").write_text("not a directory")
+    monkeypatch.setenv("MAPO_CACHE", str(tmp_path / "cachefile"))
+    with pytest.raises(MapoError, match=r"cachefile is not a directory \(set MAPO_CACHE"):
+        ContextCache("minilm")

@@ -255,12 +255,19 @@ def test_only_the_splits_present_or_asked_for(tmp_path: Path) -> None:
 
 
 @needs_wikisql
-def test_a_release_of_symlinked_splits(tmp_path: Path) -> None:
+def test_a_release_whose_data_folder_is_a_link(tmp_path: Path) -> None:
+    (tmp_path / "data").symlink_to(WIKISQL / "data")
+    report = prepare_wikisql(tmp_path, tmp_path / "out", splits=["dev"])
+    assert report.examples == {"dev.jsonl": 228} and report.tables == 56
+
+
+def test_a_split_file_linked_out_of_the_release_is_refused(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     for name in ("dev.jsonl", "dev.tables.jsonl"):
         (tmp_path / "data" / name).symlink_to(WIKISQL / "data" / name)
-    report = prepare_wikisql(tmp_path, tmp_path / "out")
-    assert report.examples == {"dev.jsonl": 228} and report.tables == 56
+    with pytest.raises(MapoError, match=r"data/dev.jsonl leads outside"):
+        prepare_wikisql(tmp_path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_split_without_its_tables_is_an_error(tmp_path: Path) -> None:

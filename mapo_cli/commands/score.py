@@ -61,6 +61,9 @@ def _read(predictions: Path, data: Path) -> tuple[dict[str, list[str]], list[Exa
     if found and all(key.lstrip().startswith("{") for key in found):
         raise MapoError(f"{predictions}: JSON lines, not predictions — {USAGE}")
     try:
-        return found, load_examples(data)
+        examples = load_examples(data)
     except MapoError as error:
         raise MapoError(f"{error} — {USAGE}") from None
+    if not examples:
+        raise MapoError(f"{data}: no examples to score against")
+    return found, examples

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.paths import inside
 from mapo_cli.core.text import normalize_text
 from mapo_cli.data.dataset import write_jsonl
 from mapo_cli.data.prepare import (
@@ -97,6 +98,8 @@ def find_splits(source: Path, splits: list[str] | None) -> list[tuple[str, Path,
             continue
         if not tables.is_file():
             raise MapoError(f"{tables}: no such file (the tables of {questions.name})")
+        for path in (questions, tables):  # a file linked out of the release is not the release's
+            inside(source, Path("data") / path.name)
         found.append((split, questions, tables))
     if not found:
         raise MapoError(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.paths import inside
 from mapo_cli.data.answer_values import tsv_unescape_list
 from mapo_cli.data.prepare import PrepareReport, ProgressFn, run_prepare
 from mapo_cli.data.tables import load_wtq_table, wtq_table_files
@@ -78,6 +79,8 @@ def prepare_wtq(
         raise MapoError(
             f"{source}: no data/*.tsv question files (is it a WikiTableQuestions release?)"
         )
+    for path in files:  # a question file linked out of the release is not the release's
+        inside(source, Path("data") / path.name)
     if any(path.stem == "tables" for path in files):
         raise MapoError(f"{source}/data/tables.tsv: its output would overwrite tables.jsonl")
     loader = functools.partial(load_wtq_table, source)

@@ -195,6 +195,9 @@ def _read_grid(reader: Any, path: Path) -> list[list[str]]:
         for row in reader:
             if not row:
                 continue
+            if any("\x00" in cell for cell in row):
+                raise MapoError(f"{path}:{reader.line_num}: a NUL byte in a cell (not a text "
+                                "table)")
             if grid and len(row) != len(grid[0]):
                 line = reader.line_num
                 raise MapoError(

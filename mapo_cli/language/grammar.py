@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.ranges import RANGES
 from mapo_cli.language.registry import COLUMN_TYPES, VALUE_TYPES, Builtin
 from mapo_cli.language.semantics import BUILTINS
 
@@ -87,6 +88,9 @@ def resolve_grammar(name_or_path: str) -> Path:
     )
 
 
+MAX_EXPRESSIONS = int(RANGES["max_expressions"].high)  # what decoding loops are sized for
+
+
 @lru_cache(maxsize=16)
 def load_grammar(name_or_path: str) -> Grammar:
     """Load and check a grammar; every problem is a MapoError naming the file."""
@@ -112,6 +116,13 @@ def load_grammar(name_or_path: str) -> Grammar:
     names = [f.name for f in functions]
     if len(set(names)) != len(names):
         raise MapoError(f"{path}: a function is declared twice")
+    expressions, live = data.get("max_expressions", 3), data.get("live_programs", False)
+    if not (isinstance(expressions, int) and not isinstance(expressions, bool)
+            and 1 <= expressions <= MAX_EXPRESSIONS):
+        raise MapoError(f"{path}: max_expressions must be an integer from 1 to "
+                        f"{MAX_EXPRESSIONS}, got {expressions!r}")
+    if not isinstance(live, bool):
+        raise MapoError(f"{path}: live_programs must be true or false, got {live!r}")
     return grammar
 
 

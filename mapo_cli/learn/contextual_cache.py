@@ -48,6 +48,7 @@ class ContextCache:
     def __init__(self, encoder: str, root: Path | None = None) -> None:
         self.encoder = check_encoder(encoder)
         self.directory = (root or cache_root()) / "encodings" / encoder
+        _check_can_be_made(self.directory)
         self.computed = 0  # examples this object ran through the transformer
         self._model: PretrainedEncoder | None = None
 
@@ -126,8 +127,19 @@ class ContextCache:
             with atomic_file(path, "wb") as out:  # a stop mid-write leaves no partial file
                 np.savez(out, tokens=vectors.tokens, columns=vectors.columns)
         except (OSError, MapoError) as error:
-            raise MapoError(f"cannot write the encoder cache in {path.parent}: {error} "
+            reason = (error.strerror or "").lower() if isinstance(error, OSError) else error
+            raise MapoError(f"cannot write the encoder cache in {path.parent}: {reason} "
                             "(set MAPO_CACHE to a writable directory)") from None
+
+
+def _check_can_be_made(directory: Path) -> None:
+    """A cache directory that cannot exist is an error before any encoding, not after it."""
+    existing = directory
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise MapoError(f"the encoder cache {directory} cannot be made: {existing} is not a "
+                        "directory (set MAPO_CACHE to a writable directory)")
 
 
 def _usable(array: np.ndarray, rows: int, width: int | None) -> bool:

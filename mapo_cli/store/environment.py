@@ -24,6 +24,7 @@ from mapo_cli.store.files import (
     WRITER_LOCK,
     lock_writer,
     release_writer,
+    reserve_lock_file,
     verify_by_reading,
     writer_active,
 )
@@ -158,6 +159,7 @@ def open_writable_env(path: Path, map_size: int, verify: bool) -> tuple[lmdb.Env
                     f"store at {path} is damaged ({problems[0]}); restore it from a copy"
                 )
         with store_errors(path):
+            reserve_lock_file(path)
             env = lmdb.open(
                 str(path), map_size=map_size, max_dbs=_MAX_DBS, sync=True, metasync=True
             )

@@ -106,6 +106,21 @@ def _held(path: Path, holder: str) -> MapoError:
                      "; only one process writes a store (readers may use it meanwhile)")
 
 
+LOCK_BYTES = 8192  # LMDB's lock.mdb for its default 126 readers
+
+
+def reserve_lock_file(path: Path) -> None:
+    """Allocate the bytes of LMDB's lock.mdb before LMDB maps it into memory: touching a
+    mapped page that a full disk cannot back kills the process with SIGBUS, while an
+    allocation that fails is an OSError (ENOSPC) and so a message."""
+    fd = os.open(path / "lock.mdb", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if hasattr(os, "posix_fallocate"):
+            os.posix_fallocate(fd, 0, LOCK_BYTES)
+    finally:
+        os.close(fd)
+
+
 def check_no_writer(path: Path) -> None:
     """MapoError now if another process writes the store: for work that will write it
     much later (training's first checkpoint), so that it does not run for nothing."""
