@@ -335,3 +335,33 @@ def test_bad_input_is_a_clear_error(setup: dict, prepared_demo: Path, tmp_path: 
     shutil.rmtree(run / "checkpoints")
     assert "no checkpoint" in one_line_error(runner.invoke(app, args(setup, "broken", "--resume",
                                                                      "--serial")))
+
+
+def test_a_resumed_run_keeps_the_best_accuracy_of_its_last_checkpoint(tmp_path: Path) -> None:
+    """A checkpoint taken at a new best dev accuracy records it, so a resumed run does not
+    let a lower accuracy overwrite best.pt."""
+    import random
+
+    from mapo_cli.language.grammar import load_grammar
+    from mapo_cli.learn.config import TrainConfig
+    from mapo_cli.learn.features import build_vocabulary
+    from mapo_cli.learn.learner import Learner
+    from mapo_cli.learn.model import ModelConfig, Programmer
+    from mapo_cli.learn.run_checkpoints import RunCheckpoints
+    from mapo_cli.learn.run_dir import latest_checkpoint
+
+    config, grammar, vocabulary = TrainConfig(), load_grammar("wtq"), build_vocabulary([])
+
+    def learner() -> Learner:
+        model = Programmer(ModelConfig(embedding_size=8, hidden_size=8), len(vocabulary),
+                           len(grammar.builtin_tokens))
+        return Learner(config, model)
+
+    first = RunCheckpoints(tmp_path, config, vocabulary, grammar, 3)
+    first.save(learner(), 1.0, 0.5, random.Random(0).getstate())
+    resumed, again = RunCheckpoints(tmp_path, config, vocabulary, grammar, 3), learner()
+    resumed.restore(again, latest_checkpoint(tmp_path))
+    assert resumed.best == 0.5
+    again.step = 1
+    resumed.save(again, 2.0, 0.4, random.Random(0).getstate())
+    assert load_checkpoint(tmp_path / "best.pt").extra["dev_accuracy"] == 0.5

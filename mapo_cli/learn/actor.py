@@ -36,6 +36,7 @@ from mapo_cli.learn.decoding import (
 from mapo_cli.learn.features import Vocabulary
 from mapo_cli.learn.model import Programmer
 from mapo_cli.learn.objectives import training_samples
+from mapo_cli.learn.weights import WeightsSnapshot
 from mapo_cli.search.explore import (
     ROOT_KEY,
     ExploredPrefixes,
@@ -71,7 +72,8 @@ class ActorBatch:
     clipped: int = 0  # examples whose π(B) was clipped at α
     with_memory: int = 0  # examples with a non-empty buffer
     memory_probability: float = 0.0  # mean π(B) over examples with a buffer
-    policy_version: int = 0
+    actor: int = 0  # which actor sampled it (its rank)
+    weights_version: int = 0  # the version of the weights it was sampled with (weights.py)
 
 
 class PolicyExplorer:
@@ -120,8 +122,9 @@ class Actor:
                  grammar: Grammar, vocabulary: Vocabulary, model: Programmer,
                  memory: dict[str, list[Program]], filters: dict[str, bytes | None],
                  store_settings: dict, seed: int, exhausted: set[str] = frozenset(),
-                 relaxed: set[str] = frozenset()) -> None:
+                 relaxed: set[str] = frozenset(), rank: int = 0) -> None:
         self.config = config
+        self.rank = rank  # which of the run's actors this is
         self.examples = {e["id"]: e for e in examples}
         self.tables = tables
         self.grammar = grammar
@@ -140,9 +143,14 @@ class Actor:
         self.scorers: dict[str, TargetScorer] = {}
         self.rng = random.Random(seed)
         self.generator = torch.Generator().manual_seed(seed)
-        self.policy_version = 0
+        self.weights_version = 0  # of the weights `model` holds
         self.contexts = context_cache(config.encoder)
         self.lookahead_keep = LOOKAHEAD_KEEP
+
+    def use_weights(self, weights: WeightsSnapshot) -> None:
+        """Sample with these weights from now on; batches say which version they were."""
+        self.model.load_state_dict(weights.weights)
+        self.weights_version = weights.version
 
     def item(self, example_id: str) -> Prepared:
         return self.items.get(example_id, lambda: self._prepare(example_id))
@@ -215,7 +223,8 @@ class Actor:
         encoded = encode_once(self.model, items)  # for sampling and for scoring the buffers
         on_policy, explored = self._sample_and_explore(example_ids, items, found, encoded)
         memory_lp = self._memory_log_probs(example_ids, items, encoded)
-        batch = ActorBatch(list(example_ids), [], found, policy_version=self.policy_version,
+        batch = ActorBatch(list(example_ids), [], found, actor=self.rank,
+                           weights_version=self.weights_version,
                            filters={} if self.config.read_only_store else
                            {i: self.explored[i].persistent.to_bytes() for i in explored},
                            exhausted=self.newly_exhausted)

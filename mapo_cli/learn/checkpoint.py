@@ -38,7 +38,7 @@ class Checkpoint:
     model: Programmer
     vocabulary: Vocabulary
     grammar: Grammar
-    extra: dict[str, Any] = field(default_factory=dict)  # what the trainer stored (settings, step)
+    extra: dict[str, Any] = field(default_factory=dict)  # what training stored (settings, step)
 
 
 def sidecar_path(path: Path | str) -> Path:
@@ -162,7 +162,7 @@ GRAMMAR_FIELDS = {"name": "a string", "source": "a string", "content_hash": "a s
                   "live_programs": "true or false"}
 EXTRA_FIELDS = {"step": "an integer", "max_expressions": "an integer or null",
                 "dev_accuracy": "a number or null", "objective": "a string"}
-"""What the trainer stores in `extra` and decode reads back; other fields are not checked."""
+"""What `RunCheckpoints` stores in `extra` and decode reads back; other fields are not checked."""
 
 
 def _model_config_fields() -> dict[str, str]:

@@ -1,8 +1,8 @@
 """Programs from the neural programmer, with code assistance: scoring and sampling.
 
-This is the API the trainer uses (beam search, for `mapo decode`, is in
-`beam_search.py`, on the same pieces). Everything is batched
-over many (example, program) pairs: the encoder runs once per distinct
+This is the API the actor, the learner and the evaluator use (beam search,
+for `mapo decode`, is in `beam_search.py`, on the same pieces). Everything is
+batched over many (example, program) pairs: the encoder runs once per distinct
 example, and one decoder step over all sequences is a few tensor ops. The
 only per-sequence Python work is asking each example's Interpreter which
 tokens are valid and stepping it.

@@ -118,7 +118,7 @@ def append_metrics(run: Path, record: dict[str, Any]) -> None:
 METRIC_FIELDS = {"step": "an integer", **{key: "a number or null" for key in (
     "seconds", "dev_accuracy", "train_return", "clipped_fraction", "memory_probability",
     "memory_coverage", "samples_per_second", "steps_per_second", "loss")}}
-"""What `Trainer.log` writes; only `step` is required (other fields came and may go)."""
+"""What `MetricsLog.record` writes; only `step` is required (other fields came and may go)."""
 
 
 def read_metrics(run: Path) -> list[dict[str, Any]]:

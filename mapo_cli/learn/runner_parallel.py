@@ -1,8 +1,10 @@
 """Actor processes: each samples with a stale policy copy while this process learns.
 
-The learner's weights go to the actors through one shared-memory model and a
-version counter (every `sync_every` steps); batches come back through a
-bounded queue. Not deterministic: which actor's batch comes first varies.
+The learner's weights go to the actors every `sync_every` steps through one
+shared-memory copy, written and read with its version under a lock
+(`weights.SharedWeights`); batches come back through a bounded queue, each
+with the version it was sampled with. Not deterministic: which actor's batch
+comes first varies.
 """
 
 from __future__ import annotations
@@ -24,27 +26,22 @@ from mapo_cli.learn.actor import Actor, ActorBatch
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.features import Vocabulary
 from mapo_cli.learn.model import Programmer
-from mapo_cli.learn.runner import ProgressFn, batches, run_loop
-from mapo_cli.learn.trainer import Trainer
+from mapo_cli.learn.runner import ProgressFn, TrainingLoop, batches, run_loop
 from mapo_cli.learn.training_data import TrainingData
+from mapo_cli.learn.weights import SharedWeights
 
 
-def run_parallel(config: TrainConfig, trainer: Trainer, data: TrainingData,
-                 vocabulary: Vocabulary, order_rng: random.Random,
-                 on_progress: ProgressFn | None) -> dict:
+def run_parallel(loop: TrainingLoop, on_progress: ProgressFn | None) -> dict:
     """`--actors` processes (default cores − 1), each with its share of the training examples."""
-    actors = config.actors or max((os.cpu_count() or 2) - 1, 1)
-    config = dataclasses.replace(config, actors=actors)
+    actors = loop.config.actors or max((os.cpu_count() or 2) - 1, 1)
+    config = dataclasses.replace(loop.config, actors=actors)
     context = mp.get_context("spawn")
-    shared = Programmer(trainer.model.config, len(vocabulary), trainer.model.n_builtins)
-    shared.load_state_dict(trainer.model.state_dict())
-    shared.share_memory()
-    version = context.Value("i", trainer.step)
+    shared = SharedWeights(loop.learner.model, loop.learner.step, context)
     out = context.Queue(maxsize=2 * actors)
     stop = context.Event()
     processes = [context.Process(target=_actor_main, daemon=True,
-                                 args=(rank, config, data, vocabulary, shared, version, out, stop,
-                                       os.getpid()))
+                                 args=(rank, config, loop.data, loop.vocabulary, shared, out,
+                                       stop, os.getpid()))
                  for rank in range(actors)]
     for process in processes:
         process.start()
@@ -58,13 +55,11 @@ def run_parallel(config: TrainConfig, trainer: Trainer, data: TrainingData,
                 continue
 
     def publish() -> None:
-        with torch.no_grad():
-            for mine, theirs in zip(trainer.model.parameters(), shared.parameters()):
-                theirs.copy_(mine)
-        version.value = trainer.step
+        shared.publish(loop.learner.model, loop.learner.step,
+                       waiting=lambda: check_actors(processes))
 
     try:
-        return run_loop(config, trainer, order_rng, on_progress, next_batch, publish)
+        return run_loop(loop, on_progress, next_batch, publish)
     finally:
         stop.set()
         for process in processes:
@@ -86,7 +81,7 @@ def check_actors(processes: Sequence[BaseProcess]) -> None:
 
 
 def _actor_main(rank: int, config: TrainConfig, data: TrainingData, vocabulary: Vocabulary,
-                shared: Programmer, version, out: mp.Queue, stop, learner: int) -> None:
+                shared: SharedWeights, out: mp.Queue, stop, learner: int) -> None:
     """An actor process: sample batches with a stale copy of the shared policy, forever.
 
     It stops when the learner sets `stop`, and dies with the learner when that
@@ -94,19 +89,20 @@ def _actor_main(rank: int, config: TrainConfig, data: TrainingData, vocabulary: 
     """
     end_with_parent(learner)
     torch.set_num_threads(1)
-    model = Programmer(shared.config, len(vocabulary), shared.n_builtins)
-    model.load_state_dict(shared.state_dict())
-    seen = version.value
+    first = shared.newer_than(None)
+    assert first is not None
+    model = Programmer(shared.model.config, len(vocabulary), shared.model.n_builtins)
     mine = data.train[rank::max(config.actors, 1)]
     actor = Actor(config, mine, data.tables, data.grammar, vocabulary, model, data.memory,
-                  data.filters, data.store_settings, seed=config.seed * 1000 + rank + seen,
-                  exhausted=data.exhausted, relaxed=data.relaxed)
+                  data.filters, data.store_settings,
+                  seed=config.seed * 1000 + rank + first.version, exhausted=data.exhausted,
+                  relaxed=data.relaxed, rank=rank)
+    actor.use_weights(first)
     order = batches(mine, config.batch_examples, random.Random(config.seed * 1000 + rank))
     while not stop.is_set() and os.getppid() == learner:
-        if version.value != seen:
-            seen = version.value
-            model.load_state_dict(shared.state_dict())
-            actor.policy_version = seen
+        newer = shared.newer_than(actor.weights_version)
+        if newer is not None:
+            actor.use_weights(newer)
         batch = actor.make_batch(next(order))
         while not stop.is_set() and os.getppid() == learner:
             try:

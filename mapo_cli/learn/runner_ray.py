@@ -3,8 +3,9 @@
 Each actor gets its share of the training examples once, at its start, with
 everything it needs (tables, buffers, filters, the pretrained encoder's
 vectors), so it needs nothing from this machine's disk. Then only weights go
-out, put into the object store once per sync for every actor to read, and
-batches come back. Each actor has two batches queued, so it never waits for
+out, a versioned snapshot (`weights.py`) put into the object store once per
+sync for every actor to read, and batches come back, each with the version
+it was sampled with. Each actor has two batches queued, so it never waits for
 the learner. An actor that dies (its process or its node lost) is replaced
 by a new one built from its share as the learner last knew it: the buffers
 and filters of every batch received, so what was delivered is neither lost
@@ -31,9 +32,9 @@ from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.contextual_cache import PreloadedContexts, preload
 from mapo_cli.learn.features import Vocabulary
 from mapo_cli.learn.model import Programmer
-from mapo_cli.learn.runner import ProgressFn, batches, run_loop
-from mapo_cli.learn.trainer import Trainer
+from mapo_cli.learn.runner import ProgressFn, TrainingLoop, batches, run_loop
 from mapo_cli.learn.training_data import TrainingData
+from mapo_cli.learn.weights import WeightsSnapshot
 
 QUEUED = 2  # batches asked of each actor ahead of time
 REPLACEMENTS_PER_ACTOR = 5  # more lost actors than this stop the run: something is wrong
@@ -64,38 +65,33 @@ class ActorHost:
     """What runs inside a Ray actor: an `Actor` over one share and its own batch order."""
 
     def __init__(self, config: TrainConfig, share: Share, data: dict[str, Any],
-                 vocabulary: Vocabulary, weights: dict[str, torch.Tensor], version: int,
-                 seed: int) -> None:
+                 vocabulary: Vocabulary, weights: WeightsSnapshot, seed: int, rank: int) -> None:
         torch.set_num_threads(1)
         model = Programmer(data["model_config"], len(vocabulary), data["n_builtins"])
-        model.load_state_dict(weights)
         self.actor = Actor(config, share.examples, share.tables, data["grammar"], vocabulary,
                            model, share.memory, share.filters, data["store_settings"],
-                           seed=seed, exhausted=set(share.exhausted), relaxed=data["relaxed"])
+                           seed=seed, exhausted=set(share.exhausted), relaxed=data["relaxed"],
+                           rank=rank)
+        self.actor.use_weights(weights)
         self.actor.contexts = share.contexts
-        self.actor.policy_version = version
         self.order = batches(share.examples, config.batch_examples, random.Random(seed))
 
-    def batch(self, version: int, weights: dict[str, torch.Tensor] | None) -> ActorBatch:
+    def batch(self, weights: WeightsSnapshot | None) -> ActorBatch:
         """The next batch, with these weights first if they are newer than the actor's."""
         if weights is not None:
-            self.actor.model.load_state_dict(weights)
-            self.actor.policy_version = version
+            self.actor.use_weights(weights)
         return self.actor.make_batch(next(self.order))
 
 
-def run_ray(config: TrainConfig, trainer: Trainer, data: TrainingData, vocabulary: Vocabulary,
-            order_rng: random.Random, on_progress: ProgressFn | None,
-            cluster: RayCluster) -> dict:
+def run_ray(loop: TrainingLoop, on_progress: ProgressFn | None, cluster: RayCluster) -> dict:
     """`--actors` Ray actors (default: the cluster's CPUs − 1, at least 1)."""
-    actors = config.actors or max(cluster.cpus - 1, 1)
+    actors = loop.config.actors or max(cluster.cpus - 1, 1)
     if actors > cluster.cpus:
         raise MapoError(f"--actors {actors}: the Ray cluster has {cluster.cpus} CPU(s), and "
                         "each actor needs one")
-    config = dataclasses.replace(config, actors=actors)
-    pool = _ActorPool(cluster, config, trainer, data, vocabulary)
+    pool = _ActorPool(cluster, dataclasses.replace(loop.config, actors=actors), loop)
     try:
-        summary = run_loop(config, trainer, order_rng, on_progress, pool.next_batch, pool.publish)
+        summary = run_loop(loop, on_progress, pool.next_batch, pool.publish)
     finally:
         pool.close()
     return {**summary, "actors_replaced": pool.replaced}
@@ -104,21 +100,21 @@ def run_ray(config: TrainConfig, trainer: Trainer, data: TrainingData, vocabular
 class _ActorPool:
     """The actors, the batches asked of them, and the weights they have."""
 
-    def __init__(self, cluster: RayCluster, config: TrainConfig, trainer: Trainer,
-                 data: TrainingData, vocabulary: Vocabulary) -> None:
+    def __init__(self, cluster: RayCluster, config: TrainConfig, loop: TrainingLoop) -> None:
         self.ray = cluster.ray
         self.config = config
-        self.trainer = trainer
-        self.vocabulary = vocabulary
+        self.loop = loop
+        self.vocabulary = loop.vocabulary
         self.host = self.ray.remote(num_cpus=1, max_restarts=0)(ActorHost)
-        self.common = cluster.put({"model_config": trainer.model.config,
-                                   "n_builtins": trainer.model.n_builtins,
+        model, data = loop.learner.model, loop.data
+        self.common = cluster.put({"model_config": model.config,
+                                   "n_builtins": model.n_builtins,
                                    "grammar": data.grammar,
                                    "store_settings": data.store_settings,
                                    "relaxed": data.relaxed})
-        self.shares = [_share(data, rank, config.actors, trainer) for rank in range(config.actors)]
-        self.version = trainer.step
-        self.weights = cluster.put(_weights(trainer.model))
+        self.shares = [_share(data, rank, config.actors, loop) for rank in range(config.actors)]
+        self.version = loop.learner.step  # of the snapshot in `self.weights`
+        self.weights = cluster.put(loop.learner.snapshot())
         self.handles: list[Any] = [None] * config.actors
         self.generation = [0] * config.actors
         self.sent = [self.version] * config.actors  # the weights each actor has
@@ -131,7 +127,7 @@ class _ActorPool:
         self.generation[rank] += 1
         seed = self.config.seed * 1000 + rank + self.version + 7919 * (self.generation[rank] - 1)
         self.handles[rank] = self.host.remote(self.config, self.shares[rank], self.common,
-                                              self.vocabulary, self.weights, self.version, seed)
+                                              self.vocabulary, self.weights, seed, rank)
         self.sent[rank] = self.version
         for _ in range(QUEUED):
             self._ask(rank)
@@ -139,7 +135,7 @@ class _ActorPool:
     def _ask(self, rank: int) -> None:
         weights = self.weights if self.sent[rank] != self.version else None
         self.sent[rank] = self.version
-        ref = self.handles[rank].batch.remote(self.version, weights)
+        ref = self.handles[rank].batch.remote(weights)
         self.calls[ref] = (rank, self.generation[rank])
 
     def next_batch(self) -> ActorBatch:
@@ -164,7 +160,7 @@ class _ActorPool:
 
     def _check_waiting(self, seconds: float) -> None:
         """Actors that cannot be placed (no room in the cluster) never deliver: say so."""
-        stopping = self.trainer.stop.signal is not None
+        stopping = self.loop.stop.signal is not None
         if seconds > PATIENCE_SECONDS or (stopping and seconds > PATIENCE_STOPPING):
             raise MapoError(f"no Ray actor delivered a batch for {seconds:.0f} s (is there room "
                             f"for {self.config.actors} one-CPU actors in the cluster?); the "
@@ -181,8 +177,9 @@ class _ActorPool:
 
     def publish(self) -> None:
         """The learner's weights into the object store, once for every actor."""
-        self.weights = self.ray.put(_weights(self.trainer.model))
-        self.version = self.trainer.step
+        snapshot = self.loop.learner.snapshot()
+        self.weights = self.ray.put(snapshot)
+        self.version = snapshot.version
 
     def close(self) -> None:
         for handle in self.handles:
@@ -191,19 +188,15 @@ class _ActorPool:
                     self.ray.kill(handle, no_restart=True)
 
 
-def _share(data: TrainingData, rank: int, actors: int, trainer: Trainer) -> Share:
+def _share(data: TrainingData, rank: int, actors: int, loop: TrainingLoop) -> Share:
     """Every `actors`-th training example from `rank` on, and what goes with them."""
     examples = data.train[rank::actors]
     ids = [e["id"] for e in examples]
     tables = tables_of(examples, data.tables)
-    contexts = preload(trainer.contexts, examples, tables) if trainer.contexts else None
+    contexts = preload(loop.contexts, examples, tables) if loop.contexts else None
     return Share(examples, tables, {i: list(data.memory.get(i, [])) for i in ids},
                  {i: data.filters.get(i) for i in ids}, {i for i in ids if i in data.exhausted},
                  contexts)
-
-
-def _weights(model: Programmer) -> dict[str, torch.Tensor]:
-    return {name: value.detach().clone() for name, value in model.state_dict().items()}
 
 
 def _cause(error: Exception) -> str:

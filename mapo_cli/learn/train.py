@@ -1,12 +1,15 @@
 """The MAPO training loop (Algorithm 2): actors sample, the learner updates, one process writes.
 
-`train` sets a run up (data, run directory, vocabulary, resuming) and hands
-it to a runner: `runner_serial.py` runs actor and learner in this process,
-in turn (deterministic given the seed); `runner_parallel.py` runs actor
-processes that push batches of weighted samples through a queue;
-`runner_ray.py` runs Ray actors anywhere in a cluster. Either way
-the learner (trainer.py, in this process) updates the model, evaluates on
-dev, checkpoints, and writes newly found programs to the store.
+`train` sets a run up (data, run directory, vocabulary, resuming), puts its
+pieces together (`runner.TrainingLoop`) and hands them to a runner:
+`runner_serial.py` runs actor and learner in this process, in turn
+(deterministic given the seed); `runner_parallel.py` runs actor processes
+that push batches of weighted samples through a queue; `runner_ray.py` runs
+Ray actors anywhere in a cluster. Either way, in this process, the learner
+(learner.py) updates the model, and the loop (runner.py) has the evaluator
+(evaluation.py) measure dev accuracy, the metrics log (metrics.py) report,
+the checkpoints (run_checkpoints.py) save, and the store updates
+(store_updates.py) write newly found programs to the store.
 """
 
 from __future__ import annotations
@@ -27,14 +30,19 @@ from mapo_cli.core.stop import StopRequest
 from mapo_cli.learn.checkpoint import load_checkpoint
 from mapo_cli.learn.config import TrainConfig, changed_model_settings, merge, read_config_file
 from mapo_cli.learn.contextual import require_encoder
+from mapo_cli.learn.contextual_cache import context_cache
+from mapo_cli.learn.evaluation import Evaluator
 from mapo_cli.learn.features import Vocabulary, build_vocabulary
+from mapo_cli.learn.learner import Learner, initial_model
+from mapo_cli.learn.metrics import MetricsLog
 from mapo_cli.learn.pretrained import WordVectors, load_vectors, vectors_root, with_known_words
+from mapo_cli.learn.run_checkpoints import RunCheckpoints
 from mapo_cli.learn.run_dir import CONFIG, latest_checkpoint, prepare_run_dir
-from mapo_cli.learn.runner import ProgressFn, Runner
+from mapo_cli.learn.runner import ProgressFn, Runner, TrainingLoop
 from mapo_cli.learn.runner_parallel import run_parallel
 from mapo_cli.learn.runner_ray import run_ray
 from mapo_cli.learn.runner_serial import run_serial
-from mapo_cli.learn.trainer import Trainer
+from mapo_cli.learn.store_updates import StoreUpdates
 from mapo_cli.learn.training_data import TrainingData, load_training_data
 
 
@@ -61,23 +69,40 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
     if resuming:
         _check_same_model(run, config)
     vocabulary = _vocabulary(config, data, checkpoint, vectors)
-    trainer = Trainer(config, run, data, vocabulary, vectors)
-    if trainer.contexts is not None:
-        trainer.contexts.fill(((e, data.tables[e["table"]]) for e in data.train + data.dev),
-                              on_encoding)
-    order_rng = random.Random(config.seed)
+    loop = training_loop(config, run, data, vocabulary, vectors)
+    if loop.contexts is not None:
+        loop.contexts.fill(((e, data.tables[e["table"]]) for e in data.train + data.dev),
+                           on_encoding)
     if checkpoint is not None:
-        order_rng.setstate(trainer.restore(checkpoint))
+        restored = loop.checkpoints.restore(loop.learner, checkpoint)
+        loop.order_rng.setstate(restored.order_rng_state)
+        loop.seconds_before = restored.seconds
+        loop.metrics.drop_after(loop.learner.step)
     write_text(run / CONFIG, config.to_toml())
     with contextlib.ExitStack() as stack:
         if config.backend == "ray" and cluster is None:  # before the stop request (Ray's handlers)
             cluster = stack.enter_context(RayCluster(config.ray_address, config.actors))
-        with StopRequest() as trainer.stop:
-            summary = runner_for(config, cluster)(config, trainer, data, vocabulary, order_rng,
-                                                  on_progress)
-    if trainer.stop.signal is not None:
-        summary["stopped_by"] = signal.Signals(trainer.stop.signal).name
+        with StopRequest() as loop.stop:
+            summary = runner_for(config, cluster)(loop, on_progress)
+    if loop.stop.signal is not None:
+        summary["stopped_by"] = signal.Signals(loop.stop.signal).name
     return summary
+
+
+def training_loop(config: TrainConfig, run: Path, data: TrainingData, vocabulary: Vocabulary,
+                  vectors: WordVectors | None = None) -> TrainingLoop:
+    """A new run's pieces: the learner (its model seeded) and the loop's helpers."""
+    learner = Learner(config, initial_model(config, data, vocabulary, vectors))
+    contexts = context_cache(config.encoder)
+    max_expressions = data.store_settings["max_expressions"]
+    return TrainingLoop(
+        config, data, vocabulary, learner,
+        Evaluator(data.dev[: config.eval_examples or None], data.tables, data.grammar,
+                  vocabulary, max_expressions, contexts),
+        MetricsLog(run, len(data.train), {i for i, found in data.memory.items() if found}),
+        RunCheckpoints(run, config, vocabulary, data.grammar, max_expressions),
+        StoreUpdates(Path(config.store), data.store_settings, config.read_only_store),
+        random.Random(config.seed), contexts)
 
 
 def runner_for(config: TrainConfig, cluster: RayCluster | None = None) -> Runner:
