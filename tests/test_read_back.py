@@ -140,6 +140,7 @@ RNG_DAMAGE = {
     "torch state of the wrong size": _set("torch_rng", value=torch.zeros(3, dtype=torch.uint8)),
     "torch state missing": _drop("torch_rng"),
     "seconds a string": _set("seconds", value="x"),
+    "seconds not a number": _set("seconds", value=math.nan),
 }
 
 
@@ -344,3 +345,61 @@ def test_a_vocabulary_file_with_wrong_types_is_a_one_line_error_naming_it(
     with pytest.raises(MapoError) as error:
         Vocabulary.load(path)
     one_line(error, f"{path}: ")
+
+
+def _resume(trained: Path, prepared_demo: Path, run: Path, steps: int) -> Any:
+    return runner.invoke(app, [
+        "train", "--train", str(prepared_demo / "random-split-1-train.jsonl"),
+        "--dev", str(prepared_demo / "random-split-1-dev.jsonl"),
+        "--store", str(trained / "run-store"), "--config", str(trained / "tiny.toml"),
+        "--run", str(run), "--serial", "--steps", str(steps), "--eval-every", "1",
+        "--read-only-store", "--resume", "--json"])
+
+
+def test_a_resume_whose_state_has_a_negative_step_is_refused(
+        trained: Path, prepared_demo: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained / "run", run)
+    state = state_path(latest_checkpoint(run))
+    saved = torch.load(state, map_location="cpu", weights_only=True)
+    torch.save({**saved, "step": -5}, state)
+    state.with_suffix(".sha256").write_text(hashlib.sha256(state.read_bytes()).hexdigest() + "\n")
+    assert "its step is -5" in error_line(_resume(trained, prepared_demo, run, 4), str(state))
+
+
+def test_a_checkpoint_cut_short_by_a_kill_is_passed_over_on_resume(
+        trained: Path, prepared_demo: Path, tmp_path: Path) -> None:
+    """SIGKILL between a checkpoint's weights and its training state: the one before it counts."""
+    run = tmp_path / "run"
+    shutil.copytree(trained / "run", run)
+    newest = latest_checkpoint(run)
+    state_path(newest).unlink()
+    assert latest_checkpoint(run, to_resume=True) not in (None, newest)
+    result = _resume(trained, prepared_demo, run, 3)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["steps"] == 3
+
+
+def test_weights_that_are_not_finite_are_refused(trained: Path, tmp_path: Path) -> None:
+    best = tmp_path / "best.pt"
+    shutil.copy(trained / "run" / "best.pt", best)
+    shutil.copy(sidecar_path(trained / "run" / "best.pt"), sidecar_path(best))
+    weights = torch.load(best, map_location="cpu", weights_only=True)
+    torch.save({k: torch.full_like(v, math.nan) if v.is_floating_point() else v
+                for k, v in weights.items()}, best)
+    edit_json(sidecar_path(best), _set("weights_sha256",
+                                       value=hashlib.sha256(best.read_bytes()).hexdigest()))
+    with pytest.raises(MapoError) as error:
+        load_checkpoint(best)
+    assert "its weights are not all finite numbers" in one_line(error, str(best))
+
+
+def test_a_sidecar_asking_for_a_huge_model_is_refused(trained: Path, tmp_path: Path) -> None:
+    best = tmp_path / "best.pt"
+    shutil.copy(trained / "run" / "best.pt", best)
+    shutil.copy(sidecar_path(trained / "run" / "best.pt"), sidecar_path(best))
+    edit_json(sidecar_path(best), _set("model_config", "hidden_size", value=10**12))
+    with pytest.raises(MapoError) as error:
+        load_checkpoint(best)
+    assert "hidden_size must be an integer from 2 to 8192 and even" in one_line(
+        error, str(sidecar_path(best)))

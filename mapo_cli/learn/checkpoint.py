@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import pickle
 import re
 from collections.abc import Collection
@@ -75,7 +76,10 @@ def load_checkpoint(path: Path | str, grammar: Grammar | None = None) -> Checkpo
     meta = _read_sidecar(path)
     recorded = meta["grammar"]
     if grammar is None:
-        grammar = load_grammar(recorded["source"])
+        try:
+            grammar = load_grammar(recorded["source"])
+        except MapoError as error:  # the grammar named in the sidecar
+            raise MapoError(f"{sidecar_path(path)}: {error}") from None
     if bool(recorded.get("live_programs")) != grammar.live_programs:
         trained = "with" if recorded.get("live_programs") else "without"
         raise MapoError(
@@ -101,6 +105,10 @@ def load_checkpoint(path: Path | str, grammar: Grammar | None = None) -> Checkpo
     except (RuntimeError, TypeError, AttributeError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise MapoError(f"{path}: weights do not fit the recorded model ({first})") from None
+    if not all(torch.isfinite(tensor).all() for tensor in state.values()
+               if torch.is_tensor(tensor) and tensor.is_floating_point()):
+        raise MapoError(f"{path}: its weights are not all finite numbers (NaN or infinite): "
+                        "the training diverged, or the file was damaged")
     model.eval()
     return Checkpoint(model, vocabulary, grammar, dict(meta.get("extra") or {}))
 
@@ -123,9 +131,15 @@ def load_training_state(path: Path | str,
     state = _torch_load(path, expected_sha256=expected)
     try:
         optimizer.load_state_dict(state["optimizer"])
-        return int(state["step"]), dict(state.get("extra") or {})
+        step, extra = state["step"], state.get("extra") or {}
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise MapoError(f"{path}: not a training state for this model ({error})") from None
+    if not (isinstance(step, int) and not isinstance(step, bool) and step >= 0):
+        raise MapoError(f"{path}: not a training state (its step is {step!r})")
+    seconds = extra.get("seconds", 0.0) if isinstance(extra, dict) else None
+    if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 0):
+        raise MapoError(f"{path}: not a training state (its seconds are {seconds!r})")
+    return step, dict(extra)
 
 
 # ---------------------------------------------------------------- files

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.ranges import RANGES
 from mapo_cli.learn.batch import Batch
 from mapo_cli.learn.contextual import WIDTHS, check_encoder
 from mapo_cli.learn.features import ENTITY_TYPES, PAD_ID, VIEW_KINDS
@@ -53,9 +54,15 @@ class ModelConfig:
     """A used token's key gains a learned key of its kind (checkpoints before it: off)."""
 
     def __post_init__(self) -> None:
-        if self.hidden_size < 2 or self.hidden_size % 2:
-            raise MapoError(f"hidden_size must be an even number >= 2, not {self.hidden_size}")
-        if self.embedding_size < 1 or self.layers < 1 or not 0 <= self.dropout < 1:
+        """Sizes within what `mapo train` accepts (core/ranges.py), whoever wrote them: a
+        hand-edited sidecar must not ask torch for terabytes."""
+        if self.hidden_size not in RANGES["hidden"] or self.hidden_size % 2:
+            raise MapoError(f"hidden_size must be {RANGES['hidden'].describe()} and even, "
+                            f"not {self.hidden_size}")
+        if self.embedding_size not in RANGES["embedding"]:
+            raise MapoError(f"embedding_size must be {RANGES['embedding'].describe()}, "
+                            f"not {self.embedding_size}")
+        if not 1 <= self.layers <= 8 or self.dropout not in RANGES["dropout"]:
             raise MapoError(f"invalid model config {self}")
         check_encoder(self.encoder)
 

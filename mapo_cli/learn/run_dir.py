@@ -68,10 +68,17 @@ def is_run_entry(name: str) -> bool:
     return name in RUN_ENTRIES or name.startswith("best.")
 
 
-def latest_checkpoint(run: Path) -> Path | None:
-    """The newest `checkpoints/step-<n>.pt` (by step), or None."""
+def latest_checkpoint(run: Path, to_resume: bool = False) -> Path | None:
+    """The newest complete `checkpoints/step-<n>.pt` (by step), or None.
+
+    Complete: its sidecar written, and `to_resume`, its training state too. A run killed
+    between those files leaves a checkpoint that is not; the one before it is.
+    """
     found = sorted((run / CHECKPOINTS).glob("step-*.pt"), key=_step_of)
-    found = [p for p in found if not p.name.endswith(".state.pt")]
+    found = [p for p in found if not p.name.endswith(".state.pt")
+             and p.with_suffix(".json").is_file()
+             and (not to_resume or (state_path(p).is_file()
+                                    and state_path(p).with_suffix(".sha256").is_file()))]
     return found[-1] if found else None
 
 
@@ -127,7 +134,11 @@ def read_metrics(run: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise MapoError(f"{run}: no {METRICS} (is it a run directory?)")
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise MapoError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             try:
                 record = json.loads(line)

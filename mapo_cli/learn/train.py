@@ -63,7 +63,7 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
     torch.set_num_threads(config.threads)
     data = load_training_data(config)  # bad data is an error before RUN is touched
     resuming = prepare_run_dir(run, resume, overwrite)
-    checkpoint = latest_checkpoint(run) if resuming else None
+    checkpoint = latest_checkpoint(run, to_resume=True) if resuming else None
     if resuming and checkpoint is None:
         raise MapoError(f"{run}: no checkpoint to resume from")
     if resuming:
