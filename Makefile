@@ -9,7 +9,7 @@ OUT    ?= out
 export MAPO_CACHE ?= $(abspath $(OUT))/cache
 
 .PHONY: install demo test lint bench bench-explore bench-train bench-seeds bench-rerank bench-table2 \
-	bench-encode bench-ask bench-wikisql bench-ray clean
+	bench-encode bench-ask bench-wikisql bench-ray bench-hostile clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ bench-ray: install
 	$(BIN)/python benchmarks/ray_backend.py $(OUT)/wtq/random-split-1-train.jsonl \
 		$(OUT)/wtq/random-split-1-dev.jsonl $(OUT)/ray-bench --examples 3000 --samples 1000 \
 		--train-seconds 240
+
+## Hostile inputs and faults over every command (see BENCHMARKS.md, "Hostile inputs"): a
+## report of clear errors, rightly accepted inputs, signals handled and failures.
+bench-hostile: install
+	$(BIN)/python benchmarks/hostile_inputs.py $(OUT)/hostile --json
 
 ## Exploration of all WikiTableQuestions training examples (see BENCHMARKS.md): an
 ## example its trigger words leave uncovered is explored again with every function.

@@ -403,3 +403,16 @@ def test_a_sidecar_asking_for_a_huge_model_is_refused(trained: Path, tmp_path: P
         load_checkpoint(best)
     assert "hidden_size must be an integer from 2 to 8192 and even" in one_line(
         error, str(sidecar_path(best)))
+
+
+def test_a_run_killed_before_its_first_complete_checkpoint_resumes_from_the_start(
+        trained: Path, prepared_demo: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained / "run", run)
+    for state in (run / "checkpoints").glob("*.state.pt"):
+        state.unlink()
+    result = _resume(trained, prepared_demo, run, 2)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["steps"] == 2
+    assert [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()
+            ] == [1, 2]

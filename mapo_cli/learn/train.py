@@ -63,9 +63,8 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
     torch.set_num_threads(config.threads)
     data = load_training_data(config)  # bad data is an error before RUN is touched
     resuming = prepare_run_dir(run, resume, overwrite)
+    # A run killed before its first complete checkpoint resumes from the start.
     checkpoint = latest_checkpoint(run, to_resume=True) if resuming else None
-    if resuming and checkpoint is None:
-        raise MapoError(f"{run}: no checkpoint to resume from")
     if resuming:
         _check_same_model(run, config)
     vocabulary = _vocabulary(config, data, checkpoint, vectors)
@@ -78,6 +77,8 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
         loop.order_rng.setstate(restored.order_rng_state)
         loop.seconds_before = restored.seconds
         loop.metrics.drop_after(loop.learner.step)
+    elif resuming:
+        loop.metrics.drop_after(0)
     write_text(run / CONFIG, config.to_toml())
     with contextlib.ExitStack() as stack:
         if config.backend == "ray" and cluster is None:  # before the stop request (Ray's handlers)
