@@ -165,8 +165,9 @@ class MapoGroup(_MapoParams, TyperGroup):
                 where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
                 _print_error(error.format_message() + where)
             sys.exit(getattr(error, "exit_code", 1))
-        except typer.Abort:
-            sys.exit(130)
+        except typer.Abort:  # end of input where a prompt waited
+            _print_error("aborted")
+            sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
 
