@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import pickle
 import re
 from collections.abc import Collection
@@ -136,10 +135,9 @@ def load_training_state(path: Path | str,
         raise MapoError(f"{path}: not a training state for this model ({error})") from None
     if not (isinstance(step, int) and not isinstance(step, bool) and step >= 0):
         raise MapoError(f"{path}: not a training state (its step is {step!r})")
-    seconds = extra.get("seconds", 0.0) if isinstance(extra, dict) else None
-    if not (isinstance(seconds, int | float) and math.isfinite(seconds) and seconds >= 0):
-        raise MapoError(f"{path}: not a training state (its seconds are {seconds!r})")
-    return step, dict(extra)
+    if not isinstance(extra, dict):
+        raise MapoError(f"{path}: not a training state (its extra is {shown(extra)})")
+    return step, extra
 
 
 # ---------------------------------------------------------------- files

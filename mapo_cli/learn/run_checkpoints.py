@@ -83,8 +83,10 @@ class RunCheckpoints:
         learner.step, extra = load_training_state(state, learner.optimizer)
         for group in learner.optimizer.param_groups:
             group["lr"] = self.config.learning_rate
-        problem = field_problem(extra, {"seconds": "a number", "best": "a number or null"},
+        problem = field_problem(extra, {"seconds": "a finite number", "best": "a number or null"},
                                 optional=("seconds", "best"))
+        if problem is None and extra.get("seconds", 0.0) < 0:
+            problem = f"'seconds' should not be negative, not {extra['seconds']}"
         if problem:
             raise MapoError(f"{state}: not a training state ({problem})")
         self.best = extra.get("best")
