@@ -42,7 +42,7 @@ def test_version_is_the_installed_distributions() -> None:
 
 def test_the_extras_to_install_are_named_in_full() -> None:
     text = help_text("train")
-    assert "pip install 'mapo[glove]'" in text and "pip install 'mapo[encoder]'" in text
+    assert "pip install 'mapo[glove]'" in text
     for command in ("train", "explore", "decode", "rerank"):
         assert "pip install 'mapo[ray]'" in help_text(command)
 

