@@ -9,7 +9,7 @@ OUT    ?= out
 export MAPO_CACHE ?= $(abspath $(OUT))/cache
 
 .PHONY: install demo test lint bench bench-explore bench-train bench-seeds bench-rerank bench-table2 \
-	bench-encode bench-ask bench-wikisql bench-ray bench-hostile clean
+	bench-encode bench-ask bench-wikisql bench-ray bench-hostile model clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -191,6 +191,30 @@ bench-wikisql: install
 		--programs $(OUT)/wikisql-run/dev-beams.jsonl
 	$(BIN)/mapo inspect decoded $(OUT)/wikisql-run/dev-beams.jsonl $(OUT)/wikisql/dev.jsonl
 	$(BIN)/mapo inspect spurious $(OUT)/wikisql-store --run $(OUT)/wikisql-run
+
+## The bundled model (mapo_cli/models/wtq, `mapo models`), end to end on the shared WTQ
+## release: prepare, explore (resumed if out/wtq-store is there), train the best single-model
+## setting (bench-seeds' with the encoder, --used-tokens, --match-plurals, seed 1, 6,400
+## steps; resumed if stopped), fit its reranker on the training questions, and bundle it
+## (tools/bundle_model.py: decodes dev with and without the reranker, float16 and float32,
+## and writes the weights as float16 only if that loses no dev question).
+MODEL_RUN := $(OUT)/model-wtq
+model: install
+	start=$$(date +%s); \
+	$(BIN)/mapo prepare wtq $(WTQ) $(OUT)/wtq && \
+	$(BIN)/mapo explore $(OUT)/wtq/training.jsonl --store $(OUT)/wtq-store \
+		--samples-per-example 10000 --relax-triggers && \
+	$(BIN)/mapo train --train $(OUT)/wtq/random-split-1-train.jsonl \
+		--dev $(OUT)/wtq/random-split-1-dev.jsonl --store $(OUT)/wtq-store --read-only-store \
+		--run $(MODEL_RUN) --embeddings glove-6b-50d --freeze-embeddings --min-count 10 \
+		--dropout 0.3 --average-decay 0.999 --seed 1 --encoder minilm --used-tokens \
+		--match-plurals --steps 6400 --seconds 10000 --eval-every 500 --actors 2 \
+		$$(test -f $(MODEL_RUN)/config.toml && echo --resume) && \
+	$(BIN)/mapo rerank $(MODEL_RUN) $(OUT)/wtq/random-split-1-train.jsonl \
+		--out $(OUT)/model-wtq-reranker.json && \
+	$(BIN)/python tools/bundle_model.py $(MODEL_RUN) $(OUT)/model-wtq-reranker.json \
+		$(OUT)/wtq/random-split-1-dev.jsonl --name wtq --out mapo_cli/models/wtq \
+		--command "make model" --seconds $$(( $$(date +%s) - start ))
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -12,6 +12,7 @@ from mapo_cli.commands import decode as decode_command
 from mapo_cli.commands import exec as exec_command
 from mapo_cli.commands import explore as explore_command
 from mapo_cli.commands import inspect as inspect_command
+from mapo_cli.commands import models as models_command
 from mapo_cli.commands import prepare as prepare_command
 from mapo_cli.commands import rerank as rerank_command
 from mapo_cli.commands import score as score_command
@@ -51,6 +52,7 @@ app.command("train", cls=MapoCommand)(train_command.train)
 app.command("decode", cls=MapoCommand)(decode_command.decode)
 app.command("rerank", cls=MapoCommand)(rerank_command.rerank)
 app.command("ask", cls=MapoCommand)(ask_command.ask)
+app.command("models", cls=MapoCommand)(models_command.models)
 app.add_typer(inspect_command.app, name="inspect", help="Analyse stores and runs.")
 
 

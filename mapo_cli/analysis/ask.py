@@ -1,7 +1,7 @@
 """A trained parser put to work on any table: `mapo ask` and the Python API.
 
     from mapo_cli import Parser
-    parser = Parser.load("runs/mapo")
+    parser = Parser.load("runs/mapo")    # or Parser.load(): the bundled WTQ model
     reply = parser.ask("medals.csv", "which nation won the most gold?")
     reply.answer, reply.programs[0].program, reply.programs[0].probability
 
@@ -36,6 +36,7 @@ from mapo_cli.data.tables import Table, load_table_file, table_from_rows
 from mapo_cli.language.interpreter import END_ID
 from mapo_cli.language.program import format_program
 from mapo_cli.learn.beam_search import beam_search
+from mapo_cli.learn.bundled import default_model, find_run, ranking
 from mapo_cli.learn.decoding import Prepared
 from mapo_cli.learn.run_dir import resolve_checkpoint
 
@@ -91,11 +92,16 @@ class Parser:
 
     @classmethod
     def load(cls, *runs: Path | str, reranker: Path | str | None = None,
-             limits: Limits = DEFAULT_LIMITS) -> Parser:
-        """Run directories (their best checkpoint) or checkpoint files, and the file of a
-        reranker fit for them (`mapo rerank`) to rank their pooled programs with."""
-        return cls([load_decoder(resolve_checkpoint(Path(run))) for run in runs],
-                   load_reranker(Path(reranker)) if reranker is not None else None, limits)
+             limits: Limits = DEFAULT_LIMITS, beam_order: bool = False) -> Parser:
+        """Run directories (their best checkpoint), checkpoint files or bundled models'
+        names (none: the bundled `wtq`), and the file of a reranker fit for them
+        (`mapo rerank`) to rank their pooled programs with. A lone run directory that
+        holds its own `reranker.json` (as a bundled model does) is ranked by it unless
+        `beam_order`."""
+        paths = [find_run(run) for run in runs] or [default_model()]
+        chosen = ranking(paths, Path(reranker) if reranker is not None else None, beam_order)
+        return cls([load_decoder(resolve_checkpoint(path)) for path in paths],
+                   load_reranker(chosen) if chosen is not None else None, limits)
 
     def table(self, source: Path | str | Sequence[Sequence[str]]) -> Table:
         """A table from a CSV/TSV path, or from rows of cells with the header row first,

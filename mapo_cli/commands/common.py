@@ -64,6 +64,9 @@ BackendOption = Annotated[str, typer.Option(help=BACKEND_HELP)]
 RerankerOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
     "--reranker", help="Rank the runs' pooled programs with this reranker (`mapo rerank` fits "
     "one for the same runs) instead of by their mean probability.")]
+BeamOrderOption = Annotated[bool, typer.Option(
+    "--beam-order", help="Rank a lone run's programs by its beam, not by its own "
+    "reranker.json (a bundled model ships one).")]
 RayAddressOption = Annotated[str, typer.Option(help=RAY_ADDRESS_HELP)]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from mapo_cli.commands.common import (
     BackendOption,
+    BeamOrderOption,
     RayAddressOption,
     RerankerOption,
     console,
@@ -37,9 +38,10 @@ if TYPE_CHECKING:
 def decode(
     paths: Annotated[list[Path], typer.Argument(
         metavar="RUN... DATA", show_default=False,
-        help="One or more run directories (each's best checkpoint is used) or checkpoint "
-        "files (NAME.pt), then the prepared data file (DATA.jsonl) with its answers. "
-        "Several runs decode as an ensemble.")],
+        help="One or more run directories (each's best checkpoint is used), checkpoint "
+        "files (NAME.pt) or bundled models' names (`mapo models`; a path that exists wins), "
+        "then the prepared data file (DATA.jsonl) with its answers. Several runs decode as "
+        "an ensemble.")],
     beam: Annotated[int, typer.Option(help="Beam size (the paper decodes with 5).")] = 5,
     out: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--out", help="Write predictions here in the official format (id<TAB>answer...); "
@@ -54,6 +56,7 @@ def decode(
     batch: Annotated[int, typer.Option(
         help="Examples decoded together in one batched beam search.")] = 32,
     reranker: RerankerOption = None,
+    beam_order: BeamOrderOption = False,
     backend: BackendOption = "local",
     ray_address: RayAddressOption = "",
     json_output: Annotated[bool, typer.Option(
@@ -69,18 +72,21 @@ def decode(
     The checkpoint must have been trained with the grammar DATA was prepared for.
 
     With several runs (an ensemble, as the paper's): every run's beam programs
-    are pooled and ranked by the runs' mean probability, or by --reranker.
+    are pooled and ranked by the runs' mean probability, or by --reranker. A
+    lone run with its own reranker.json (a bundled model) is ranked by it.
     """
     from mapo_cli.analysis.decode import decode_file
     from mapo_cli.analysis.ensemble import ensemble_file
     from mapo_cli.analysis.rerank import load_reranker
     from mapo_cli.data.dataset import write_jsonl
     from mapo_cli.data.scoring import write_predictions
+    from mapo_cli.learn.bundled import find_run, ranking
 
     check_options(beam=beam, workers=workers, batch=batch)
     if len(paths) < 2:
         raise MapoError("give at least one run (or checkpoint) and then the data file")
-    models, data = paths[:-1], paths[-1]
+    models, data = [find_run(run) for run in paths[:-1]], paths[-1]
+    reranker = ranking(models, reranker, beam_order)
     for output in (out, programs):
         if output is not None:
             check_writable(output)

@@ -24,13 +24,15 @@ from mapo_cli.commands.common import (
 from mapo_cli.commands.inspect_run import inspect_run
 from mapo_cli.commands.paths import check_outputs, check_writable, run_inputs
 from mapo_cli.core.ranges import check_options
+from mapo_cli.learn.bundled import find_run
 
 app = typer.Typer(cls=MapoGroup, no_args_is_help=True, help="Analyse stores and runs: memory "
                   "buffers, spurious programs, learning curves.")
 
 StoreArg = Annotated[Path, typer.Argument(help="Store directory written by `mapo explore`.")]
 RunOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
-    "--run", help="Run directory (its best checkpoint) or checkpoint file: adds the model's view.")]
+    "--run", help="Run directory (its best checkpoint), checkpoint file or bundled model's "
+    "name: adds the model's view.")]
 
 
 @app.command("store", cls=MapoCommand)
@@ -231,6 +233,8 @@ def inspect_spurious(
     check_options(tables=tables, seed=seed, limit=limit, show=show)
     if out is not None:
         check_writable(out)
+    if run is not None:
+        run = find_run(run)
     check_outputs({"--out": out}, [store, *(run_inputs(run) if run is not None else [])])
     with count_progress("spurious", disable=json_output) as report_progress:
         report = analyse_store(store, tables=tables, seed=seed, run=run, limit=limit or None,

@@ -17,11 +17,13 @@ from mapo_cli.commands.common import (
 )
 from mapo_cli.commands.paths import check_outputs, check_writable
 from mapo_cli.core.ranges import check_options
+from mapo_cli.learn.bundled import find_run
 
 
 @reports_errors
 def inspect_run(
-    runs: Annotated[list[Path], typer.Argument(help="One or more run directories (`mapo train --run`).")],
+    runs: Annotated[list[Path], typer.Argument(help="One or more run directories (`mapo train "
+                                               "--run`) or bundled models' names.")],
     plot: Annotated[Optional[Path], typer.Option(  # noqa: UP045
         "--plot", help="Draw the learning curves of all runs into this image (PNG).")] = None,
     rows: Annotated[int, typer.Option(help="Metrics records shown per run (the latest).")] = 15,
@@ -38,6 +40,7 @@ def inspect_run(
     check_options(rows=rows)
     if plot is not None:
         check_writable(plot)
+    runs = [find_run(run) for run in runs]
     check_outputs({"--plot": plot}, runs)
     infos = [load_run(run) for run in runs]
     if plot is not None:

@@ -31,7 +31,7 @@ from mapo_cli.core.ranges import check_options
 def rerank(
     paths: Annotated[list[Path], typer.Argument(
         metavar="RUN... DATA", show_default=False,
-        help="The runs (or checkpoint files) of the ensemble, then a prepared data file with "
+        help="The runs (or checkpoint files, or bundled models' names) of the ensemble, then a prepared data file with "
         "answers to learn from: their training questions, not the ones you report on.")],
     out: Annotated[Path, typer.Option(
         "--out", show_default=False,
@@ -59,11 +59,12 @@ def rerank(
     ranks the same runs' pools with it instead of by their mean probability.
     """
     from mapo_cli.analysis.rerank import fit_on_file, save_reranker
+    from mapo_cli.learn.bundled import find_run
 
     check_options(beam=beam, workers=workers, batch=batch)
     if len(paths) < 2:
         raise MapoError("give at least one run (or checkpoint) and then the data file")
-    models, data = paths[:-1], paths[-1]
+    models, data = [find_run(run) for run in paths[:-1]], paths[-1]
     check_writable(out)
     check_outputs({"--out": out},
                   [*data_inputs(data), *(p for run in models for p in run_inputs(run))])

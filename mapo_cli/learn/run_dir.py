@@ -21,6 +21,7 @@ from typing import Any
 from mapo_cli.core.atomic import write_error, write_text
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.json_fields import field_problem
+from mapo_cli.learn.bundled import find_run
 
 CONFIG = "config.toml"
 METRICS = "metrics.jsonl"
@@ -101,7 +102,9 @@ def prune_checkpoints(run: Path, keep: int) -> None:
 
 
 def resolve_checkpoint(path: Path) -> Path:
-    """A run directory means its best checkpoint (else its latest); a file is itself."""
+    """A run directory means its best checkpoint (else its latest); a file is itself; a
+    bundled model's name (`bundled.py`) is its directory."""
+    path = find_run(path)
     if path.is_dir():
         if (path / BEST).is_file():
             return path / BEST
