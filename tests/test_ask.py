@@ -153,7 +153,8 @@ def test_an_empty_question_a_bad_option_and_a_missing_run_are_clear_errors(
         ([str(tiny_run), table, "which?", "--beam", "0"], "--beam must be an integer from 1"),
         ([str(tiny_run), table, "which?", "--top", "0"], "--top must be an integer from 1"),
         ([str(tmp_path / "nothing"), table, "which?"], "nothing"),
-        ([table], "give a run, a table and a question"),
+        ([str(tmp_path / "missing.csv")], "missing.csv: no such table file"),
+        ([table, "which?", "and?"], "is read as the table and the bundled model answers"),
     ]:
         result = runner.invoke(app, ["ask", *arguments])
         assert result.exit_code != 0 and message in result.output, (arguments, result.output)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 _TOKEN = re.compile(r"[a-z0-9]+|[^a-z0-9\s]")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -16,6 +17,8 @@ _ESCAPED = re.compile(r"\\(.)")
 
 def ascii_fold(text: str) -> str:
     """NFKD-decompose and drop every non-ASCII character."""
+    if text.isascii():
+        return text
     return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
 
 
@@ -24,8 +27,14 @@ def text_tokens(text: str) -> list[str]:
     return _TOKEN.findall(ascii_fold(text).lower())
 
 
+@lru_cache(maxsize=1 << 17)
 def normalize_text(text: str) -> str:
-    """The canonical form used for string entities and cell matching."""
+    """The canonical form used for string entities and cell matching.
+
+    Memoised: a table's cells are normalised by entity linking, the program
+    context, the features and the encoder's snapshot alike, and a table of
+    10,000 rows has hundreds of thousands of them.
+    """
     return " ".join(text_tokens(text))
 
 

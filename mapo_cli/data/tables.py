@@ -66,6 +66,7 @@ _DATE = re.compile(
     re.IGNORECASE,
 )
 _WORD_EDGE = re.compile(r"[a-z0-9]", re.IGNORECASE)
+_DIGIT = re.compile(r"\d")
 
 _NUMBER = re.compile(
     r"(?:(?<=\s)|^)(?P<sign>[-−–])?\$?(?P<num>\d+(?:,\d{3})*(?:\.\d+)?|\.\d+)"
@@ -121,6 +122,8 @@ def parse_date(cell: str) -> str | None:
     ("1976 (UK)" is 1976; "Apartment 1303" is not a date.)
     """
     text = cell.strip()
+    if _DIGIT.search(text) is None:
+        return None  # every way of writing a date has a digit
     for start, _end, value in find_dates(text):
         if value.endswith("-xx-xx") and start > 0:
             continue
@@ -297,9 +300,10 @@ def build_table(table_id: str, grid: list[list[str]], tagged: CellValues | None 
             pairs = [tagged.get((r, col), (None, None)) for r in range(len(rows))]
             col_numbers = [pair[0] for pair in pairs]
             col_dates = [pair[1] for pair in pairs]
-        else:
-            col_numbers = [parse_number(cell) for cell in cells]
-            col_dates = [parse_date(cell) for cell in cells]
+        else:  # each distinct cell once: a long column repeats its values
+            distinct = {cell: (parse_number(cell), parse_date(cell)) for cell in set(cells)}
+            col_numbers = [distinct[cell][0] for cell in cells]
+            col_dates = [distinct[cell][1] for cell in cells]
         numbers.append(_column_view(col_numbers, cells))
         dates.append(_column_view(col_dates, cells))
     return {

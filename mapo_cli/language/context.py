@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mapo_cli.core.dates import Date, format_date, parse_date
 from mapo_cli.core.text import contains, normalize_text, quote_string
 
@@ -25,7 +27,10 @@ def format_number(value: float) -> str:
 
 
 def bits(mask: int) -> list[int]:
-    """Row indices of a row-set mask, ascending."""
+    """Row indices of a row-set mask, ascending (numpy's bit unpacking for large tables)."""
+    if mask.bit_length() > 256:
+        raw = np.frombuffer(mask.to_bytes((mask.bit_length() + 7) // 8, "little"), np.uint8)
+        return np.flatnonzero(np.unpackbits(raw, bitorder="little")).tolist()
     rows = []
     while mask:
         low = mask & -mask
@@ -65,19 +70,24 @@ def build_views(table: dict) -> list[View]:
         numbers = table["numbers"][c]
         if numbers is not None:
             values = [None if v is None else float(v) for v in numbers]
-            views.append(View(name, "num", values,
-                              [None if v is None else format_number(v) for v in values]))
+            views.append(View(name, "num", values, _each_distinct(format_number, values)))
         dates = table["dates"][c]
         if dates is not None:
-            values = [None if v is None else parse_date(v) for v in dates]
-            views.append(View(name, "date", values,
-                              [None if v is None else format_date(v) for v in values]))
+            values = _each_distinct(parse_date, dates)
+            views.append(View(name, "date", values, _each_distinct(format_date, values)))
     for view in views:
         present = [i for i, v in enumerate(view.values) if v is not None]
         view.present = sum(1 << i for i in present)
         if view.kind != "str":
             view.order = sorted(present, key=lambda i, vals=view.values: (vals[i], i))
     return views
+
+
+def _each_distinct(function: Any, values: list[Any]) -> list[Any]:
+    """`function` of every value but None, computed once per distinct value (long columns
+    repeat theirs)."""
+    done = {value: function(value) for value in set(values) if value is not None}
+    return [None if value is None else done[value] for value in values]
 
 
 def literal_value(entity: dict) -> tuple[str, Any, str]:

@@ -21,6 +21,7 @@ from mapo_cli.core.atomic import write_text
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.json_fields import field_problem, shown
 from mapo_cli.core.text import normalize_text, singular
+from mapo_cli.data.questions import CellIndex
 from mapo_cli.language.context import ProgramContext, literal_value
 
 if TYPE_CHECKING:
@@ -157,18 +158,6 @@ class Features:
     column_context: np.ndarray | None = None  # (column views, width): each view its column's
 
 
-class _Cells:
-    """Every normalised cell of a table, for `text.contains`-style lookups in one search."""
-
-    def __init__(self, table: Mapping) -> None:
-        cells = {normalize_text(cell) for row in table["rows"] for cell in row}
-        cells.discard("")
-        self.joined = "\n".join(f" {cell} " for cell in sorted(cells))
-
-    def contains(self, needle: str) -> bool:
-        return bool(needle) and f" {needle} " in self.joined
-
-
 def encode_example(example: Mapping, table: Mapping, ctx: ProgramContext,
                    vocabulary: Vocabulary, context: ContextVectors | None = None) -> Features:
     """The model's inputs for one example (whose context `ctx` was built from it and `table`).
@@ -176,7 +165,7 @@ def encode_example(example: Mapping, table: Mapping, ctx: ProgramContext,
     `context`: the pretrained encoder's vectors for it (`contextual.py`), if the model reads them.
     """
     words = question_words(example)
-    cells = _Cells(table)
+    cells = CellIndex(table)
     in_table = [int(cells.contains(normalize_text(token))) for token in example["tokens"]]
     spans, types = _literal_spans(example, ctx)
     question_set = {vocabulary.match_form(w)
