@@ -45,8 +45,10 @@ class BundledModel:
                 "default": self.name == DEFAULT, **self.info}
 
 
-def bundled_models(root: Path = MODELS) -> list[BundledModel]:
-    """The models in the package, by name; a folder without weights or description is not one."""
+def bundled_models(root: Path | None = None) -> list[BundledModel]:
+    """The models in the package (or `root`), by name; a folder without weights or
+    description is not one."""
+    root = root or MODELS
     if not root.is_dir():
         return []
     found = []
@@ -62,7 +64,7 @@ def bundled_models(root: Path = MODELS) -> list[BundledModel]:
     return found
 
 
-def find_run(path: Path | str, root: Path = MODELS) -> Path:
+def find_run(path: Path | str, root: Path | None = None) -> Path:
     """A run directory or checkpoint file as given, else the bundled model of that name."""
     path = Path(path)
     bundled = {model.name: model.path for model in bundled_models(root)}
@@ -84,8 +86,9 @@ def _is_run(path: Path) -> bool:
     return path.suffix == ".pt"
 
 
-def default_model(root: Path = MODELS) -> Path:
+def default_model(root: Path | None = None) -> Path:
     """The bundled model that answers when no run is named."""
+    root = root or MODELS
     for model in bundled_models(root):
         if model.name == DEFAULT:
             return model.path
