@@ -16,6 +16,7 @@ from mapo_cli.commands import models as models_command
 from mapo_cli.commands import prepare as prepare_command
 from mapo_cli.commands import rerank as rerank_command
 from mapo_cli.commands import score as score_command
+from mapo_cli.commands import serve as serve_command
 from mapo_cli.commands import train as train_command
 from mapo_cli.commands.common import MapoCommand, MapoGroup
 
@@ -53,6 +54,7 @@ app.command("decode", cls=MapoCommand)(decode_command.decode)
 app.command("rerank", cls=MapoCommand)(rerank_command.rerank)
 app.command("ask", cls=MapoCommand)(ask_command.ask)
 app.command("models", cls=MapoCommand)(models_command.models)
+app.command("serve", cls=MapoCommand)(serve_command.serve)
 app.add_typer(inspect_command.app, name="inspect", help="Analyse stores and runs.")
 
 

@@ -26,13 +26,13 @@ import torch
 
 from mapo_cli.analysis.decode import Decoded, Decoder, load_decoder
 from mapo_cli.analysis.ensemble import by_mean_probability, fill_missing
-from mapo_cli.analysis.execution import trace_of
+from mapo_cli.analysis.execution import steps_of, trace_of
 from mapo_cli.analysis.rerank import Reranker, load_reranker
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.ranges import check_range
 from mapo_cli.data.limits import DEFAULT_LIMITS, Limits
 from mapo_cli.data.questions import CellIndex, analyse_question
-from mapo_cli.data.tables import Table, load_table_file, table_from_rows
+from mapo_cli.data.tables import Table, read_table_file, table_from_rows
 from mapo_cli.language.interpreter import END_ID
 from mapo_cli.language.program import format_program
 from mapo_cli.learn.beam_search import beam_search
@@ -51,6 +51,7 @@ class Written:
     probability: float
     answer: list[str]
     trace: list[tuple[str, str]] = field(default_factory=list)  # (v<i>, its value)
+    steps: list[dict[str, Any]] = field(default_factory=list)  # execution.steps_of
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,8 @@ class Parser:
     """One trained run, or several as an ensemble, ready to answer questions about tables."""
 
     def __init__(self, decoders: Sequence[Decoder], reranker: Reranker | None = None,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+                 limits: Limits = DEFAULT_LIMITS, sources: Sequence[str] = (),
+                 reranker_source: str | None = None) -> None:
         if not decoders:
             raise MapoError("a parser needs at least one run")
         names = {d.checkpoint.grammar.content_hash for d in decoders}
@@ -89,6 +91,8 @@ class Parser:
             reranker.check_fits(self.grammar, len(self.decoders))
         self.reranker = reranker
         self.limits = limits
+        self.sources = list(sources)  # where the runs came from, for a report
+        self.reranker_source = reranker_source
 
     @classmethod
     def load(cls, *runs: Path | str, reranker: Path | str | None = None,
@@ -101,19 +105,20 @@ class Parser:
         paths = [find_run(run) for run in runs] or [default_model()]
         chosen = ranking(paths, Path(reranker) if reranker is not None else None, beam_order)
         return cls([load_decoder(resolve_checkpoint(path)) for path in paths],
-                   load_reranker(chosen) if chosen is not None else None, limits)
+                   load_reranker(chosen) if chosen is not None else None, limits,
+                   [str(path) for path in paths], str(chosen) if chosen is not None else None)
 
     def table(self, source: Path | str | Sequence[Sequence[str]]) -> Table:
         """A table from a CSV/TSV path, or from rows of cells with the header row first,
-        within the parser's limits."""
+        within the parser's limits (checked before the table is typed)."""
         if isinstance(source, (str, Path)):
-            self.limits.check_file(Path(source))
-            table = load_table_file(Path(source))
+            path = Path(source)
+            self.limits.check_file(path)
+            grid, table_id, name = read_table_file(path), path.name, path
         else:
-            table = table_from_rows([list(row) for row in source])
-        self.limits.check_table(table, str(source) if isinstance(source, (str, Path))
-                                else "the table")
-        return table
+            grid, table_id, name = [[str(c) for c in row] for row in source], "table", None
+        self.limits.check_grid(grid, str(name or "the table"))
+        return table_from_rows(grid, table_id, name or Path("the table"))
 
     def ask(self, table: Table | Path | str | Sequence[Sequence[str]], question: str,
             beam: int = 5, top: int | None = None) -> Reply:
@@ -134,9 +139,10 @@ class Parser:
                      for d, item in zip(self.decoders, items, strict=True)]
             ranked = _ensemble(self.decoders, items, beams)
         if self.reranker is None:
-            written = [_written(items[0], program, p) for program, p, _ in ranked[:top]]
+            written = [_written(items[0], program, p, table["columns"])
+                       for program, p, _ in ranked[:top]]
         else:
-            written = [_written(items[0], program, p) for program, p, _ in ranked]
+            written = [_written(items[0], program, p, table["columns"]) for program, p, _ in ranked]
             pool = [Decoded(w.program, math.log(p) if p > 0 else -math.inf, w.answer, 0.0,
                             program, members)
                     for w, (program, p, members) in zip(written, ranked, strict=True)]
@@ -162,7 +168,9 @@ def _ensemble(decoders: list[Decoder], items: list[Prepared],
             for j, mean in by_mean_probability(log_probs)]
 
 
-def _written(item: Prepared, program: Program, probability: float) -> Written:
+def _written(item: Prepared, program: Program, probability: float, columns: list[str]
+             ) -> Written:
     state = item.interpreter.run(program)
     return Written(format_program(program, item.ctx.vocab), probability,
-                   item.interpreter.answer(state), trace_of(state.env))
+                   item.interpreter.answer(state), trace_of(state.env),
+                   steps_of(program, item.ctx, state.env, columns))

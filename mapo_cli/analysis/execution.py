@@ -8,8 +8,9 @@ from mapo_cli.data.scoring import TargetScorer
 from mapo_cli.language.context import ProgramContext, bits, literal_value
 from mapo_cli.language.explain import execute_checked
 from mapo_cli.language.grammar import load_grammar
+from mapo_cli.language.assistance import CLOSE_ID, END_ID
 from mapo_cli.language.interpreter import Interpreter, answer_strings
-from mapo_cli.language.program import split_program, to_ids, unlinked_literals
+from mapo_cli.language.program import format_program, split_program, to_ids, unlinked_literals
 
 
 @dataclass
@@ -44,6 +45,48 @@ def execute(example: dict, table: dict, program: str) -> ExecResult:
 def trace_of(env: tuple) -> list[tuple[str, str]]:
     """What `--trace` shows: each bound variable and its value."""
     return [(f"v{i}", describe(value)) for i, value in enumerate(env)]
+
+
+def steps_of(program: tuple[int, ...], ctx: ProgramContext, env: tuple,
+             columns: list[str]) -> list[dict]:
+    """Each expression of a run program, with what it touched in the table: for a page
+    that highlights it (`mapo serve`) and `mapo ask --json`.
+
+    `rows`: the rows it returns, or for an expression that returns no rows the rows it
+    read; `columns`: the table's columns (by index) it names. The answer's cells are
+    the last step's rows in its columns.
+    """
+    column_of = {name: c for c, name in enumerate(columns)}
+    steps, expression = [], []
+    for token in program:
+        if token == END_ID:
+            break
+        expression.append(token)
+        if token != CLOSE_ID:
+            continue
+        i = len(steps)
+        rows, named = [], []
+        for argument in expression[1:-1]:
+            kind, value = (env[argument - ctx.first_var] if argument >= ctx.first_var
+                           else ctx.fixed[argument - ctx.n_builtins])
+            if kind == "rows":
+                rows.append(value)
+            elif kind.endswith("_column"):
+                named.append(column_of[ctx.views[value].name])
+        kind, value = env[i]
+        touched = value if kind == "rows" else _union(rows)
+        steps.append({"name": f"v{i}", "expression": format_program(expression, ctx.vocab),
+                      "type": kind, "value": describe(env[i]), "rows": bits(touched),
+                      "columns": sorted(set(named))})
+        expression = []
+    return steps
+
+
+def _union(masks: list[int]) -> int:
+    union = 0
+    for mask in masks:
+        union |= mask
+    return union
 
 
 def describe(value: tuple) -> str:

@@ -98,6 +98,11 @@ RANGES: dict[str, Range] = {
     "top": integers(1, 1000),
     "max_rows": integers(1, 10**7),
     "max_columns": integers(1, 10**4),
+    # serve
+    "port": integers(1, 65535),
+    "max_body": integers(1, 10**10),
+    "timeout": numbers(0, 3600, open_low=True),
+    "concurrency": integers(1, PROCESSES),
     # inspect
     "rows": integers(0),
     "tables": integers(1, 1000),  # fictitious tables per example

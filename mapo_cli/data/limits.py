@@ -9,6 +9,10 @@ from mapo_cli.core.errors import MapoError
 from mapo_cli.data.tables import Table
 
 
+class TooLarge(MapoError):
+    """A question or table past a limit (`mapo serve` answers it with 413)."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one question may ask of a parser. Past these an answer takes too long, or the
@@ -27,7 +31,7 @@ class Limits:
         if not text:
             raise MapoError("the question is empty")
         if len(text) > self.question_characters:
-            raise MapoError(f"the question has {len(text):,} characters; a question may have "
+            raise TooLarge(f"the question has {len(text):,} characters; a question may have "
                             f"at most {self.question_characters:,}")
         return text
 
@@ -37,21 +41,26 @@ class Limits:
         except OSError:
             return  # reading it says what is wrong
         if size > self.table_bytes:
-            raise MapoError(f"{path}: {size:,} bytes; a table may have at most "
+            raise TooLarge(f"{path}: {size:,} bytes; a table may have at most "
                             f"{self.table_bytes:,}")
 
     def check_table(self, table: Table, name: str) -> None:
-        rows, columns = len(table["rows"]), len(table["headers"])
+        self.check_grid([table["headers"], *table["rows"]], name)
+
+    def check_grid(self, grid: list[list[str]], name: str) -> None:
+        """Rows of cells, header row first: checked before the table is typed, which takes
+        longest."""
+        rows, columns = max(len(grid) - 1, 0), len(grid[0]) if grid else 0
         if rows > self.rows:
-            raise MapoError(f"{name}: {rows:,} rows; a table may have at most {self.rows:,} "
+            raise TooLarge(f"{name}: {rows:,} rows; a table may have at most {self.rows:,} "
                             "(raise it with --max-rows, at the cost of a slower answer)")
         if columns > self.columns:
-            raise MapoError(f"{name}: {columns:,} columns; a table may have at most "
+            raise TooLarge(f"{name}: {columns:,} columns; a table may have at most "
                             f"{self.columns:,} (raise it with --max-columns)")
-        for row in [table["headers"], *table["rows"]]:
+        for row in grid:
             for cell in row:
                 if len(cell) > self.cell_characters:
-                    raise MapoError(f"{name}: a cell of {len(cell):,} characters; a cell may "
+                    raise TooLarge(f"{name}: a cell of {len(cell):,} characters; a cell may "
                                     f"have at most {self.cell_characters:,}")
 
 

@@ -232,8 +232,18 @@ def read_wtq_csv(path: Path) -> list[list[str]]:
 
 def read_plain_csv(path: Path, delimiter: str = ",") -> list[list[str]]:
     """The cells of a standard CSV (or, with a tab delimiter, TSV) file, header row first."""
-    text = _decode(_read_bytes(path), path)
-    return _read_grid(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), path)
+    return csv_grid(_decode(_read_bytes(path), path), path, delimiter)
+
+
+def csv_grid(text: str, name: Path, delimiter: str = ",") -> list[list[str]]:
+    """The cells of CSV text, header row first; `name` is what errors call it."""
+    return _read_grid(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), name)
+
+
+def read_table_file(path: Path) -> list[list[str]]:
+    """A table the user points at: CSV, or TSV if the name ends in `.tsv`; header row first."""
+    path = Path(path)
+    return read_plain_csv(path, "\t" if path.suffix.lower() == ".tsv" else ",")
 
 
 def read_tagged(path: Path) -> CellValues:
@@ -361,16 +371,10 @@ def load_csv_table(tables_dir: Path, table_id: str) -> Table:
     return build_table(table_id, grid)
 
 
-def load_table_file(path: Path) -> Table:
-    """A table the user points at: CSV, or TSV if the name ends in `.tsv`; header row first."""
-    path = Path(path)
-    grid = read_plain_csv(path, "\t" if path.suffix.lower() == ".tsv" else ",")
-    check_grid(grid, path)
-    return build_table(path.name, grid)
-
-
-def table_from_rows(rows: list[list[str]], table_id: str = "table") -> Table:
-    """A table given as rows of cells (header row first), checked like a file."""
+def table_from_rows(rows: list[list[str]], table_id: str = "table",
+                    name: Path | None = None) -> Table:
+    """A table given as rows of cells (header row first), checked like a file; `name` is
+    what errors call it (default: the id)."""
     grid = [[str(cell) for cell in row] for row in rows]
-    check_grid(grid, Path(table_id))
+    check_grid(grid, name or Path(table_id))
     return build_table(table_id, grid)

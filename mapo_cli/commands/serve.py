@@ -1,0 +1,74 @@
+"""`mapo serve`: a trained parser behind an HTTP API and a web page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mapo_cli.commands.common import (
+    BeamOrderOption,
+    RerankerOption,
+    console,
+    reports_errors,
+)
+from mapo_cli.core.errors import UsageError
+from mapo_cli.core.ranges import check_options
+from mapo_cli.data.limits import Limits
+
+
+@reports_errors
+def serve(
+    runs: Annotated[Optional[list[str]], typer.Argument(  # noqa: UP045
+        metavar="[RUN...]", show_default=False,
+        help="Run directories, checkpoint files or bundled models' names (several answer as "
+        "an ensemble); none: the bundled model wtq.")] = None,
+    host: Annotated[str, typer.Option(
+        help="Address to listen on; 127.0.0.1 serves this machine only, 0.0.0.0 every "
+        "network it is on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    reranker: RerankerOption = None,
+    beam_order: BeamOrderOption = False,
+    max_rows: Annotated[int, typer.Option(help="Refuse a table with more rows (413).")
+                        ] = Limits.rows,
+    max_columns: Annotated[int, typer.Option(help="Refuse a table with more columns (413).")
+                           ] = Limits.columns,
+    max_body: Annotated[int, typer.Option(help="Refuse a request body of more bytes (413).")
+                        ] = 5_000_000,
+    timeout: Annotated[float, typer.Option(
+        help="Seconds a request may take before it is answered with 504.")] = 30.0,
+    concurrency: Annotated[int, typer.Option(
+        help="Questions answered at once; more wait their turn.")] = 4,
+) -> None:
+    """Serve a parser: POST /api/ask, GET /api/health, GET /api/model, and a page at /.
+
+    The page takes a pasted or uploaded CSV (or an example table) and a
+    question, and shows the answer, the ranked programs and, step by step,
+    what each program touched in the table. The API takes
+    {"question": ..., "csv": "..."} or {"question": ..., "rows": [[header...], [...]]}
+    (and beam, top) and answers with what `mapo ask --json` prints. Its schema
+    is at /docs and /openapi.json. Bad input is a 4xx JSON error with a message;
+    no request names a file the server reads.
+    """
+    import uvicorn
+
+    from mapo_cli.analysis.ask import Parser
+    from mapo_cli.learn.bundled import bundled_models, find_run
+    from mapo_cli.serve import Settings, create_app
+
+    check_options(port=port, max_rows=max_rows, max_columns=max_columns, max_body=max_body,
+                  timeout=timeout, concurrency=concurrency)
+    if any(not run.strip() for run in runs or []):
+        raise UsageError("an empty path names nothing: give a run, or none for the bundled model")
+    parser = Parser.load(*(runs or []), reranker=reranker, beam_order=beam_order,
+                         limits=Limits(rows=max_rows, columns=max_columns))
+    shipped = {m.path: m for m in bundled_models()}
+    paths = [find_run(run) for run in runs or []] or [Path(parser.sources[0])]
+    info = shipped[paths[0]].to_json() if len(paths) == 1 and paths[0] in shipped else {}
+    app = create_app(parser, Settings(body_bytes=max_body, seconds=timeout,
+                                      concurrency=concurrency),
+                     {"bundled": info} if info else None)
+    console.print(f"serving {', '.join(parser.sources)} at http://{host}:{port}/ "
+                  "(Ctrl-C stops)", highlight=False, soft_wrap=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
