@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mapo_cli.data.scoring import TargetScorer
+from mapo_cli.language.assistance import CLOSE_ID, END_ID
 from mapo_cli.language.context import ProgramContext, bits, literal_value
 from mapo_cli.language.explain import execute_checked
 from mapo_cli.language.grammar import load_grammar
-from mapo_cli.language.assistance import CLOSE_ID, END_ID
 from mapo_cli.language.interpreter import Interpreter, answer_strings
 from mapo_cli.language.program import format_program, split_program, to_ids, unlinked_literals
 
