@@ -8,7 +8,7 @@ OUT    ?= out
 # The pretrained encoder's cache (`mapo train --encoder`) stays beside the other outputs.
 export MAPO_CACHE ?= $(abspath $(OUT))/cache
 
-.PHONY: install demo test lint bench bench-explore bench-train bench-seeds bench-rerank bench-table2 \
+.PHONY: install demo test browser lint bench bench-explore bench-train bench-seeds bench-rerank bench-table2 \
 	bench-encode bench-ask bench-wikisql bench-ray bench-hostile model clean
 
 $(STAMP): pyproject.toml
@@ -43,8 +43,17 @@ demo: install
 	$(BIN)/mapo inspect run $(DEMO)/mapo $(DEMO)/reinforce --plot $(DEMO)/curves.png
 	$(BIN)/mapo inspect spurious $(DEMO)/store --run $(DEMO)/mapo
 
-test: install
+test: install browser
 	$(BIN)/pytest
+
+## A browser for tests/test_serve_browser.py: Debian's chromium and chromium-driver,
+## installed with apt-get when they are missing and this runs as root; elsewhere the
+## test skips and says why.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } || \
+	echo "no chromium installed here: tests/test_serve_browser.py will skip"
 
 lint: install
 	$(BIN)/ruff check mapo_cli tests datasets benchmarks
