@@ -9,7 +9,7 @@ OUT    ?= out
 export MAPO_CACHE ?= $(abspath $(OUT))/cache
 
 .PHONY: install demo test browser lint bench bench-explore bench-train bench-seeds bench-rerank bench-table2 \
-	bench-encode bench-ask bench-wikisql bench-ray bench-hostile model clean
+	bench-encode bench-ask bench-wikisql bench-ray bench-hostile bench-serve model clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -168,10 +168,19 @@ bench-encode: install
 	MAPO_CACHE=$(abspath $(OUT))/cache-bench $(BIN)/python benchmarks/encode_cost.py \
 		$(OUT)/wtq/random-split-1-train.jsonl $(OUT)/wtq/random-split-1-dev.jsonl
 
-## `mapo ask` latency with bench-train's run: one question from process start, and
-## per further question on stdin, on a 50-row table.
+## `mapo ask` latency with the bundled model (or ASK_RUN): one question from process start,
+## and per further question on stdin, on a 50-row table (with the encoder's cache warm, and
+## empty), and on a 10,000-row, 30-column one.
+ASK_RUN ?=
 bench-ask: install
-	$(BIN)/python benchmarks/ask_latency.py $(TRAIN_RUN)
+	$(BIN)/python benchmarks/ask_latency.py $(ASK_RUN)
+	$(BIN)/python benchmarks/ask_latency.py $(ASK_RUN) --empty-cache
+	$(BIN)/python benchmarks/ask_latency.py $(ASK_RUN) --rows 10000 --columns 30 --empty-cache
+
+## `mapo serve` under load (BENCHMARKS.md, "mapo serve"): 200 requests, 8 at a time, on
+## bench-ask's 50-row table, with the bundled model.
+bench-serve: install
+	$(BIN)/python benchmarks/serve_load.py --requests 200 --concurrency 8
 
 ## WikiSQL end to end on the shared sample of the real data (772 train / 228 dev
 ## questions, split by table): prepare, explore both splits (1,000 samples per
