@@ -160,3 +160,20 @@ def test_an_empty_question_a_bad_option_and_a_missing_run_are_clear_errors(
         assert result.exit_code != 0 and message in result.output, (arguments, result.output)
     with pytest.raises(MapoError, match="empty table"):
         mapo_cli.Parser.load(tiny_run).table([["Nation", "Gold"]])
+
+
+def test_a_real_world_table_is_typed_as_prepare_csv_types_it(tiny_run: Path,
+                                                             tmp_path: Path) -> None:
+    """Thousands separators, dates in common formats, empty cells, a repeated header."""
+    from mapo_cli.data.tables import load_csv_table
+
+    (tmp_path / "t.csv").write_text(
+        "Name,Score,Score,Date\n"
+        'Ann,"1,234",7,"March 3, 1999"\n'
+        "Bob,,8,1999-04-05\n"
+        'Cy,"12,000,000",,5 June 2001\n')
+    table = mapo_cli.Parser.load(tiny_run).table(tmp_path / "t.csv")
+    assert table == load_csv_table(tmp_path, "t.csv")
+    assert table["columns"][1] != table["columns"][2]  # the repeated header, told apart
+    assert table["numbers"][1] == [1234.0, None, 12000000.0]
+    assert table["dates"][3] == ["1999-03-03", "1999-04-05", "2001-06-05"]
