@@ -134,10 +134,35 @@ def test_a_fresh_process_with_an_empty_cache_answers_with_the_shipped_model(
     table = tmp_path / "medals.csv"
     table.write_text(MEDALS)
     env = {**os.environ, "MAPO_CACHE": str(tmp_path / "empty-cache")}
-    result = subprocess.run([MAPO, "ask", str(table), "which nation won the most silver?",
+    result = subprocess.run([MAPO, "ask", str(table), "how many nations won more than 10 gold?",
                              "--json"], check=False, capture_output=True, text=True, env=env,
                             timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     reply = json.loads(result.stdout)
-    assert reply["answer"] == ["Norway"]
-    assert "r.silver-num" in reply["programs"][0]["program"]
+    assert reply["answer"] == ["3"]
+    assert reply["programs"][0]["program"] == "(filter> all_rows 10 r.gold-num) (count v0)"
+    assert (tmp_path / "empty-cache").is_dir()  # the encoder's vectors were computed here
+
+
+WTQ = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "wtq"
+
+
+@pytest.mark.skipif(not WTQ.is_dir(), reason=f"WikiTableQuestions not found at {WTQ}")
+def test_decoding_the_shipped_model_by_name_equals_decoding_its_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mapo_cli.data.dataset import load_dataset, write_jsonl
+    from mapo_cli.data.prepare_wtq import prepare_wtq
+
+    prepare_wtq(WTQ, tmp_path / "prepared")
+    examples, _ = load_dataset(tmp_path / "prepared" / "random-split-1-dev.jsonl")
+    few = tmp_path / "prepared" / "few-dev.jsonl"
+    write_jsonl(few, examples[:40])
+    monkeypatch.chdir(tmp_path)
+    answers = []
+    for run in ("wtq", str(bundled.MODELS / "wtq")):
+        out = tmp_path / f"{len(answers)}.tsv"
+        result = runner.invoke(app, ["decode", run, str(few), "--out", str(out), "--json",
+                                     "--workers", "1"])
+        assert result.exit_code == 0, result.output
+        answers.append(out.read_text())
+    assert answers[0] == answers[1] and len(answers[0].splitlines()) == 40

@@ -20,7 +20,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
+
+import tomli_w
 
 from mapo_cli.core.atomic import write_text
 from mapo_cli.learn.checkpoint import load_checkpoint, save_checkpoint
@@ -46,8 +49,8 @@ def main() -> None:
         float32 = _decode([args.run], args.dev, "--reranker", str(args.reranker))
         float32_beam = _decode([args.run], args.dev)
         _write_weights(args.run, staging, half=True)
-        shutil.copyfile(args.reranker, staging / "reranker.json")
-        float16 = _decode([staging], args.dev)  # its own reranker.json
+        _reranker_by_name(args.reranker, staging / "reranker.json", args.name)
+        float16 = _decode([staging], args.dev)  # its own reranker.json, as shipped
         float16_beam = _decode([staging], args.dev, "--beam-order")
         half = (float16["correct"] >= float32["correct"]
                 and float16_beam["correct"] >= float32_beam["correct"])
@@ -57,7 +60,6 @@ def main() -> None:
             float16, float16_beam = float32, float32_beam
         _relative_config(args.run / "config.toml", staging / "config.toml")
         shutil.copyfile(args.run / "metrics.jsonl", staging / "metrics.jsonl")
-        _members_by_name(staging / "reranker.json", args.name)
         extra = load_checkpoint(staging / "best.pt").extra
         info = {
             "trained_on": "WikiTableQuestions 1.0.2, random-split-1-train",
@@ -104,18 +106,25 @@ def _write_weights(run: Path, out: Path, half: bool) -> None:
 
 
 def _relative_config(source: Path, target: Path) -> None:
-    """The run's settings, with this machine's absolute paths made relative to the
-    working directory (the repository, where `make model` runs)."""
-    text = source.read_text(encoding="utf-8")
-    write_text(target, text.replace(os.getcwd() + os.sep, ""))
+    """The run's settings, with no path of this machine: a path inside the working
+    directory (the repository, where `make model` runs) relative to it, another one
+    its file name."""
+    settings = tomllib.loads(source.read_text(encoding="utf-8"))
+    for key, value in settings.items():
+        if isinstance(value, str) and os.path.isabs(value):
+            inside = Path(value).is_relative_to(Path.cwd())
+            settings[key] = str(Path(value).relative_to(Path.cwd())) if inside \
+                else Path(value).name
+    write_text(target, tomli_w.dumps(settings))
 
 
-def _members_by_name(reranker: Path, name: str) -> None:
-    """The reranker names its member by the bundled model, not this machine's path."""
-    content = json.loads(reranker.read_text(encoding="utf-8"))
+def _reranker_by_name(source: Path, target: Path, name: str) -> None:
+    """The reranker, naming its member by the bundled model and its data by file name, not
+    by this machine's paths (its features keep their order: the loader checks it)."""
+    content = json.loads(source.read_text(encoding="utf-8"))
     content["members"] = [f"{name}/best.pt"]
     content["fit"]["data"] = Path(content["fit"]["data"]).name
-    write_text(reranker, json.dumps(content, indent=1, sort_keys=True) + "\n")
+    write_text(target, json.dumps(content, indent=1) + "\n")
 
 
 if __name__ == "__main__":

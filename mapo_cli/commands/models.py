@@ -28,7 +28,8 @@ def models(json_output: JsonOption = False) -> None:
         return
     table = Table(title="bundled models")
     for column in ("name", "trained on", "dev accuracy (beam 5)", "with its reranker", "size"):
-        table.add_column(column, justify="left" if column in ("name", "trained on") else "right")
+        table.add_column(column, justify="left" if column in ("name", "trained on") else "right",
+                         overflow="fold")
     for model in found:
         info = model.info
         table.add_row(model.name + (" (default)" if model.to_json()["default"] else ""),

@@ -8,6 +8,7 @@ filter needs for a given literal are computed once and cached.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,20 @@ def bits(mask: int) -> list[int]:
         rows.append(low.bit_length() - 1)
         mask ^= low
     return rows
+
+
+def mask_of(rows: Iterable[int]) -> int:
+    """The row-set mask of row indices (numpy's bit packing for many rows: setting bits one
+    by one in a large int costs the int's length each time)."""
+    rows = list(rows)
+    if len(rows) < 64:
+        mask = 0
+        for i in rows:
+            mask |= 1 << i
+        return mask
+    flags = np.zeros(max(rows) + 1, dtype=bool)
+    flags[rows] = True
+    return int.from_bytes(np.packbits(flags, bitorder="little").tobytes(), "little")
 
 
 @dataclass
@@ -77,7 +92,7 @@ def build_views(table: dict) -> list[View]:
             views.append(View(name, "date", values, _each_distinct(format_date, values)))
     for view in views:
         present = [i for i, v in enumerate(view.values) if v is not None]
-        view.present = sum(1 << i for i in present)
+        view.present = mask_of(present)
         if view.kind != "str":
             view.order = sorted(present, key=lambda i, vals=view.values: (vals[i], i))
     return views
@@ -152,10 +167,8 @@ class ProgramContext:
         mask = self._contains.get(key)
         if mask is None:
             values = self.views[view_index].values
-            mask = 0
-            for i, cell in enumerate(values):
-                if cell is not None and contains(cell, needle):
-                    mask |= 1 << i
+            mask = mask_of(i for i, cell in enumerate(values)
+                           if cell is not None and contains(cell, needle))
             self._contains[key] = mask
         return mask
 
@@ -206,10 +219,6 @@ def _holds(op: str, a: float, b: float) -> bool:
 
 def _compare_mask(values: list[Any], op: str, target: Any) -> int:
     dates = isinstance(target, tuple)
-    mask = 0
-    for i, value in enumerate(values):
-        if value is None or isinstance(value, tuple) != dates:
-            continue
-        if date_holds(op, value, target) if dates else _holds(op, value, target):
-            mask |= 1 << i
-    return mask
+    return mask_of(i for i, value in enumerate(values)
+                   if value is not None and isinstance(value, tuple) == dates
+                   and (date_holds(op, value, target) if dates else _holds(op, value, target)))

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from mapo_cli.language.context import ProgramContext, bits
+from mapo_cli.language.context import ProgramContext, bits, mask_of
 from mapo_cli.language.pruning import filter_rule, over_several, several
 from mapo_cli.language.registry import Registry, Value
 
@@ -56,15 +56,16 @@ def argbest(ctx: ProgramContext, op: str | None, rows: int, view: int) -> Value:
     v = ctx.views[view]
     order = v.order if op == "min" else v.order[::-1]
     best = None
-    result = 0
+    member = set(bits(rows)) if rows.bit_length() > 256 else None  # a shift is O(rows)
+    chosen = []
     for i in order:
-        if rows >> i & 1:
+        if (i in member) if member is not None else rows >> i & 1:
             if best is None:
                 best = v.values[i]
             elif v.values[i] != best:
                 break
-            result |= 1 << i
-    return ("rows", result)
+            chosen.append(i)
+    return ("rows", mask_of(chosen))
 
 
 def _compare_rule(ctx: ProgramContext, op: str | None, args: tuple, result: Any,
@@ -198,11 +199,7 @@ def same_as(ctx: ProgramContext, op: str | None, row: int, view: int) -> Value:
     value = v.values[row.bit_length() - 1]
     if value is None:
         return ("rows", 0)
-    result = 0
-    for i in bits(v.present & ~row):
-        if v.values[i] == value:
-            result |= 1 << i
-    return ("rows", result)
+    return ("rows", mask_of(i for i in bits(v.present & ~row) if v.values[i] == value))
 
 
 def _diff_rule(ctx: ProgramContext, op: str | None, args: tuple, result: Any,

@@ -53,17 +53,17 @@ NAMED: dict[int, dict[str, str]] = {
     # each distinct cell typed once (issue 37): the programs, their answers' values and
     # rewards are the same.
     2: {
-        "hop": "2488ad317b8becc1",
-        "argbest": "db9a14fa6d7a9815",
-        "compare": "9ad1f3417eab8e46",
-        "contains": "40ea1229b9ce3e31",
-        "end_row": "188a7ded92104950",
-        "adjacent_row": "450029a4d92c2aa3",
-        "count": "3e53ae7ce1212f0f",
-        "aggregate": "0fce4d60445f7611",
-        "mode": "7c18d97e0064b5ed",
-        "same_as": "318c514b483bde83",
-        "diff": "3a6ba460c90124ca",
+        "hop": "3e992bc9a08d7ac2",
+        "argbest": "feaf8ae83cca113a",
+        "compare": "9a2d25dfe3cecb02",
+        "contains": "f717893f91a85194",
+        "end_row": "6e4df040ef04b4e8",
+        "adjacent_row": "8c66e65a68a0b4e3",
+        "count": "01377a0946598efa",
+        "aggregate": "8449fc1ac76d4923",
+        "mode": "0ebdb977b7f29c90",
+        "same_as": "49a9446bc883bf2f",
+        "diff": "30a3a0fd66d35ddc",
     },
 }
 """Versions named before the version was derived: per built-in, the digest of its code then."""
