@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="*")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--server-concurrency", type=int, default=4)
+    parser.add_argument("--server-concurrency", type=int, default=2)
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:

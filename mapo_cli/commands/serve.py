@@ -13,7 +13,7 @@ from mapo_cli.commands.common import (
     console,
     reports_errors,
 )
-from mapo_cli.core.errors import UsageError
+from mapo_cli.core.errors import Stopped, UsageError
 from mapo_cli.core.ranges import check_options
 from mapo_cli.data.limits import Limits
 
@@ -39,7 +39,8 @@ def serve(
     timeout: Annotated[float, typer.Option(
         help="Seconds a request may take before it is answered with 504.")] = 30.0,
     concurrency: Annotated[int, typer.Option(
-        help="Questions answered at once; more wait their turn.")] = 4,
+        help="Questions answered at once; more wait their turn (two gave the most "
+        "requests per second on two cores: BENCHMARKS.md).")] = 2,
 ) -> None:
     """Serve a parser: POST /api/ask, GET /api/health, GET /api/model, and a page at /.
 
@@ -71,4 +72,8 @@ def serve(
                      {"bundled": info} if info else None)
     console.print(f"serving {', '.join(parser.sources)} at http://{host}:{port}/ "
                   "(Ctrl-C stops)", highlight=False, soft_wrap=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    except Stopped as stopped:  # uvicorn shut down cleanly, then raised the signal again
+        raise Stopped(stopped.exit_code - 128, "mapo serve stopped; the requests it had "
+                      "taken were answered") from None

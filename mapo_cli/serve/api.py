@@ -45,7 +45,7 @@ class Settings:
 
     body_bytes: int = 5_000_000
     seconds: float = 30.0
-    concurrency: int = 4
+    concurrency: int = 2
 
 
 class AskRequest(BaseModel):

@@ -173,7 +173,8 @@ async function describeModel() {
     const model = await (await fetch("/api/model")).json();
     const accuracy = model.bundled && model.bundled.dev_accuracy_reranked
       ? `, ${(100 * model.bundled.dev_accuracy_reranked).toFixed(1)} % on WikiTableQuestions dev` : "";
-    $("model").textContent = `model: ${model.runs.join(", ")} (${model.encoder} encoder${accuracy})`;
+    const name = model.bundled ? `${model.bundled.name}, bundled with mapo` : model.runs.join(", ");
+    $("model").textContent = `model: ${name} (${model.encoder} encoder${accuracy})`;
   } catch (error) {
     $("model").textContent = "the server did not say which model it serves";
   }
