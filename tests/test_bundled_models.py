@@ -58,7 +58,7 @@ def test_a_name_is_the_bundled_model_unless_a_path_of_that_name_exists(
         find_run("wtq")
     shutil.copytree(installed / "wtq", tmp_path / "wtq", dirs_exist_ok=True)
     assert find_run("wtq") == Path("wtq")  # a run of that name here wins
-    with pytest.raises(MapoError, match=r"no such run directory, checkpoint or bundled model "
+    with pytest.raises(MapoError, match=r"no such checkpoint or run directory, nor a bundled model "
                                         r"\(bundled: wtq\)"):
         find_run("wikisql")
 
@@ -109,11 +109,12 @@ def test_inspect_run_and_a_missing_name_are_one_line_errors_or_reports(installed
     result = runner.invoke(app, ["inspect", "run", "wtq", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["runs"][0]["run"] == str(installed / "wtq")
-    for command in (["ask", "nope", "medals.csv", "which?"], ["decode", "nope", "dev.jsonl"],
-                    ["inspect", "run", "nope"]):
+    for command, message in [(["ask", "nope", "medals.csv", "which?"], "(bundled: wtq)"),
+                             (["decode", "nope", "dev.jsonl"], "(bundled: wtq)"),
+                             (["inspect", "run", "nope"], "nope: no such run directory")]:
         missing = runner.invoke(app, command)
         assert missing.exit_code == 1, (command, missing.output)
-        assert missing.output.count("\n") == 1 and "(bundled: wtq)" in missing.output
+        assert missing.output.count("\n") == 1 and message in missing.output
 
 
 # ---------------------------------------------------------------- the model that ships

@@ -16,7 +16,7 @@ from typing import Any
 
 from mapo_cli.core.atomic import atomic_file
 from mapo_cli.core.errors import MapoError
-from mapo_cli.learn.bundled import find_run
+from mapo_cli.learn.bundled import named
 from mapo_cli.learn.run_dir import BEST, CONFIG, read_metrics
 
 Json = dict[str, Any]
@@ -73,7 +73,7 @@ class RunInfo:
 
 def load_run(path: Path) -> RunInfo:
     """Read a run directory (or a bundled model's); MapoError if it is not one."""
-    path = find_run(path)
+    path = named(path)
     if not path.is_dir():
         raise MapoError(f"{path}: no such run directory")
     config_path = path / CONFIG

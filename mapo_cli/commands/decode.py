@@ -80,12 +80,12 @@ def decode(
     from mapo_cli.analysis.rerank import load_reranker
     from mapo_cli.data.dataset import write_jsonl
     from mapo_cli.data.scoring import write_predictions
-    from mapo_cli.learn.bundled import find_run, ranking
+    from mapo_cli.learn.bundled import named, ranking
 
     check_options(beam=beam, workers=workers, batch=batch)
     if len(paths) < 2:
         raise MapoError("give at least one run (or checkpoint) and then the data file")
-    models, data = [find_run(run) for run in paths[:-1]], paths[-1]
+    models, data = [named(run) for run in paths[:-1]], paths[-1]
     reranker = ranking(models, reranker, beam_order)
     for output in (out, programs):
         if output is not None:

@@ -24,7 +24,7 @@ from mapo_cli.commands.common import (
 from mapo_cli.commands.inspect_run import inspect_run
 from mapo_cli.commands.paths import check_outputs, check_writable, run_inputs
 from mapo_cli.core.ranges import check_options
-from mapo_cli.learn.bundled import find_run
+from mapo_cli.learn.bundled import named
 
 app = typer.Typer(cls=MapoGroup, no_args_is_help=True, help="Analyse stores and runs: memory "
                   "buffers, spurious programs, learning curves.")
@@ -234,7 +234,7 @@ def inspect_spurious(
     if out is not None:
         check_writable(out)
     if run is not None:
-        run = find_run(run)
+        run = named(run)
     check_outputs({"--out": out}, [store, *(run_inputs(run) if run is not None else [])])
     with count_progress("spurious", disable=json_output) as report_progress:
         report = analyse_store(store, tables=tables, seed=seed, run=run, limit=limit or None,

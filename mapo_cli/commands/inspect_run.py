@@ -17,7 +17,7 @@ from mapo_cli.commands.common import (
 )
 from mapo_cli.commands.paths import check_outputs, check_writable
 from mapo_cli.core.ranges import check_options
-from mapo_cli.learn.bundled import find_run
+from mapo_cli.learn.bundled import named
 
 
 @reports_errors
@@ -40,7 +40,7 @@ def inspect_run(
     check_options(rows=rows)
     if plot is not None:
         check_writable(plot)
-    runs = [find_run(run) for run in runs]
+    runs = [named(run) for run in runs]
     check_outputs({"--plot": plot}, runs)
     infos = [load_run(run) for run in runs]
     if plot is not None:

@@ -59,12 +59,12 @@ def rerank(
     ranks the same runs' pools with it instead of by their mean probability.
     """
     from mapo_cli.analysis.rerank import fit_on_file, save_reranker
-    from mapo_cli.learn.bundled import find_run
+    from mapo_cli.learn.bundled import named
 
     check_options(beam=beam, workers=workers, batch=batch)
     if len(paths) < 2:
         raise MapoError("give at least one run (or checkpoint) and then the data file")
-    models, data = [find_run(run) for run in paths[:-1]], paths[-1]
+    models, data = [named(run) for run in paths[:-1]], paths[-1]
     check_writable(out)
     check_outputs({"--out": out},
                   [*data_inputs(data), *(p for run in models for p in run_inputs(run))])

@@ -76,8 +76,20 @@ def find_run(path: Path | str, root: Path | None = None) -> Path:
     if str(path) in bundled:
         return bundled[str(path)]
     known = ", ".join(sorted(bundled)) or "none installed"
-    raise MapoError(f"{path}: no such run directory, checkpoint or bundled model "
+    raise MapoError(f"{path}: no such checkpoint or run directory, nor a bundled model "
                     f"(bundled: {known})")
+
+
+def named(path: Path | str, root: Path | None = None) -> Path:
+    """What a command's RUN argument names, before any check: the bundled model's
+    directory where no such path exists and a bundled model has that name, else the path
+    as given (what is wrong with it is said where it is read, after the cheaper checks)."""
+    path = Path(path)
+    if not path.exists():
+        for model in bundled_models(root):
+            if model.name == str(path):
+                return model.path
+    return path
 
 
 def _is_run(path: Path) -> bool:
