@@ -162,3 +162,20 @@ def test_the_page_and_its_files_are_served_from_the_package(client: TestClient) 
         assert client.get(path).status_code == 200, path
     assert "http" not in client.get("/").text.replace("http-equiv", "")  # nothing fetched
     assert client.get("/page/../api.py").status_code == 404
+
+
+def test_concurrent_first_requests_to_the_shipped_model_share_one_encoder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an empty encoder cache, eight requests at once load the transformer once and
+    get the answers they get one by one."""
+    monkeypatch.setenv("MAPO_CACHE", str(tmp_path / "cache"))
+    parser = Parser.load()
+    client = TestClient(create_app(parser, Settings(concurrency=8)))
+    tables = [MEDALS.replace("Norway", f"Norway {k}") for k in range(8)]  # 8 encoder inputs
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda t: client.post(
+            "/api/ask", json={"question": QUESTION, "csv": t}).json(), tables))
+    assert parser.decoders[0].contexts.computed == 8
+    serial = [client.post("/api/ask", json={"question": QUESTION, "csv": t}).json()
+              for t in tables]
+    assert together == serial and all(reply["answer"] for reply in serial)

@@ -13,6 +13,7 @@ e.g. `mapo decode` of a table no run has seen).
 from __future__ import annotations
 
 import os
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -51,9 +52,14 @@ class ContextCache:
         _check_can_be_made(self.directory)
         self.computed = 0  # examples this object ran through the transformer
         self._model: PretrainedEncoder | None = None
+        self._loading = threading.Lock()  # `mapo serve`'s threads load the transformer once
 
     def __getstate__(self) -> dict:  # actor processes get the directory, not the transformer
-        return {**self.__dict__, "_model": None}
+        return {key: value for key, value in self.__dict__.items()
+                if key not in ("_model", "_loading")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _model=None, _loading=threading.Lock())
 
     def path(self, key: str) -> Path:
         return self.directory / key[:2] / f"{key}.npz"
@@ -91,8 +97,9 @@ class ContextCache:
         return len(ordered)
 
     def _compute(self, inputs: list[EncoderInput]) -> list[ContextVectors]:
-        if self._model is None:
-            self._model = PretrainedEncoder(self.encoder)
+        with self._loading:
+            if self._model is None:
+                self._model = PretrainedEncoder(self.encoder)
         vectors = self._model.encode(inputs)
         for found, computed in zip(inputs, vectors, strict=True):
             self._write(self.path(found.key(self.encoder)), computed)
