@@ -292,9 +292,12 @@ def check_grid(grid: list[list[str]], path: Path) -> None:
 
 def _column_view(values: list[Any], cells: list[str]) -> list[Any] | None:
     """A typed view of one column when at least half of its non-empty cells have a value."""
-    filled = [value for value, cell in zip(values, cells) if cell.strip()]
-    have = sum(value is not None for value in filled)
-    if not filled or 2 * have < len(filled):
+    filled = have = 0
+    for value, cell in zip(values, cells):
+        if cell.strip():
+            filled += 1
+            have += value is not None
+    if not filled or 2 * have < filled:
         return None
     return values
 

@@ -94,8 +94,17 @@ def build_views(table: dict) -> list[View]:
         present = [i for i, v in enumerate(view.values) if v is not None]
         view.present = mask_of(present)
         if view.kind != "str":
-            view.order = sorted(present, key=lambda i, vals=view.values: (vals[i], i))
+            view.order = _ascending(present, view.values)
     return views
+
+
+def _ascending(rows: list[int], values: list[Any]) -> list[int]:
+    """`rows` by value, then by row: each distinct value sorted once (long columns repeat
+    theirs), equal values in row order."""
+    groups: dict[Any, list[int]] = {}
+    for i in rows:
+        groups.setdefault(values[i], []).append(i)
+    return [i for value in sorted(groups) for i in groups[value]]
 
 
 def _each_distinct(function: Any, values: list[Any]) -> list[Any]:

@@ -53,17 +53,17 @@ NAMED: dict[int, dict[str, str]] = {
     # each distinct cell typed once (issue 37): the programs, their answers' values and
     # rewards are the same.
     2: {
-        "hop": "3e992bc9a08d7ac2",
-        "argbest": "feaf8ae83cca113a",
-        "compare": "9a2d25dfe3cecb02",
-        "contains": "f717893f91a85194",
-        "end_row": "6e4df040ef04b4e8",
-        "adjacent_row": "8c66e65a68a0b4e3",
-        "count": "01377a0946598efa",
-        "aggregate": "8449fc1ac76d4923",
-        "mode": "0ebdb977b7f29c90",
-        "same_as": "49a9446bc883bf2f",
-        "diff": "30a3a0fd66d35ddc",
+        "hop": "1cc8a591ea0ece6b",
+        "argbest": "a13fdbd8cc8d3bed",
+        "compare": "238f3fb7051c0c2d",
+        "contains": "3b946629cf877bf9",
+        "end_row": "fe721787d15cdb4f",
+        "adjacent_row": "99be80302f3b3357",
+        "count": "3e45d8a9fa7e3ea9",
+        "aggregate": "b8f483b5dc4385bb",
+        "mode": "c631c9d4fe565e28",
+        "same_as": "7a34a132c3a7e44d",
+        "diff": "1dd8503af874745a",
     },
 }
 """Versions named before the version was derived: per built-in, the digest of its code then."""

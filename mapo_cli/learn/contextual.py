@@ -84,7 +84,7 @@ def encoder_input(example: Mapping, table: Mapping) -> EncoderInput:
 def _snapshot(cells: Sequence[str], question_words: set[str]) -> str:
     """The cell sharing most words with the question (else the first), cut to CELL_WORDS."""
     best, best_overlap = (cells[0] if cells else ""), 0
-    for cell in cells:
+    for cell in dict.fromkeys(cells):  # each distinct cell once, in order: ties keep the first
         overlap = len(question_words.intersection(normalize_text(cell).split()))
         if overlap > best_overlap:
             best, best_overlap = cell, overlap
