@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--server-concurrency", type=int, default=2)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         table = Path(folder) / "cities.csv"
@@ -41,7 +42,8 @@ def main() -> None:
         csv_text = table.read_text(encoding="utf-8")
     mapo = str(Path(sys.executable).with_name("mapo"))
     server = subprocess.Popen([mapo, "serve", *args.runs, "--port", str(args.port),
-                               "--concurrency", str(args.server_concurrency)],
+                               "--concurrency", str(args.server_concurrency),
+                               "--workers", str(args.workers)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{args.port}"
     try:
@@ -66,7 +68,7 @@ def main() -> None:
     failed = sum(status != 200 for _, status in results)
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
     print(f"{args.requests} requests, {args.concurrency} at a time, server concurrency "
-          f"{args.server_concurrency}: {args.requests / wall:.1f} requests/s, "
+          f"{args.server_concurrency}, {args.workers} worker(s): {args.requests / wall:.1f} requests/s, "
           f"p50 {1000 * statistics.median(latencies):.0f} ms, p99 {1000 * p99:.0f} ms, "
           f"{failed} failed, {wall:.1f} s in all")
 

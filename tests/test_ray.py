@@ -328,7 +328,7 @@ def test_ctrl_c_while_ray_starts_is_one_line_and_leaves_no_process(
     args = [sys.executable, "-m", "mapo_cli.main", "explore",
             str(prepared_demo / "random-split-1-train.jsonl"), "--store", str(tmp_path / "s"),
             "--samples-per-example", "1500", "--backend", "ray"]
-    process = subprocess.Popen(args, env={**os.environ, "MAPO_TEST_TAG": tag},
+    process = subprocess.Popen(_interruptible(args), env={**os.environ, "MAPO_TEST_TAG": tag},
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                start_new_session=True)
     try:
@@ -346,3 +346,12 @@ def test_ctrl_c_while_ray_starts_is_one_line_and_leaves_no_process(
     finally:
         for pid in alive(tag):
             os.kill(pid, signal.SIGKILL)
+
+
+def _interruptible(args: list[str]) -> list[str]:
+    """`args` with Ctrl-C's default disposition, as in a terminal: a suite run in the
+    background (`&`) hands its children SIGINT ignored, and a command rightly keeps an
+    ignored SIGINT ignored. The same process execs `args` (a disposition survives exec)."""
+    setup = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+             "os.execv(sys.argv[1], sys.argv[1:])")
+    return [sys.executable, "-c", setup, *args]

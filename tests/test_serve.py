@@ -179,3 +179,40 @@ def test_concurrent_first_requests_to_the_shipped_model_share_one_encoder(
     serial = [client.post("/api/ask", json={"question": QUESTION, "csv": t}).json()
               for t in tables]
     assert together == serial and all(reply["answer"] for reply in serial)
+
+
+def test_mapo_serve_with_two_worker_processes_answers_and_stops_cleanly(
+        run: Path, client: TestClient) -> None:
+    import contextlib
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    with socket.socket() as probe:  # a free port for the server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mapo = str(Path(sys.executable).with_name("mapo"))
+    server = subprocess.Popen([mapo, "serve", str(run), "--port", str(port), "--workers", "2",
+                               "--max-rows", "20", "--max-columns", "5"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:  # until it listens (or ends)
+            assert server.poll() is None, server.stderr.read()
+            try:
+                if httpx.get(url + "/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    server.wait(timeout=0.1)  # ... or it ends: the assert above says why
+        body = {"question": QUESTION, "csv": MEDALS}
+        answers = [httpx.post(url + "/api/ask", json=body, timeout=60) for _ in range(4)]
+        assert all(a.status_code == 200 for a in answers)
+        assert all(a.json() == client.post("/api/ask", json=body).json() for a in answers)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=60)
+    assert "2 processes" in out and "Traceback" not in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -38,6 +39,9 @@ def serve(
                         ] = 5_000_000,
     timeout: Annotated[float, typer.Option(
         help="Seconds a request may take before it is answered with 504.")] = 30.0,
+    workers: Annotated[int, typer.Option(
+        help="Processes that answer, each with its own copy of the model: one answer is "
+        "mostly Python, so one process uses about one core (0: one per core).")] = 1,
     concurrency: Annotated[int, typer.Option(
         help="Questions answered at once; more wait their turn (two gave the most "
         "requests per second on two cores: BENCHMARKS.md).")] = 2,
@@ -57,9 +61,11 @@ def serve(
     from mapo_cli.analysis.ask import Parser
     from mapo_cli.learn.bundled import bundled_models, find_run
     from mapo_cli.serve import Settings, create_app
+    from mapo_cli.serve.factory import ENVIRONMENT, spec
 
     check_options(port=port, max_rows=max_rows, max_columns=max_columns, max_body=max_body,
-                  timeout=timeout, concurrency=concurrency)
+                  timeout=timeout, workers=workers, concurrency=concurrency)
+    workers = workers or os.cpu_count() or 1
     if any(not run.strip() for run in runs or []):
         raise UsageError("an empty path names nothing: give a run, or none for the bundled model")
     parser = Parser.load(*(runs or []), reranker=reranker, beam_order=beam_order,
@@ -67,13 +73,20 @@ def serve(
     shipped = {m.path: m for m in bundled_models()}
     paths = [find_run(run) for run in runs or []] or [Path(parser.sources[0])]
     info = shipped[paths[0]].to_json() if len(paths) == 1 and paths[0] in shipped else {}
-    app = create_app(parser, Settings(body_bytes=max_body, seconds=timeout,
-                                      concurrency=concurrency),
-                     {"bundled": info} if info else None)
+    settings = Settings(body_bytes=max_body, seconds=timeout, concurrency=concurrency)
+    model_info = {"bundled": info} if info else None
     console.print(f"serving {', '.join(parser.sources)} at http://{host}:{port}/ "
-                  "(Ctrl-C stops)", highlight=False, soft_wrap=True)
+                  f"({workers} process{'es' if workers > 1 else ''}; Ctrl-C stops)",
+                  highlight=False, soft_wrap=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        if workers == 1:
+            uvicorn.run(create_app(parser, settings, model_info), host=host, port=port,
+                        log_level="warning")
+        else:  # each worker process builds the app from what this one was given
+            os.environ[ENVIRONMENT] = spec(parser.sources, parser.reranker_source, beam_order,
+                                           parser.limits, settings, model_info)
+            uvicorn.run("mapo_cli.serve.factory:app_from_environment", factory=True,
+                        host=host, port=port, workers=workers, log_level="warning")
     except Stopped as stopped:  # uvicorn shut down cleanly, then raised the signal again
         raise Stopped(stopped.exit_code - 128, "mapo serve stopped; the requests it had "
                       "taken were answered") from None
