@@ -50,9 +50,10 @@ def serve(
 
     The page takes a pasted or uploaded CSV (or an example table) and a
     question, and shows the answer, the ranked programs and, step by step,
-    what each program touched in the table. The API takes
-    {"question": ..., "csv": "..."} or {"question": ..., "rows": [[header...], [...]]}
-    (and beam, top) and answers with what `mapo ask --json` prints. Its schema
+    what each program touched in the table. The API takes a JSON object with
+    the question and the table, as CSV text ("csv") or as a list of rows, the
+    header row first ("rows"), and optional beam and top; it answers with what
+    `mapo ask --json` prints. Its schema
     is at /docs and /openapi.json. Bad input is a 4xx JSON error with a message;
     no request names a file the server reads.
     """
