@@ -216,3 +216,17 @@ def test_mapo_serve_with_two_worker_processes_answers_and_stops_cleanly(
         server.send_signal(signal.SIGTERM)
         out, err = server.communicate(timeout=60)
     assert "2 processes" in out and "Traceback" not in err
+
+
+def test_a_fault_of_the_server_is_a_json_500_without_a_traceback(run: Path) -> None:
+    class Broken(_Waiting):
+        def ask(self, *args, **kwargs):
+            raise ZeroDivisionError("a bug")
+
+    broken = Broken(Parser.load(run))
+    response = TestClient(create_app(broken)).post(  # type: ignore[arg-type]
+        "/api/ask", json={"question": QUESTION, "csv": MEDALS})
+    assert response.status_code == 500
+    assert response.json() == {"error": "mapo could not answer this question "
+                                        "(ZeroDivisionError); please report it with the "
+                                        "table and the question"}

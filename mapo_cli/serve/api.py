@@ -105,6 +105,9 @@ def create_app(parser: Parser, settings: Settings = Settings(),
             return _error(413, str(error))
         except MapoError as error:
             return _error(422, str(error))
+        except Exception as error:  # noqa: BLE001 - a fault of ours: no traceback to the client
+            return _error(500, f"mapo could not answer this question ({type(error).__name__}); "
+                               "please report it with the table and the question")
         return JSONResponse(reply)
 
     @app.get("/", include_in_schema=False)
