@@ -64,10 +64,19 @@ def bundled_models(root: Path | None = None) -> list[BundledModel]:
     return found
 
 
-def find_run(path: Path | str, root: Path | None = None) -> Path:
-    """A run directory or checkpoint file as given, else the bundled model of that name."""
+def named(path: Path | str, root: Path | None = None) -> Path:
+    """What a command's RUN argument names, before any check: the bundled model's
+    directory where no such path exists and a bundled model has that name, else the path
+    as given (what is wrong with it is said where it is read, after the cheaper checks)."""
     path = Path(path)
-    bundled = {model.name: model.path for model in bundled_models(root)}
+    if path.exists():
+        return path
+    return _bundled(root).get(str(path), path)
+
+
+def find_run(path: Path | str, root: Path | None = None) -> Path:
+    """`named(path)`, checked: a run directory or checkpoint file, or a bundled model."""
+    path, bundled = Path(path), _bundled(root)
     if path.exists():
         if str(path) in bundled and not _is_run(path):
             raise MapoError(f"{path} here is not a run and hides the bundled model {path}: "
@@ -80,16 +89,8 @@ def find_run(path: Path | str, root: Path | None = None) -> Path:
                     f"(bundled: {known})")
 
 
-def named(path: Path | str, root: Path | None = None) -> Path:
-    """What a command's RUN argument names, before any check: the bundled model's
-    directory where no such path exists and a bundled model has that name, else the path
-    as given (what is wrong with it is said where it is read, after the cheaper checks)."""
-    path = Path(path)
-    if not path.exists():
-        for model in bundled_models(root):
-            if model.name == str(path):
-                return model.path
-    return path
+def _bundled(root: Path | None) -> dict[str, Path]:
+    return {model.name: model.path for model in bundled_models(root)}
 
 
 def _is_run(path: Path) -> bool:
