@@ -173,4 +173,4 @@ def _written(item: Prepared, program: Program, probability: float, columns: list
     state = item.interpreter.run(program)
     return Written(format_program(program, item.ctx.vocab), probability,
                    item.interpreter.answer(state), trace_of(state.env),
-                   steps_of(program, item.ctx, state.env, columns))
+                   steps_of(program, item.interpreter, state.env, columns))

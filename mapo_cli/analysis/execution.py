@@ -47,7 +47,7 @@ def trace_of(env: tuple) -> list[tuple[str, str]]:
     return [(f"v{i}", describe(value)) for i, value in enumerate(env)]
 
 
-def steps_of(program: tuple[int, ...], ctx: ProgramContext, env: tuple,
+def steps_of(program: tuple[int, ...], interpreter: Interpreter, env: tuple,
              columns: list[str]) -> list[dict]:
     """Each expression of a run program, with what it touched in the table: for a page
     that highlights it (`mapo serve`) and `mapo ask --json`.
@@ -56,6 +56,7 @@ def steps_of(program: tuple[int, ...], ctx: ProgramContext, env: tuple,
     read; `columns`: the table's columns (by index) it names. The answer's cells are
     the last step's rows in its columns.
     """
+    ctx = interpreter.ctx
     column_of = {name: c for c, name in enumerate(columns)}
     steps, expression = [], []
     for token in program:
@@ -67,8 +68,7 @@ def steps_of(program: tuple[int, ...], ctx: ProgramContext, env: tuple,
         i = len(steps)
         rows, named = [], []
         for argument in expression[1:-1]:
-            kind, value = (env[argument - ctx.first_var] if argument >= ctx.first_var
-                           else ctx.fixed[argument - ctx.n_builtins])
+            kind, value = interpreter.token_value(env, argument)
             if kind == "rows":
                 rows.append(value)
             elif kind.endswith("_column"):

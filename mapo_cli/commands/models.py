@@ -32,7 +32,7 @@ def models(json_output: JsonOption = False) -> None:
                          overflow="fold")
     for model in found:
         info = model.info
-        table.add_row(model.name + (" (default)" if model.to_json()["default"] else ""),
+        table.add_row(model.name + (" (default)" if model.default else ""),
                       str(info.get("trained_on", "?")), _percent(info.get("dev_accuracy")),
                       _percent(info.get("dev_accuracy_reranked")),
                       f"{model.size_bytes / 1e6:.1f} MB")

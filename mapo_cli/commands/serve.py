@@ -60,7 +60,7 @@ def serve(
     import uvicorn
 
     from mapo_cli.analysis.ask import Parser
-    from mapo_cli.learn.bundled import bundled_models, find_run
+    from mapo_cli.learn.bundled import bundled_models
     from mapo_cli.serve import Settings, create_app
     from mapo_cli.serve.factory import ENVIRONMENT, spec
 
@@ -72,7 +72,7 @@ def serve(
     parser = Parser.load(*(runs or []), reranker=reranker, beam_order=beam_order,
                          limits=Limits(rows=max_rows, columns=max_columns))
     shipped = {m.path: m for m in bundled_models()}
-    paths = [find_run(run) for run in runs or []] or [Path(parser.sources[0])]
+    paths = [Path(source) for source in parser.sources]  # names resolved by Parser.load
     info = shipped[paths[0]].to_json() if len(paths) == 1 and paths[0] in shipped else {}
     settings = Settings(body_bytes=max_body, seconds=timeout, concurrency=concurrency)
     model_info = {"bundled": info} if info else None

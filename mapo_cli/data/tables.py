@@ -369,9 +369,7 @@ def csv_table_file(tables_dir: Path, table_id: str) -> Path:
 def load_csv_table(tables_dir: Path, table_id: str) -> Table:
     """A user's plain CSV table (first line: headers) by its path relative to `tables_dir`."""
     path = csv_table_file(tables_dir, table_id)
-    grid = read_plain_csv(path)
-    check_grid(grid, path)
-    return build_table(table_id, grid)
+    return table_from_rows(read_plain_csv(path), table_id, path)
 
 
 def table_from_rows(rows: list[list[str]], table_id: str = "table",

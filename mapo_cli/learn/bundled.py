@@ -37,12 +37,16 @@ class BundledModel:
     info: dict[str, Any]
 
     @property
+    def default(self) -> bool:
+        return self.name == DEFAULT
+
+    @property
     def size_bytes(self) -> int:
         return sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "path": str(self.path), "size_bytes": self.size_bytes,
-                "default": self.name == DEFAULT, **self.info}
+                "default": self.default, **self.info}
 
 
 def bundled_models(root: Path | None = None) -> list[BundledModel]:
