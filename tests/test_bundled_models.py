@@ -142,7 +142,29 @@ def test_a_fresh_process_with_an_empty_cache_answers_with_the_shipped_model(
     reply = json.loads(result.stdout)
     assert reply["answer"] == ["3"]
     assert reply["programs"][0]["program"] == "(filter> all_rows 10 r.gold-num) (count v0)"
-    assert (tmp_path / "empty-cache").is_dir()  # the encoder's vectors were computed here
+    # the encoder's vectors were computed and written before mapo's quick exit
+    assert any(f.is_file() for f in (tmp_path / "empty-cache").rglob("*"))
+
+
+def test_the_mapo_program_leaves_with_the_commands_exit_code_and_all_its_output(
+        tmp_path: Path) -> None:
+    """`ask` and `models` skip the interpreter's teardown (main.QUICK_EXIT): nothing printed
+    is lost, and a failure still exits non-zero."""
+    table = tmp_path / "medals.csv"
+    table.write_text(MEDALS)
+    questions = "how many nations won more than 10 gold?\nwhich nation won the most gold?\n" * 20
+    result = subprocess.run([MAPO, "ask", str(table), "--json"], input=questions, check=False,
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["answer"] for line in result.stdout.splitlines()][:2] == [
+        ["3"], ["Norway"]]
+    assert len(result.stdout.splitlines()) == 40
+    missing = subprocess.run([MAPO, "ask", str(tmp_path / "nope.csv"), "how many?"],
+                             check=False, capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1 and missing.stderr.startswith("error: ")
+    listed = subprocess.run([MAPO, "models", "--json"], check=False, capture_output=True,
+                            text=True, timeout=300)
+    assert listed.returncode == 0 and json.loads(listed.stdout)
 
 
 WTQ = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "wtq"

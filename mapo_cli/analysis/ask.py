@@ -31,7 +31,7 @@ from mapo_cli.analysis.rerank import Reranker, load_reranker
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.ranges import check_range
 from mapo_cli.data.limits import DEFAULT_LIMITS, Limits
-from mapo_cli.data.questions import CellIndex, analyse_question
+from mapo_cli.data.questions import analyse_question, cell_index
 from mapo_cli.data.tables import Table, read_table_file, table_from_rows
 from mapo_cli.language.interpreter import END_ID
 from mapo_cli.language.program import format_program
@@ -129,7 +129,7 @@ class Parser:
         question = self.limits.check_question(question)
         if not isinstance(table, dict):
             table = self.table(table)
-        tokens, entities = analyse_question(question, CellIndex(table))
+        tokens, entities = analyse_question(question, cell_index(table))
         example = {"id": "question", "question": question, "tokens": tokens,
                    "entities": entities, "answer": [], "table": table["id"],
                    "grammar": self.grammar.source}

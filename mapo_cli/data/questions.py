@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from mapo_cli.core.lru import by_identity
 from mapo_cli.core.text import normalize_text
 from mapo_cli.data.tables import Table, find_dates
 
@@ -198,6 +199,13 @@ class CellIndex:
     def contains(self, normalized: str) -> bool:
         """Whether some cell contains the needle (text.contains, over all cells at once)."""
         return bool(normalized) and f" {normalized} " in self.joined
+
+
+@by_identity(4)
+def cell_index(table: Table) -> CellIndex:
+    """The table's `CellIndex`, built once for every question about it (entity linking and
+    the features both need it)."""
+    return CellIndex(table)
 
 
 def _is_content(tokens: list[Token]) -> bool:

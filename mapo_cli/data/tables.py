@@ -13,6 +13,7 @@ import csv
 import io
 import math
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -302,23 +303,43 @@ def _column_view(values: list[Any], cells: list[str]) -> list[Any] | None:
     return values
 
 
+def _parsed_view(cells: list[str], counts: Counter[str], parse: Any, done: dict[str, Any]
+                 ) -> list[Any] | None:
+    """`_column_view` of `parse` over the cells (`counts`: how often each occurs), parsing
+    each distinct cell once (`done` holds the table's parses so far: long tables repeat
+    their cells) and stopping once more than half the non-empty cells have failed, when no
+    view can come of it."""
+    filled = sum(n for cell, n in counts.items() if cell.strip())
+    failed = 0
+    for cell, n in counts.items():
+        if cell not in done:
+            done[cell] = parse(cell)
+        if done[cell] is None and cell.strip():
+            failed += n
+            if 2 * failed > filled:
+                return None
+    if not filled:
+        return None
+    return [done[cell] for cell in cells]
+
+
 def build_table(table_id: str, grid: list[list[str]], tagged: CellValues | None = None) -> Table:
     """The `tables.jsonl` record of a checked grid; tagged values win over our parsers."""
     headers, rows = grid[0], grid[1:]
     numbers: list[list[float | None] | None] = []
     dates: list[list[str | None] | None] = []
+    parsed_numbers: dict[str, float | None] = {}
+    parsed_dates: dict[str, str | None] = {}
     for col in range(len(headers)):
         cells = [row[col] for row in rows]
         if tagged is not None:
             pairs = [tagged.get((r, col), (None, None)) for r in range(len(rows))]
-            col_numbers = [pair[0] for pair in pairs]
-            col_dates = [pair[1] for pair in pairs]
-        else:  # each distinct cell once: a long column repeats its values
-            distinct = {cell: (parse_number(cell), parse_date(cell)) for cell in set(cells)}
-            col_numbers = [distinct[cell][0] for cell in cells]
-            col_dates = [distinct[cell][1] for cell in cells]
-        numbers.append(_column_view(col_numbers, cells))
-        dates.append(_column_view(col_dates, cells))
+            numbers.append(_column_view([pair[0] for pair in pairs], cells))
+            dates.append(_column_view([pair[1] for pair in pairs], cells))
+        else:
+            counts = Counter(cells)
+            numbers.append(_parsed_view(cells, counts, parse_number, parsed_numbers))
+            dates.append(_parsed_view(cells, counts, parse_date, parsed_dates))
     return {
         "id": table_id,
         "headers": headers,

@@ -8,6 +8,7 @@ filter needs for a given literal are computed once and cached.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mapo_cli.core.dates import Date, format_date, parse_date
+from mapo_cli.core.lru import by_identity
 from mapo_cli.core.text import contains, normalize_text, quote_string
 
 if TYPE_CHECKING:  # grammar.py loads the built-ins, which compute on a ProgramContext
@@ -74,14 +76,21 @@ class View:
         return f"{self.kind}_column"
 
 
+@by_identity(4)
 def build_views(table: dict) -> list[View]:
-    """The str, num and date views of every column, in column order."""
+    """The str, num and date views of every column, in column order (read-only: each
+    question about the table shares them)."""
     views = []
     rows = table["rows"]
+    width = len(table["columns"])
+    if all(len(row) == width for row in rows):
+        columns = [list(map(str.strip, column)) for column in zip(*rows)] or [[]] * width
+    else:
+        columns = [[row[c].strip() if c < len(row) else "" for row in rows] for c in range(width)]
     for c, name in enumerate(table["columns"]):
-        raw = [row[c].strip() if c < len(row) else "" for row in rows]
-        views.append(View(name, "str", [normalize_text(x) or None for x in raw],
-                          [x if x else None for x in raw]))
+        raw = columns[c]
+        views.append(View(name, "str", _each_distinct(lambda x: normalize_text(x) or None, raw),
+                          [x or None for x in raw]))
         numbers = table["numbers"][c]
         if numbers is not None:
             values = [None if v is None else float(v) for v in numbers]
@@ -99,8 +108,12 @@ def build_views(table: dict) -> list[View]:
 
 
 def _ascending(rows: list[int], values: list[Any]) -> list[int]:
-    """`rows` by value, then by row: each distinct value sorted once (long columns repeat
-    theirs), equal values in row order."""
+    """`rows` by value, then by row: a stable sort of numbers in numpy, else each distinct
+    value sorted once (long columns repeat theirs), equal values in row order."""
+    if len(rows) > 64 and isinstance(values[rows[0]], float):
+        numbers = np.array([values[i] for i in rows])
+        if not np.isnan(numbers).any():
+            return np.asarray(rows)[np.argsort(numbers, kind="stable")].tolist()
     groups: dict[Any, list[int]] = {}
     for i in rows:
         groups.setdefault(values[i], []).append(i)
@@ -226,8 +239,17 @@ def _holds(op: str, a: float, b: float) -> bool:
             or (op == "<=" and a <= b) or (op == "=" and a == b) or (op == "!=" and a != b))
 
 
+_OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+              "=": operator.eq, "!=": operator.ne}
+
+
 def _compare_mask(values: list[Any], op: str, target: Any) -> int:
     dates = isinstance(target, tuple)
+    if not dates and len(values) > 256:  # a long column of numbers: compared in numpy
+        numbers = np.array([math.nan if v is None or isinstance(v, tuple) else v
+                            for v in values], dtype=float)
+        flags = _OPERATORS[op](numbers, target) & ~np.isnan(numbers)
+        return int.from_bytes(np.packbits(flags, bitorder="little").tobytes(), "little")
     return mask_of(i for i, value in enumerate(values)
                    if value is not None and isinstance(value, tuple) == dates
                    and (date_holds(op, value, target) if dates else _holds(op, value, target)))

@@ -36,7 +36,7 @@ def _hop_rule(ctx: ProgramContext, op: str | None, args: tuple, result: Any,
                   help="the cells of the rows in the column, in row order, blank cells skipped")
 def hop(ctx: ProgramContext, op: str | None, rows: int, view: int) -> Value:
     display = ctx.views[view].display
-    return ("cells", tuple(display[i] for i in bits(rows & ctx.views[view].present)))
+    return ("cells", tuple(map(display.__getitem__, bits(rows & ctx.views[view].present))))
 
 
 def _argbest_rule(ctx: ProgramContext, op: str | None, args: tuple, result: Any,
@@ -54,12 +54,13 @@ def _argbest_rule(ctx: ProgramContext, op: str | None, args: tuple, result: Any,
                        "column, all ties kept")
 def argbest(ctx: ProgramContext, op: str | None, rows: int, view: int) -> Value:
     v = ctx.views[view]
-    order = v.order if op == "min" else v.order[::-1]
+    order = v.order if op == "min" else reversed(v.order)
     best = None
-    member = set(bits(rows)) if rows.bit_length() > 256 else None  # a shift is O(rows)
-    chosen = []
+    every = rows & v.present == v.present  # all rows with a value: no membership test
+    member = set(bits(rows)) if not every and rows.bit_length() > 256 else None  # a shift
+    chosen = []  # is O(rows)
     for i in order:
-        if (i in member) if member is not None else rows >> i & 1:
+        if every or ((i in member) if member is not None else rows >> i & 1):
             if best is None:
                 best = v.values[i]
             elif v.values[i] != best:
@@ -151,7 +152,7 @@ def _aggregate_rule(ctx: ProgramContext, op: str | None, args: tuple, result: An
                        "(the sum of none is 0)")
 def aggregate(ctx: ProgramContext, op: str | None, rows: int, view: int) -> Value:
     v = ctx.views[view]
-    values = [v.values[i] for i in bits(rows & v.present)]
+    values = list(map(v.values.__getitem__, bits(rows & v.present)))
     if op == "sum":
         return ("number", float(sum(values)))
     if not values:
@@ -167,7 +168,7 @@ def _mode_rule(ctx: ProgramContext, op: str | None, args: tuple, result: Any,
                literal: bool) -> str | None:
     rows, view = args
     v = ctx.views[view]
-    counts = Counter(v.values[i] for i in bits(rows & v.present))
+    counts = Counter(map(v.values.__getitem__, bits(rows & v.present)))
     if not counts or max(counts.values()) < 2:
         return "mode needs a value that occurs more than once"
     return None
@@ -181,7 +182,7 @@ def mode(ctx: ProgramContext, op: str | None, rows: int, view: int) -> Value:
     present = bits(rows & v.present)
     if not present:
         return ("cells", ())
-    counts = Counter(v.values[i] for i in present)
+    counts = Counter(map(v.values.__getitem__, present))
     top = max(counts.values())
     first = next(i for i in present if counts[v.values[i]] == top)
     return ("cells", (v.display[first],))

@@ -50,20 +50,21 @@ NAMED: dict[int, dict[str, str]] = {
     # SEMANTICS_VERSION = 2, the last one bumped by hand: total semantics, pruning apart. The
     # digests were renewed when the date notation moved to core/dates.py and an unknown year
     # became `xx` in answers too, and again when large row sets were unpacked with numpy and
-    # each distinct cell typed once (issue 37): the programs, their answers' values and
-    # rewards are the same.
+    # each distinct cell typed once (issue 37), and again when a table's views were kept for
+    # every question about it and long columns compared and sorted in numpy (issue 37's
+    # 10,000-row tables): the programs, their answers' values and rewards are the same.
     2: {
-        "hop": "1cc8a591ea0ece6b",
-        "argbest": "a13fdbd8cc8d3bed",
-        "compare": "238f3fb7051c0c2d",
-        "contains": "3b946629cf877bf9",
-        "end_row": "fe721787d15cdb4f",
-        "adjacent_row": "99be80302f3b3357",
-        "count": "3e45d8a9fa7e3ea9",
-        "aggregate": "b8f483b5dc4385bb",
-        "mode": "c631c9d4fe565e28",
-        "same_as": "7a34a132c3a7e44d",
-        "diff": "1dd8503af874745a",
+        "hop": "ef3ba6a478165afd",
+        "argbest": "32991658f3c654f7",
+        "compare": "ed4b27cfdb978c09",
+        "contains": "f38b01dad56e90ea",
+        "end_row": "5433a38bbbded5b3",
+        "adjacent_row": "114961d5d6897905",
+        "count": "062c8f04d4fb4a7b",
+        "aggregate": "1879260db0ccd7a2",
+        "mode": "9132ca4dbd4d2103",
+        "same_as": "317779dc79fa5dc2",
+        "diff": "1817dc848bddac69",
     },
 }
 """Versions named before the version was derived: per built-in, the digest of its code then."""

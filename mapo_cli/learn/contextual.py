@@ -18,8 +18,11 @@ pass, and its tokenizer into the `tokenizers` library, offline.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import json
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 
 from mapo_cli.core.errors import MapoError
+from mapo_cli.core.lru import by_identity
 from mapo_cli.core.text import normalize_text
 
 ENCODERS = ("lstm", "minilm")
@@ -74,21 +78,57 @@ def encoder_input(example: Mapping, table: Mapping) -> EncoderInput:
     words = {w for t in question for w in normalize_text(t).split()} - _STOPWORDS
     headers = table.get("headers") or table["columns"]
     columns = []
-    for c, header in enumerate(headers):
-        cells = [row[c] for row in table["rows"] if c < len(row) and row[c].strip()]
+    for c, (header, cells) in enumerate(zip(headers, _column_cells(table), strict=True)):
         name = " ".join(str(header).split()) or table["columns"][c].replace("_", " ")
-        columns.append(f"{name} : {_snapshot(cells, words)}".strip(" :"))
+        columns.append(f"{name} : {cells.snapshot(words)}".strip(" :"))
     return EncoderInput(question, tuple(columns))
 
 
-def _snapshot(cells: Sequence[str], question_words: set[str]) -> str:
-    """The cell sharing most words with the question (else the first), cut to CELL_WORDS."""
-    best, best_overlap = (cells[0] if cells else ""), 0
-    for cell in dict.fromkeys(cells):  # each distinct cell once, in order: ties keep the first
-        overlap = len(question_words.intersection(normalize_text(cell).split()))
-        if overlap > best_overlap:
-            best, best_overlap = cell, overlap
-    return " ".join(best.split()[:CELL_WORDS])
+@dataclass(frozen=True)
+class _Cells:
+    """A column's distinct non-blank cells in table order, normalised, each wrapped in spaces
+    and joined by newlines (as `CellIndex` does), so finding a word's cells is a substring
+    search; `starts[i]` is where cell i begins."""
+
+    cells: list[str]
+    joined: str
+    starts: list[int]
+
+    @classmethod
+    def of(cls, cells: list[str]) -> _Cells:
+        wrapped = [f" {normalize_text(cell)} \n" for cell in cells]
+        return cls(cells, "".join(wrapped), [0, *itertools.accumulate(map(len, wrapped))])
+
+    def snapshot(self, question_words: set[str]) -> str:
+        """The cell sharing most words with the question (ties and none: the first), cut to
+        CELL_WORDS."""
+        shared: Counter[int] = Counter()
+        for word in question_words:
+            holding = set()
+            at = self.joined.find(f" {word} ")
+            while at >= 0:
+                holding.add(bisect.bisect_right(self.starts, at) - 1)
+                at = self.joined.find(f" {word} ", at + 1)
+            shared.update(holding)
+        best = ""
+        if shared:
+            most = max(shared.values())
+            best = self.cells[min(i for i, n in shared.items() if n == most)]
+        elif self.cells:
+            best = self.cells[0]
+        return " ".join(best.split()[:CELL_WORDS])
+
+
+@by_identity(4)
+def _column_cells(table: Mapping) -> list[_Cells]:
+    """Every column's `_Cells`, once per table: each question about it takes its snapshot."""
+    rows, width = table["rows"], len(table.get("headers") or table["columns"])
+    if all(len(row) == width for row in rows):
+        columns = list(zip(*rows)) or [()] * width
+    else:
+        columns = [[row[c] for row in rows if c < len(row)] for c in range(width)]
+    return [_Cells.of([cell for cell in dict.fromkeys(column) if cell.strip()])
+            for column in columns]
 
 
 class PretrainedEncoder:

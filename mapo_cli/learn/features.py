@@ -21,7 +21,7 @@ from mapo_cli.core.atomic import write_text
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.json_fields import field_problem, shown
 from mapo_cli.core.text import normalize_text, singular
-from mapo_cli.data.questions import CellIndex
+from mapo_cli.data.questions import cell_index
 from mapo_cli.language.context import ProgramContext, literal_value
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ def encode_example(example: Mapping, table: Mapping, ctx: ProgramContext,
     `context`: the pretrained encoder's vectors for it (`contextual.py`), if the model reads them.
     """
     words = question_words(example)
-    cells = CellIndex(table)
+    cells = cell_index(table)
     in_table = [int(cells.contains(normalize_text(token))) for token in example["tokens"]]
     spans, types = _literal_spans(example, ctx)
     question_set = {vocabulary.match_form(w)
