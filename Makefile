@@ -9,7 +9,8 @@ OUT    ?= out
 export MAPO_CACHE ?= $(abspath $(OUT))/cache
 
 .PHONY: install demo test browser lint bench bench-explore bench-train bench-seeds bench-rerank bench-table2 \
-	bench-encode bench-ask bench-wikisql bench-ray bench-hostile bench-serve model clean
+	bench-encode bench-ask bench-wikisql bench-ray bench-hostile bench-serve bench-speed model \
+	clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -176,6 +177,26 @@ bench-ask: install
 	$(BIN)/python benchmarks/ask_latency.py $(ASK_RUN)
 	$(BIN)/python benchmarks/ask_latency.py $(ASK_RUN) --empty-cache
 	$(BIN)/python benchmarks/ask_latency.py $(ASK_RUN) --rows 10000 --columns 30 --empty-cache
+
+## Training throughput (issue 39): `mapo train` for SPEED_SEC seconds with the best
+## setting from the explored store (read only), once with the LSTM encoder and once with
+## MiniLM (and --used-tokens --match-plurals, as `make model`), into throwaway runs;
+## each prints its summary: samples_per_second, steps_per_second. Run it on a quiet
+## machine; the original code's 31 samples/s here is the yardstick (BENCHMARKS.md).
+SPEED_SEC ?= 300
+bench-speed: install
+	for encoder in lstm minilm; do \
+		rm -rf $(OUT)/speed-$$encoder; \
+		echo "$$encoder:"; \
+		$(BIN)/mapo train --train $(OUT)/wtq/random-split-1-train.jsonl \
+			--dev $(OUT)/wtq/random-split-1-dev.jsonl --store $(OUT)/wtq-store \
+			--read-only-store --run $(OUT)/speed-$$encoder \
+			--embeddings glove-6b-50d --freeze-embeddings --min-count 10 --dropout 0.3 \
+			--average-decay 0.999 --seed 1 --encoder $$encoder \
+			$$(test $$encoder = minilm && echo --used-tokens --match-plurals) \
+			--steps 100000 --seconds $(SPEED_SEC) --eval-every 500 --actors 2 --json \
+			|| exit 1; \
+	done
 
 ## `mapo serve` under load (BENCHMARKS.md, "mapo serve"): 200 requests, 8 at a time, on
 ## bench-ask's 50-row table, with the bundled model.

@@ -67,6 +67,30 @@ def test_an_actor_drops_the_lookahead_of_its_prepared_examples_after_a_batch(
     assert all(actor.item(i).interpreter.assistant.lookahead_size() == 0 for i in ids)
 
 
+@pytest.mark.usefixtures("one_torch_thread")
+def test_warm_and_trimmed_examples_offer_what_a_cold_one_offers(
+        prepared_demo: Path, demo_store: Path) -> None:
+    """An actor keeps its examples prepared across batches and trims their lookahead memos;
+    neither may change an offer: every prefix of every buffer program and sample gets the
+    tokens a freshly prepared example gives it."""
+    actor, stored = make_actor(prepared_demo, demo_store)
+    ids = [i for i, programs in stored.items() if programs][:12]
+    batch = actor.make_batch(ids)  # warm: sampled, explored and scored
+    actor.lookahead_keep = 0
+    actor.make_batch(ids)  # ... and trimmed after it
+    programs = {(i, p) for i in ids for p in actor.buffer(i)}
+    programs |= {(i, p) for i, p, _, _ in batch.samples}
+    assert len(programs) > len(ids)
+    for example_id, program in sorted(programs):
+        warm = actor.item(example_id).interpreter
+        cold = actor._prepare(example_id).interpreter
+        assert warm is not cold
+        warm_state, cold_state = warm.start(), cold.start()
+        for token in program:
+            assert warm.valid_tokens(warm_state) == cold.valid_tokens(cold_state)
+            warm_state, cold_state = warm.step(warm_state, token), cold.step(cold_state, token)
+
+
 def test_keep_dead_code_is_refused_for_a_live_grammar(prepared_demo: Path,
                                                      demo_store: Path) -> None:
     with pytest.raises(MapoError, match="--keep-dead-code: grammar 'wtq' writes only live"):
