@@ -195,6 +195,24 @@ def test_the_entity_decides_before_peru() -> None:
     assert analysis.spurious == [0]
 
 
+def test_of_two_equally_grounded_ways_the_one_with_fewer_expressions_is_likely_correct() -> None:
+    """'the least silver': `min` itself, not the count of rows filtered by gold, then `min`
+    (a longer program touches more columns the question mentions only by luck)."""
+    from mapo_cli.analysis.spurious import analyse_example
+
+    table = medals_table()
+    question = example("what is the least silver of a nation with gold?", [], ["0"])
+    grammar = load_grammar("wtq")
+    ctx = ProgramContext(question, table, grammar)
+    longer = "(count all_rows) (filter< all_rows v0 r.gold-num) (min v1 r.silver-num)"
+    shorter = "(min all_rows r.silver-num)"
+    programs = [tuple(to_ids(split_program(p), ctx)) for p in (longer, shorter)]
+    analysis = analyse_example(question, table, programs, grammar, tables=10, seed=0)
+    assert [g.expressions for g in analysis.groundings] == [3, 1]
+    assert analysis.groundings[0].mentioned_columns > analysis.groundings[1].mentioned_columns
+    assert len(analysis.classes) == 2 and analysis.spurious == [0]
+
+
 def test_fictitious_tables_keep_columns_types_and_entities(demo_store: Path) -> None:
     from mapo_cli.analysis.fictitious import entity_cells, fictitious_tables
     from mapo_cli.core.text import contains, normalize_text

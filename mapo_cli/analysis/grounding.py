@@ -1,4 +1,4 @@
-"""What of the question a program's answer depends on: steps 1-3 of the rule in `spurious`.
+"""What of the question a program's answer depends on: steps 1-4 of the rule in `spurious`.
 
 A program that ignores "peru" cannot be about peru; counting the entities and
 columns used by the expressions the answer depends on (not dead code) is what
@@ -22,14 +22,19 @@ Json = dict[str, Any]
 
 @dataclass(frozen=True)
 class Grounding:
-    """What of the question a program's answer depends on (rule steps 1-3)."""
+    """What of the question a program's answer depends on, and how much of it there is (rule
+    steps 1-4)."""
 
     entities: int
     mentioned_columns: int
     unmentioned_columns: int
+    expressions: int = 0  # that the answer depends on
 
-    def key(self) -> tuple[int, int, int]:
-        return (self.entities, self.mentioned_columns, -self.unmentioned_columns)
+    def key(self) -> tuple[int, int, int, int]:
+        """Better grounded first: more entities, then fewer expressions, then more mentioned
+        columns, then fewer unmentioned ones (the rule in `spurious`)."""
+        return (self.entities, -self.expressions, self.mentioned_columns,
+                -self.unmentioned_columns)
 
 
 def live_expressions(tokens: Program, first_var: int) -> list[list[int]]:
@@ -86,12 +91,13 @@ def grounding(tokens: Program, ctx: ProgramContext, mentioned_names: set[str],
     first_column = ctx.n_builtins + 1  # after the built-ins and all_rows
     first_literal = first_column + len(ctx.views)
     entities, mentioned, unmentioned = set(), set(), set()
-    for arguments in live_expressions(tokens, ctx.first_var):
+    live = live_expressions(tokens, ctx.first_var)
+    for arguments in live:
         for token in arguments:
             if first_column <= token < first_literal:
                 name = ctx.views[token - first_column].name
                 (mentioned if name in mentioned_names else unmentioned).add(name)
             elif first_literal <= token < ctx.first_var:
                 entities.add(mentions[token - first_literal])
-    return Grounding(len(entities), len(mentioned), len(unmentioned))
+    return Grounding(len(entities), len(mentioned), len(unmentioned), len(live))
 

@@ -17,11 +17,20 @@ breaks the ties of the one before):
 
 1. entities: more of the question's entity mentions used by the expressions
    the answer depends on (a program that ignores "peru" cannot be about peru);
-2. mentioned columns: more distinct columns that the question mentions, by a
+2. expressions: fewer expressions that the answer depends on (of two ways to
+   the answer, the one with less machinery: `(min all_rows r.concerts-num)`
+   rather than a count, a filter by it and then the minimum);
+3. mentioned columns: more distinct columns that the question mentions, by a
    word of their name ("gold", "nation") or by an entity found in them
    ("canada" is a nation), again counting only what the answer depends on;
-3. unmentioned columns: fewer columns the question does not mention;
-4. support: more programs in the class (the majority behaviour).
+4. unmentioned columns: fewer columns the question does not mention;
+5. support: more programs in the class (the majority behaviour).
+
+Step 2 came second on evidence: against 99 WTQ training examples labelled by
+hand (`benchmarks/data/spurious_labels.jsonl`, `benchmarks/spurious_labels.py`),
+it raised the precision of "likely correct" from 53 % to 60 % and its recall
+from 76 % to 83 %, and on the 42 of them labelled after the choice, without
+seeing any verdict, from 54 % to 60 % and 78 % to 88 % (BENCHMARKS.md).
 
 A class's grounding is that of its best program. The classes that rank top
 are *likely correct* (several tied classes: `ambiguous`); the programs of

@@ -220,8 +220,9 @@ def inspect_spurious(
     tables (rows shuffled, cells replaced by other values of their column,
     cells holding the question's entities kept) and groups them into classes
     with identical answers on all of them. The likely-correct class uses the
-    most question entities, then the most columns the question mentions, then
-    the fewest it does not, then has the most programs; the others are likely
+    most question entities, then the fewest expressions, then the most columns
+    the question mentions, then the fewest it does not, then has the most
+    programs; the others are likely
     spurious (see mapo_cli/analysis/spurious.py). With --run, also whether the model's
     preferred program is in the likely-correct class. With WikiSQL's gold sql in the
     examples (`mapo prepare wikisql`), also how often a likely-correct class, and any
