@@ -158,19 +158,22 @@ def test_inspect_store_bad_input_is_a_clear_error(demo_store: Path, tmp_path: Pa
 # ---------------------------------------------------------------- spurious programs
 
 
-def test_a_planted_spurious_program_is_told_from_the_correct_one() -> None:
-    """'most gold': argmax gold is right; `first` is right only because the winner is row 0."""
+def analysed(question: dict, programs: list[str], max_expressions: int | None = None, **options):
+    """`analyse_example` of programs written in notation, on the medals table, 10 tables."""
     from mapo_cli.analysis.spurious import analyse_example
 
-    table = medals_table()
+    table, grammar = medals_table(), load_grammar("wtq")
+    ctx = ProgramContext(question, table, grammar, max_expressions)
+    ids = [tuple(to_ids(split_program(p), ctx)) for p in programs]
+    return analyse_example(question, table, ids, grammar, max_expressions, tables=10, **options)
+
+
+def test_a_planted_spurious_program_is_told_from_the_correct_one() -> None:
+    """'most gold': argmax gold is right; `first` is right only because the winner is row 0."""
     question = example("which nation won the most gold?", [], ["Brazil"])
-    grammar = load_grammar("wtq")
-    ctx = ProgramContext(question, table, grammar)
-    correct = "(argmax all_rows r.gold-num) (hop v0 r.nation-str)"
     spurious = "(first all_rows) (hop v0 r.nation-str)"
-    programs = [tuple(to_ids(split_program(p), ctx)) for p in (spurious, correct)]
-    analysis = analyse_example(question, table, programs, grammar, tables=10, seed=0,
-                               log_probs=[-1.0, -2.0])
+    correct = "(argmax all_rows r.gold-num) (hop v0 r.nation-str)"
+    analysis = analysed(question, [spurious, correct], seed=0, log_probs=[-1.0, -2.0])
     assert len(analysis.classes) == 2 and not analysis.ambiguous
     assert analysis.spurious == [0]
     assert analysis.preferred == 0 and analysis.preferred_likely_correct is False
@@ -181,33 +184,20 @@ def test_a_planted_spurious_program_is_told_from_the_correct_one() -> None:
 
 def test_the_entity_decides_before_peru() -> None:
     """'before peru': the program that finds peru beats the one that happens to pick row 0."""
-    from mapo_cli.analysis.spurious import analyse_example
-
-    table = medals_table()
     question = example("which nation is before peru?",
                        [{"type": "string", "value": "peru", "span": [4, 5]}], ["Brazil"])
-    grammar = load_grammar("wtq")
-    ctx = ProgramContext(question, table, grammar, max_expressions=4)  # 'peru' is in two rows
     correct = '(filter_in all_rows "peru" r.nation-str) (first v0) (previous v1) (hop v2 r.nation-str)'
-    programs = [tuple(to_ids(split_program(p), ctx)) for p in (
-        "(first all_rows) (hop v0 r.nation-str)", correct)]
-    analysis = analyse_example(question, table, programs, grammar, max_expressions=4, tables=10)
+    analysis = analysed(question, ["(first all_rows) (hop v0 r.nation-str)", correct],
+                        max_expressions=4)  # 'peru' is in two rows
     assert analysis.spurious == [0]
 
 
-def test_of_two_equally_grounded_ways_the_one_with_fewer_expressions_is_likely_correct() -> None:
+def test_fewer_expressions_beat_more_mentioned_columns() -> None:
     """'the least silver': `min` itself, not the count of rows filtered by gold, then `min`
     (a longer program touches more columns the question mentions only by luck)."""
-    from mapo_cli.analysis.spurious import analyse_example
-
-    table = medals_table()
     question = example("what is the least silver of a nation with gold?", [], ["0"])
-    grammar = load_grammar("wtq")
-    ctx = ProgramContext(question, table, grammar)
     longer = "(count all_rows) (filter< all_rows v0 r.gold-num) (min v1 r.silver-num)"
-    shorter = "(min all_rows r.silver-num)"
-    programs = [tuple(to_ids(split_program(p), ctx)) for p in (longer, shorter)]
-    analysis = analyse_example(question, table, programs, grammar, tables=10, seed=0)
+    analysis = analysed(question, [longer, "(min all_rows r.silver-num)"], seed=0)
     assert [g.expressions for g in analysis.groundings] == [3, 1]
     assert analysis.groundings[0].mentioned_columns > analysis.groundings[1].mentioned_columns
     assert len(analysis.classes) == 2 and analysis.spurious == [0]
