@@ -45,6 +45,13 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, prepared_demo: Path,
     return train_tiny_run(tmp_path_factory.mktemp("decode-run"), prepared_demo, demo_store)
 
 
+def test_a_run_that_drops_spurious_programs_records_it_and_trains(
+        tmp_path: Path, prepared_demo: Path, demo_store: Path) -> None:
+    run = train_tiny_run(tmp_path, prepared_demo, demo_store, "dropping", "--drop-spurious")
+    assert "drop_spurious = true" in (run / "config.toml").read_text()
+    assert (run / "best.pt").is_file()
+
+
 def test_decode_accuracy_equals_mapo_score_on_its_predictions(
         tiny_run: Path, prepared_demo: Path, tmp_path: Path) -> None:
     dev = prepared_demo / "random-split-1-dev.jsonl"

@@ -203,6 +203,26 @@ def test_fewer_expressions_beat_more_mentioned_columns() -> None:
     assert len(analysis.classes) == 2 and analysis.spurious == [0]
 
 
+def test_training_can_keep_only_the_likely_correct_programs_of_a_buffer() -> None:
+    """`mapo train --drop-spurious`: the planted `first` goes, argmax gold stays; a buffer of
+    one program, and an example without one, stay as they are."""
+    from mapo_cli.analysis.spurious import likely_correct_memory
+
+    table, grammar = medals_table(), load_grammar("wtq")
+    most = {**example("which nation won the most gold?", [], ["Brazil"]), "id": "most"}
+    ctx = ProgramContext(most, table, grammar)
+    spurious, correct = (tuple(to_ids(split_program(p), ctx)) for p in (
+        "(first all_rows) (hop v0 r.nation-str)", "(argmax all_rows r.gold-num) (hop v0 r.nation-str)"))
+    alone = {**most, "id": "alone"}
+    empty = {**most, "id": "empty"}
+    seen = []
+    kept = likely_correct_memory({"most": [spurious, correct], "alone": [spurious]},
+                                 [most, alone, empty], {table["id"]: table}, grammar,
+                                 progress=lambda done, total: seen.append((done, total)))
+    assert kept == {"most": [correct], "alone": [spurious], "empty": []}
+    assert seen[-1] == (3, 3)
+
+
 def test_fictitious_tables_keep_columns_types_and_entities(demo_store: Path) -> None:
     from mapo_cli.analysis.fictitious import entity_cells, fictitious_tables
     from mapo_cli.core.text import contains, normalize_text

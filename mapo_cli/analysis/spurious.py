@@ -50,7 +50,7 @@ no answer matches the empty answer). Exact string equality would count
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,6 +201,28 @@ def analyse_example(example: Json, table: Json, programs: Sequence[Program], gra
                            list(example.get("answer", [])),
                            [format_program(p, ctx.vocab) for p in programs], groundings,
                            ordered, log_probs, class_of, has_sql, gold)
+
+
+def likely_correct_memory(memory: Mapping[str, list[Program]], examples: Sequence[Json],
+                          tables: Mapping[str, Json], grammar: Grammar,
+                          max_expressions: int | None = None,
+                          progress: Callable[[int, int], None] | None = None
+                          ) -> dict[str, list[Program]]:
+    """Each example's memory without the programs of its likely-spurious classes (`mapo train
+    --drop-spurious`); a buffer of one behaviour keeps every program. Seed 0, as `inspect
+    spurious`: a resumed run gets the same buffers. `progress(done, total)` per example."""
+    kept: dict[str, list[Program]] = {}
+    for done, example in enumerate(examples, start=1):
+        programs = list(memory.get(example["id"], []))
+        if len(programs) > 1:
+            analysis = analyse_example(example, tables[example["table"]], programs, grammar,
+                                       max_expressions)
+            likely = {m for c in analysis.classes if c.likely_correct for m in c.members}
+            programs = [p for k, p in enumerate(programs) if k in likely]
+        kept[example["id"]] = programs
+        if progress is not None:
+            progress(done, len(examples))
+    return kept
 
 
 # ---------------------------------------------------------------- the gold sql (WikiSQL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -148,7 +149,21 @@ def _train_showing_progress(settings: TrainConfig, run: Path, resume: bool, over
             progress.update(**fields)
 
         return run_training(settings, run, resume=resume, overwrite=overwrite, on_progress=show,
-                            on_encoding=encoding.until_done, cluster=cluster)
+                            on_encoding=encoding.until_done, cluster=cluster,
+                            memory_filter=_likely_correct(json_output))
+
+
+def _likely_correct(json_output: bool) -> Callable:
+    """`--drop-spurious`'s memory filter, with a bar: the verdicts over the training data."""
+
+    def kept(data):
+        from mapo_cli.analysis.spurious import likely_correct_memory
+
+        with count_progress("verdicts", disable=json_output) as bar:
+            return likely_correct_memory(data.memory, data.train, data.tables, data.grammar,
+                                         data.store_settings.get("max_expressions"), bar)
+
+    return kept
 
 
 def _report(summary: dict, run: Path, json_output: bool) -> None:

@@ -78,6 +78,10 @@ class TrainConfig:
                                    "weights; actors always sample with the latest).")
     memory_limit: int = setting(1000, "At most this many programs of a memory buffer are "
                                 "scored by the actor.")
+    drop_spurious: bool = setting(False, "Leave out of each memory buffer the programs that "
+                                  "`mapo inspect spurious` calls likely spurious (where an "
+                                  "example's reward-1 programs behave in several ways on "
+                                  "fictitious tables); an experiment, see BENCHMARKS.md.")
     live_memory: bool = setting(True, "For grammars without the liveness rule: memory programs "
                                 "reduced to the expressions their answer depends on "
                                 "(language/liveness.py); --keep-dead-code keeps them whole. "
