@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from mapo_cli.core.lru import by_identity
 from mapo_cli.core.text import normalize_text
+from mapo_cli.data.cell_values import parse_date, parse_number
 from mapo_cli.data.questions import cell_index
-from mapo_cli.data.tables import build_table, parse_date, parse_number
+from mapo_cli.data.tables import build_table
 from mapo_cli.language.context import ProgramContext, bits, build_views
 from mapo_cli.language.grammar import load_grammar
 from mapo_cli.learn.contextual import encoder_input

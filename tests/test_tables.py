@@ -7,17 +7,19 @@ from pathlib import Path
 import pytest
 
 from mapo_cli.core.errors import MapoError
-from mapo_cli.data.tables import (
-    build_table,
+from mapo_cli.data.cell_values import (
     find_dates,
-    load_csv_table,
-    load_wtq_table,
     parse_date,
     parse_number,
-    read_plain_csv,
-    read_wtq_csv,
     tagged_date,
     tagged_number,
+)
+from mapo_cli.data.tables import (
+    build_table,
+    load_csv_table,
+    load_wtq_table,
+    read_plain_csv,
+    read_wtq_csv,
 )
 
 WTQ = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "wtq"

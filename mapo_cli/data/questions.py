@@ -14,7 +14,8 @@ from typing import Any
 
 from mapo_cli.core.lru import by_identity
 from mapo_cli.core.text import normalize_text
-from mapo_cli.data.tables import Table, find_dates
+from mapo_cli.data.cell_values import find_dates
+from mapo_cli.data.tables import Table
 
 Entity = dict[str, Any]
 
