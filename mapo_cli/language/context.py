@@ -7,6 +7,7 @@ filter needs for a given literal are computed once and cached.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 from collections.abc import Iterable
@@ -75,20 +76,21 @@ class View:
     def column_type(self) -> str:
         return f"{self.kind}_column"
 
+    @functools.cached_property
+    def numbers(self) -> np.ndarray:
+        """The values as floats, NaN where a row has no number: a long column is compared
+        in numpy, once converted for every comparison with it."""
+        return np.array([math.nan if v is None or isinstance(v, tuple) else v
+                         for v in self.values], dtype=float)
+
 
 @by_identity(4)
 def build_views(table: dict) -> list[View]:
     """The str, num and date views of every column, in column order (read-only: each
     question about the table shares them)."""
     views = []
-    rows = table["rows"]
-    width = len(table["columns"])
-    if all(len(row) == width for row in rows):
-        columns = [list(map(str.strip, column)) for column in zip(*rows)] or [[]] * width
-    else:
-        columns = [[row[c].strip() if c < len(row) else "" for row in rows] for c in range(width)]
-    for c, name in enumerate(table["columns"]):
-        raw = columns[c]
+    for c, (name, column) in enumerate(zip(table["columns"], table_columns(table), strict=True)):
+        raw = list(map(str.strip, column))
         views.append(View(name, "str", _each_distinct(lambda x: normalize_text(x) or None, raw),
                           [x or None for x in raw]))
         numbers = table["numbers"][c]
@@ -105,6 +107,15 @@ def build_views(table: dict) -> list[View]:
         if view.kind != "str":
             view.order = _ascending(present, view.values)
     return views
+
+
+def table_columns(table: dict) -> list[list[str]]:
+    """The table's cells column by column, as they are ("" where a row is short): a table
+    is transposed at once when its rows are whole."""
+    rows, width = table["rows"], len(table["columns"])
+    if all(len(row) == width for row in rows):
+        return [list(column) for column in zip(*rows)] or [[] for _ in range(width)]
+    return [[row[c] if c < len(row) else "" for row in rows] for c in range(width)]
 
 
 def _ascending(rows: list[int], values: list[Any]) -> list[int]:
@@ -199,7 +210,7 @@ class ProgramContext:
         key = (view_index, op, target)
         mask = self._compare.get(key)
         if mask is None:
-            mask = _compare_mask(self.views[view_index].values, op, target)
+            mask = _compare_mask(self.views[view_index], op, target)
             self._compare[key] = mask
         return mask
 
@@ -234,22 +245,21 @@ def date_holds(op: str, value: Date, target: Date) -> bool:
     return a[0] > b[1] or (op == ">=" and _compatible(value, target))
 
 
-def _holds(op: str, a: float, b: float) -> bool:
-    return ((op == ">" and a > b) or (op == ">=" and a >= b) or (op == "<" and a < b)
-            or (op == "<=" and a <= b) or (op == "=" and a == b) or (op == "!=" and a != b))
+_OPERATORS = {">": "gt", ">=": "ge", "<": "lt", "<=": "le", "=": "eq", "!=": "ne"}
+"""A comparison's function in `operator`, by name: plain data, so that the semantics
+version (version.py) sees it."""
 
 
-_OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
-              "=": operator.eq, "!=": operator.ne}
+def _holds(op: str, a: Any, b: Any) -> Any:
+    """`a op b`, for two numbers or for a numpy array of them and a number."""
+    return getattr(operator, _OPERATORS[op])(a, b)
 
 
-def _compare_mask(values: list[Any], op: str, target: Any) -> int:
+def _compare_mask(view: View, op: str, target: Any) -> int:
     dates = isinstance(target, tuple)
-    if not dates and len(values) > 256:  # a long column of numbers: compared in numpy
-        numbers = np.array([math.nan if v is None or isinstance(v, tuple) else v
-                            for v in values], dtype=float)
-        flags = _OPERATORS[op](numbers, target) & ~np.isnan(numbers)
+    if not dates and len(view.values) > 256:  # a long column of numbers: compared in numpy
+        flags = _holds(op, view.numbers, target) & ~np.isnan(view.numbers)
         return int.from_bytes(np.packbits(flags, bitorder="little").tobytes(), "little")
-    return mask_of(i for i, value in enumerate(values)
+    return mask_of(i for i, value in enumerate(view.values)
                    if value is not None and isinstance(value, tuple) == dates
                    and (date_holds(op, value, target) if dates else _holds(op, value, target)))

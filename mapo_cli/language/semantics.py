@@ -57,8 +57,9 @@ def argbest(ctx: ProgramContext, op: str | None, rows: int, view: int) -> Value:
     order = v.order if op == "min" else reversed(v.order)
     best = None
     every = rows & v.present == v.present  # all rows with a value: no membership test
-    member = set(bits(rows)) if not every and rows.bit_length() > 256 else None  # a shift
-    chosen = []  # is O(rows)
+    # ... else a set of the rows for a large table (testing one bit of a large int is O(rows))
+    member = set(bits(rows)) if not every and rows.bit_length() > 256 else None
+    chosen = []
     for i in order:
         if every or ((i in member) if member is not None else rows >> i & 1):
             if best is None:

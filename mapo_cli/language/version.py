@@ -52,19 +52,20 @@ NAMED: dict[int, dict[str, str]] = {
     # became `xx` in answers too, and again when large row sets were unpacked with numpy and
     # each distinct cell typed once (issue 37), and again when a table's views were kept for
     # every question about it and long columns compared and sorted in numpy (issue 37's
-    # 10,000-row tables): the programs, their answers' values and rewards are the same.
+    # 10,000-row tables), and when the comparisons became one table of `operator` names
+    # that this version sees: the programs, their answers' values and rewards are the same.
     2: {
-        "hop": "ef3ba6a478165afd",
-        "argbest": "32991658f3c654f7",
-        "compare": "ed4b27cfdb978c09",
-        "contains": "f38b01dad56e90ea",
-        "end_row": "5433a38bbbded5b3",
-        "adjacent_row": "114961d5d6897905",
-        "count": "062c8f04d4fb4a7b",
-        "aggregate": "1879260db0ccd7a2",
-        "mode": "9132ca4dbd4d2103",
-        "same_as": "317779dc79fa5dc2",
-        "diff": "1817dc848bddac69",
+        "hop": "b5613cfd5129a2de",
+        "argbest": "cfc5e2c9b06e4269",
+        "compare": "d928d16a9a01ba92",
+        "contains": "a95ba7e4e4f23a5d",
+        "end_row": "63f609fea544138f",
+        "adjacent_row": "b33a0c371c13194f",
+        "count": "5d3f3145d66f009e",
+        "aggregate": "ae071c1f8aa1db7f",
+        "mode": "db3f35a66030c3a3",
+        "same_as": "1b5bad3711a6fc89",
+        "diff": "50caeff86f49ff5c",
     },
 }
 """Versions named before the version was derived: per built-in, the digest of its code then."""

@@ -33,6 +33,7 @@ import torch
 from mapo_cli.core.errors import MapoError
 from mapo_cli.core.lru import by_identity
 from mapo_cli.core.text import normalize_text
+from mapo_cli.language.context import table_columns
 
 ENCODERS = ("lstm", "minilm")
 WIDTHS = {"minilm": 384}  # the width of each pretrained encoder's outputs
@@ -122,13 +123,8 @@ class _Cells:
 @by_identity(4)
 def _column_cells(table: Mapping) -> list[_Cells]:
     """Every column's `_Cells`, once per table: each question about it takes its snapshot."""
-    rows, width = table["rows"], len(table.get("headers") or table["columns"])
-    if all(len(row) == width for row in rows):
-        columns = list(zip(*rows)) or [()] * width
-    else:
-        columns = [[row[c] for row in rows if c < len(row)] for c in range(width)]
     return [_Cells.of([cell for cell in dict.fromkeys(column) if cell.strip()])
-            for column in columns]
+            for column in table_columns(table)]
 
 
 class PretrainedEncoder:
