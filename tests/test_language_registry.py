@@ -178,6 +178,9 @@ def test_a_builtin_reaches_the_code_it_computes_with() -> None:
                  "context.ProgramContext", "context.date_holds"):
         assert f"mapo_cli.language.{code}" in parts
     assert "mapo_cli.core.text.contains" in parts  # via ProgramContext.contains_mask
+    # how a cell's text is matched, behind normalize_text's memo: a memoised function counts
+    for code in ("normalize_text", "text_tokens", "ascii_fold"):
+        assert f"mapo_cli.core.text.{code}" in parts
 
 
 def test_changing_a_builtin_changes_the_version_of_the_grammars_using_it(
