@@ -22,7 +22,7 @@ WTQ_CASES = [
     ("nt-13901", "(argmax all_rows r.points-num) (hop v0 r.player-str)",
      ["Karel Hromádka (Czechoslovakia)"]),
     ("nt-457", ('(filter_in all_rows "koraput" r.district-str) (filter_in all_rows "puri" '
-      "r.district-str) (diff v0 v1 r.child_population_06_years-num)"), ["51130"]),
+      "r.district-str) (diff v0 v1 r.child_population_0_6_years-num)"), ["51130"]),
     ("nt-647", "(filter>= all_rows 2 r.score-num) (count v0)", ["16"]),
     ("nt-1133", ('(filter_in all_rows "tulsa" r.hometown-str) (filter!in v0 "william stuart price" '
       "r.name-str) (hop v1 r.name-str)"), ["Joseph L. Parker Jr."]),

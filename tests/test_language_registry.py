@@ -32,8 +32,8 @@ from mapo_cli.search.explore import ExploreSettings
 from mapo_cli.store.store import Store
 from mapo_cli.store.values import make_fingerprint
 
-CHANGED_SINCE_2: set[str] = set()
-"""Built-ins whose meaning changed since semantics 2 (their stores of version 2 are refused)."""
+CHANGED_SINCE_3: set[str] = set()
+"""Built-ins whose meaning changed since semantics 3 (their stores of version 3 are refused)."""
 
 
 # --- the registry and the grammars that select from it ----------------------------------
@@ -135,20 +135,21 @@ def _size(ctx: object, op: str | None, rows: int) -> tuple[str, float]:
 # --- the derived semantics version ----------------------------------------------------------
 
 
-def test_the_bundled_grammars_are_still_semantics_2() -> None:
-    assert version.semantics_version(load_grammar("wtq")) == 2
-    assert version.semantics_version(load_grammar("wikisql")) == 2
-    assert ExploreSettings().fingerprint()["semantics"] == 2
+def test_the_bundled_grammars_are_still_semantics_3() -> None:
+    assert version.semantics_version(load_grammar("wtq")) == 3
+    assert version.semantics_version(load_grammar("wikisql")) == 3
+    assert ExploreSettings().fingerprint()["semantics"] == 3
 
 
-def test_named_version_2_is_the_code_of_todays_builtins() -> None:
+def test_named_version_3_is_the_code_of_todays_builtins() -> None:
     """Fails when a built-in's code (or code it reaches) changes. If its meaning is the same
-    (a refactor), put its new digest in version.NAMED[2]: stores of 2 stay readable. If its
-    meaning changed, add it to CHANGED_SINCE_2: stores of 2 that use it are refused."""
+    (a refactor), put its new digest in version.NAMED[3]: stores of 3 stay readable. If its
+    meaning changed, add it to CHANGED_SINCE_3 (or name a version 4): stores of 3 that use it
+    are refused."""
     now = version.registry_digests()
-    changed = {name for name, digest in version.NAMED[2].items() if now.get(name) != digest}
-    assert changed == CHANGED_SINCE_2, (
-        f"the code of {sorted(changed - CHANGED_SINCE_2)} changed since semantics 2; new "
+    changed = {name for name, digest in version.NAMED[3].items() if now.get(name) != digest}
+    assert changed == CHANGED_SINCE_3, (
+        f"the code of {sorted(changed - CHANGED_SINCE_3)} changed since semantics 3; new "
         f"digests: { {name: now.get(name) for name in sorted(changed)} }")
 
 
@@ -189,16 +190,16 @@ def test_changing_a_builtin_changes_the_version_of_the_grammars_using_it(
     monkeypatch.setitem(BUILTINS._builtins, "mode", pruned_never)
     changed = version.semantics_version(load_grammar("wtq"))
     assert isinstance(changed, str) and len(changed) == 16
-    assert version.semantics_version(load_grammar("wikisql")) == 2  # it has no mode
+    assert version.semantics_version(load_grammar("wikisql")) == 3  # it has no mode
 
 
 # --- stores and checkpoints from before the registry ----------------------------------------
 
-# What search/explore.py recorded before the version was derived (SEMANTICS_VERSION = 2).
-def old_fingerprint() -> dict:
+# What search/explore.py records, semantics apart.
+def old_fingerprint(semantics: int | str = 3) -> dict:
     return {"grammar": "wtq", "grammar_hash": load_grammar("wtq").content_hash,
-            "live_programs": True, "semantics": 2, "max_expressions": 3, "triggers": True,
-            "filter_mode": "bloom", "error_rate": 0.01}
+            "live_programs": True, "semantics": semantics, "max_expressions": 3,
+            "triggers": True, "filter_mode": "bloom", "error_rate": 0.01}
 
 
 @pytest.fixture
@@ -209,11 +210,11 @@ def small(prepared_demo: Path, tmp_path: Path) -> dict[str, Path]:
     return paths
 
 
-def test_a_store_explored_with_semantics_2_opens_for_explore_and_training(
+def test_a_store_explored_with_semantics_3_opens_for_explore_and_training(
         small: dict[str, Path]) -> None:
     assert old_fingerprint() == make_fingerprint(
         grammar="wtq", grammar_hash=load_grammar("wtq").content_hash, max_expressions=3,
-        triggers=True, filter_mode="bloom", error_rate=0.01, live_programs=True, semantics=2)
+        triggers=True, filter_mode="bloom", error_rate=0.01, live_programs=True, semantics=3)
     Store.create_or_open(small["store"], old_fingerprint()).close()
     summary = explore_data(small["train"], small["store"], ExploreSettings(), workers=1,
                            samples_per_example=30)
@@ -224,12 +225,13 @@ def test_a_store_explored_with_semantics_2_opens_for_explore_and_training(
     assert sum(len(programs) for programs in data.memory.values()) > 0
 
 
-@pytest.mark.parametrize("recorded", [2, "0123456789abcdef"])
+@pytest.mark.parametrize("recorded", [2, 3, "0123456789abcdef"])
 def test_a_store_of_another_program_language_is_refused_by_name(
         small: dict[str, Path], monkeypatch: pytest.MonkeyPatch, recorded: int | str) -> None:
-    if recorded == 2:  # today's built-ins are no longer what 2 meant
-        monkeypatch.setattr(version, "NAMED", {2: {**version.NAMED[2], "hop": "0" * 16}})
-    Store.create_or_open(small["store"], {**old_fingerprint(), "semantics": recorded}).close()
+    """2 matched a cell's "3–2" as "32"; 3 stands for other code once a built-in changes."""
+    if recorded == 3:  # today's built-ins are no longer what 3 meant
+        monkeypatch.setattr(version, "NAMED", {3: {**version.NAMED[3], "hop": "0" * 16}})
+    Store.create_or_open(small["store"], old_fingerprint(recorded)).close()
     now = ExploreSettings().fingerprint()["semantics"]
     assert now != recorded
     with pytest.raises(MapoError) as refused:
@@ -251,11 +253,10 @@ def test_a_grammar_keeps_its_content_hash_the_checkpoints_record() -> None:
 
 def test_training_refuses_a_store_of_another_program_language_too(
         small: dict[str, Path]) -> None:
-    Store.create_or_open(small["store"], {**old_fingerprint(), "semantics": "0123456789abcdef"}
-                         ).close()
+    Store.create_or_open(small["store"], old_fingerprint("0123456789abcdef")).close()
     explore = ExploreSettings()
     with pytest.raises(MapoError, match=r"explored with another program language \(semantics "
-                       r"'0123456789abcdef', this mapo's 2: .* re-explore with mapo explore"):
+                       r"'0123456789abcdef', this mapo's 3: .* re-explore with mapo explore"):
         load_training_data(TrainConfig(train=str(small["train"]), dev=str(small["dev"]),
                                        store=str(small["store"])))
-    assert explore.fingerprint()["semantics"] == 2
+    assert explore.fingerprint()["semantics"] == 3

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mapo_cli.core.text import contains, normalize_text, singular
+from mapo_cli.core.text import ascii_fold, contains, normalize_text, singular
 from mapo_cli.data.questions import CellIndex, analyse_question, tokenize
 from mapo_cli.data.tables import build_table
 
@@ -127,6 +127,26 @@ def test_spans_of_only_stopwords_or_punctuation_are_skipped() -> None:
 def test_values_are_normalised_text() -> None:
     assert strings("did the usl a-league win?") == ["usl a - league"]
     assert strings("what about cote d'ivoire?") == ["cote d ' ivoire"]
+
+
+@pytest.mark.parametrize(("text", "folded"), [
+    ("3–2", "3-2"), ("1990—95", "1990-95"), ("−5", "-5"),  # dashes and the minus sign
+    ("O’Brien", "O'Brien"), ("“Yes”", '"Yes"'), ("Côte d'Ivoire", "Cote d'Ivoire"),
+    ("Bjørn Dæhlie", "Bjorn Daehlie"), ("Straße", "Strasse"), ("Łódź", "Lodz"),
+    ("45°N", "45 N"), ("a•b", "a b"), ("\ufeffName", "Name"), ("Москва", ""),
+])
+def test_ascii_fold_spells_what_accents_cannot_strip(text: str, folded: str) -> None:
+    assert ascii_fold(text) == folded
+
+
+def test_a_score_with_an_en_dash_is_found_by_its_ascii_spelling() -> None:
+    """Tables write "3–2"; questions type "3-2". Folding used to delete the dash ("32")."""
+    table = build_table("t/scores.csv", [["Match", "Score–Result"], ["Final", "3–2"],
+                                         ["Semi", "32"]])
+    _tokens, found = analyse_question("which match ended 3-2?", CellIndex(table))
+    assert ("string", "3 - 2") in [(e["type"], e["value"]) for e in found]
+    assert not contains(normalize_text("32"), "3 - 2")
+    assert table["columns"] == ["match", "score_result"]  # not "scoreresult"
 
 
 def test_a_number_inside_a_cell_is_also_a_string() -> None:

@@ -15,11 +15,42 @@ _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _ESCAPED = re.compile(r"\\(.)")
 
 
+# What NFKD leaves non-ASCII but a question typed in ASCII spells otherwise: the dashes of
+# scores and ranges ("3–2", "1990–95"), curly quotes, primes, and letters with no accent to
+# strip. Dropping them (as plain NFKD folding does) joins "3–2" into "32".
+_SPELLED = {
+    **dict.fromkeys("‐‑‒–—―−⁻", "-"),
+    **dict.fromkeys("‘’‚‛′`", "'"),
+    **dict.fromkeys("“”„‟″«»", '"'),
+    "×": "x", "⁄": "/", "ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o",
+    "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th",
+    "Þ": "Th", "ı": "i",
+}
+
+
+@lru_cache(maxsize=1 << 12)
+def _fold_char(char: str) -> str:
+    """One non-ASCII character of NFKD's output: its ASCII spelling, a space between words for
+    any other mark or space, nothing for a letter of another script or an invisible character."""
+    if char in _SPELLED:
+        return _SPELLED[char]
+    category = unicodedata.category(char)
+    if category[0] in "PSZ":
+        return " "
+    return ""
+
+
 def ascii_fold(text: str) -> str:
-    """NFKD-decompose and drop every non-ASCII character."""
+    """NFKD-decompose; spell what is left outside ASCII with ASCII where it has a spelling.
+
+    A dash stays a dash and a degree sign or bullet separates words, so that a
+    cell's "3–2" and a question's "3-2" fold alike; letters of other scripts
+    and combining accents are dropped.
+    """
     if text.isascii():
         return text
-    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return "".join(char if char.isascii() else _fold_char(char)
+                   for char in unicodedata.normalize("NFKD", text))
 
 
 def text_tokens(text: str) -> list[str]:

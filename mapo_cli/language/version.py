@@ -1,4 +1,4 @@
-"""The semantics version of a grammar: derived from its built-ins' code, never bumped by hand.
+"""The semantics version of a grammar: derived from its built-ins' code; a new meaning is named.
 
 A store's fingerprint records it (search/explore.py): explored programs,
 their rewards and the explored prefixes are only worth reusing under the same
@@ -8,18 +8,19 @@ help) and the code of its function and pruning rule with all the mapo code
 they reach by name (helpers, `ProgramContext`: how a table becomes typed
 views, masks, the token order), plus `ROOTS`, the type rule and how a value
 answers. Code counts as a syntax tree: docstrings, comments and layout do
-not, every statement does (a reworded pruning message too). Code reached
-only as a module's attribute (`text.contains`) or through a library is not
-seen.
+not, every statement does (a reworded pruning message too). A memoised
+function counts as its own code. Code reached only as a module's attribute
+(`text.contains`) or through a library is not seen.
 
-Stores explored before the version was derived record `semantics: 2`.
-`NAMED[2]` holds, per built-in, the digest of the code that 2 meant: a
-grammar whose built-ins all still reach exactly that code is version 2, so
-those stores stay readable and new ones keep recording 2; once the code of
-one of them changes, the version is the digest of the new code and a store of
-2 is refused by name (store/environment.py). tests/test_language_registry.py
-fails when a built-in of `NAMED[2]` changes and says what to do: a refactor
-that keeps the meaning updates its digest here, a change of meaning leaves it.
+A change of meaning gets a name by hand. `NAMED[3]` holds, per built-in,
+the digest of the code that 3 means: a grammar whose built-ins all still
+reach exactly that code is version 3, so its stores stay readable and new
+ones keep recording 3; once the code of one of them changes, the version is
+the digest of the new code, and a store of 3 (or of 2, before the cells'
+text folding changed) is refused by name (store/environment.py).
+tests/test_language_registry.py fails when a built-in of `NAMED[3]` changes
+and says what to do: a refactor that keeps the meaning updates its digest
+here; a change of meaning names a new version, or leaves the digest.
 """
 
 from __future__ import annotations
@@ -47,27 +48,23 @@ ROOTS = (accepts, answer_strings)
 """Code every grammar's programs depend on besides their built-ins'."""
 
 NAMED: dict[int, dict[str, str]] = {
-    # SEMANTICS_VERSION = 2, the last one bumped by hand: total semantics, pruning apart. The
-    # digests were renewed when the date notation moved to core/dates.py and an unknown year
-    # became `xx` in answers too, and again when large row sets were unpacked with numpy and
-    # each distinct cell typed once (issue 37), and again when a table's views were kept for
-    # every question about it and long columns compared and sorted in numpy (issue 37's
-    # 10,000-row tables), and when the comparisons became one table of `operator` names
-    # that this version sees, and when the digest began to see memoised functions
-    # (`normalize_text`, how a cell's text is matched, was invisible behind its cache): the
-    # programs, their answers' values and rewards are the same.
-    2: {
-        "hop": "2cde0ed01ff3b2aa",
-        "argbest": "626644ee422a3900",
-        "compare": "475b5bfbe6115365",
-        "contains": "06d8a1925166512f",
-        "end_row": "9f3af85608d83837",
-        "adjacent_row": "17a5ba68af06f439",
-        "count": "1022ac6eb3dc8717",
-        "aggregate": "70bce5ad010cfeea",
-        "mode": "7cd022f59f4567a1",
-        "same_as": "33f91b8f188e9d07",
-        "diff": "e2c6830ab6a01101",
+    # 3, named by hand: a cell's text and a question's are folded to ASCII with their dashes,
+    # quotes and unaccented letters spelled ("3–2" is "3 - 2", no longer "32"), so filter_in
+    # and the string comparisons match other cells than 2 did (issue 40, lever 5).
+    # 2 was the last version bumped by hand before the version was derived (total semantics,
+    # pruning apart); its digests were renewed by every refactor that kept its meaning.
+    3: {
+        "hop": "353883db0d95cfce",
+        "argbest": "4bd873b6f012d3da",
+        "compare": "6d5773081d459a56",
+        "contains": "0e158570a4699114",
+        "end_row": "c894a9c573f518e0",
+        "adjacent_row": "aecc37c89f0fc362",
+        "count": "96924428003d99eb",
+        "aggregate": "e2bef5cde75f70c8",
+        "mode": "3c7285be351e2c84",
+        "same_as": "7a1ba411455d4656",
+        "diff": "ee6698bf340b4840",
     },
 }
 """Versions named before the version was derived: per built-in, the digest of its code then."""
@@ -83,7 +80,7 @@ def semantics_version(grammar: Grammar) -> Version:
 
 
 def registry_digests() -> dict[str, str]:
-    """`builtin_digest` of every declared built-in, by name (what `NAMED[2]` pins)."""
+    """`builtin_digest` of every declared built-in, by name (what `NAMED[3]` pins)."""
     return {builtin.name: builtin_digest(builtin) for builtin in BUILTINS}
 
 
