@@ -203,6 +203,36 @@ def test_fewer_expressions_beat_more_mentioned_columns() -> None:
     assert len(analysis.classes) == 2 and analysis.spurious == [0]
 
 
+def test_a_number_inside_a_linked_string_is_one_mention_of_the_question() -> None:
+    """'#5' is linked as the string "# 5" and as the number 5 inside it; a program that uses
+    both has used one thing the question said, not two."""
+    from mapo_cli.analysis.grounding import grounding, literal_mentions
+
+    question = example("which nations ranked above #5 with 3 gold?", [
+        {"type": "string", "value": "# 5", "span": [4, 6]},
+        {"type": "number", "value": 5.0, "span": [5, 6]},
+        {"type": "number", "value": 3.0, "span": [7, 8]}], [])
+    ctx = ProgramContext(question, medals_table(), load_grammar("wtq"))
+    mentions = literal_mentions(question, ctx)
+    assert mentions == [(4, 6), (4, 6), (7, 8)]
+    both = tuple(to_ids(split_program(
+        '(filter_in all_rows "# 5" r.nation-str) (filter< v0 5 r.rank-num) (hop v1 r.nation-str)'),
+        ctx))
+    assert grounding(both, ctx, set(), mentions).entities == 1
+
+
+def test_a_string_mentions_the_columns_it_is_a_whole_cell_of() -> None:
+    """'peru' is a nation; the Team column's "Peru B" and "Peru Juniors" hold the word only
+    inside longer names, so they do not make Team a column the question mentions."""
+    from mapo_cli.analysis.grounding import mentioned_columns
+
+    table = {**medals_table(), "columns": ["nation", "team"],
+             "rows": [["Brazil", "Brazil A"], ["Peru", "Peru B"], ["Chile", "Peru Juniors"]]}
+    question = example("how many medals did peru win?",
+                       [{"type": "string", "value": "peru", "span": [4, 5]}], [])
+    assert mentioned_columns(question, table) == {"nation"}
+
+
 def test_training_can_keep_only_the_likely_correct_programs_of_a_buffer() -> None:
     """`mapo train --drop-spurious`: the planted `first` goes, argmax gold stays; a buffer of
     one program, and an example without one, stay as they are."""

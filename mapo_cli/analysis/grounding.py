@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mapo_cli.analysis.fictitious import entity_cells
 from mapo_cli.core.text import normalize_text
 from mapo_cli.language.context import ProgramContext, literal_value
 from mapo_cli.language.interpreter import CLOSE_ID, END_ID
@@ -62,17 +61,23 @@ def live_expressions(tokens: Program, first_var: int) -> list[list[int]]:
 
 
 def mentioned_columns(example: Json, table: Json) -> set[str]:
-    """Columns the question mentions: by a word of their name, or by a string entity in a cell
-    ("canada" mentions the nation column)."""
+    """Columns the question mentions: by a word of their name, or by a string entity that is a
+    whole cell of theirs ("canada" mentions the nation column; "river" does not mention a
+    column of municipalities because one is called "Big River")."""
     words = {w for token in example.get("tokens", []) for w in normalize_text(token).split()}
     named = {name for name in table["columns"] if any(w in words for w in column_words(name))}
-    return named | {table["columns"][c] for _, c in entity_cells(table, example, ("string",))}
+    strings = {normalize_text(str(e["value"])) for e in example.get("entities", [])
+               if e.get("type") == "string"}
+    return named | {table["columns"][c] for row in table["rows"] for c, cell in enumerate(row)
+                    if normalize_text(cell) in strings}
 
 
 def literal_mentions(example: Json, ctx: ProgramContext) -> list[Any]:
-    """Per literal of the context, the question mention it comes from (its span, else itself).
+    """Per literal of the context, the question mention it comes from (the run of tokens its
+    span overlaps with others in, else itself).
 
-    A year is often both a number and a date entity of one span: one mention.
+    A year is often both a number and a date entity of one span, and "#5" both the string
+    "# 5" and the number 5 inside it: one mention each.
     """
     span_of: dict[tuple[str, Any], Any] = {}
     for entity in example.get("entities", []):
@@ -82,7 +87,21 @@ def literal_mentions(example: Json, ctx: ProgramContext) -> list[Any]:
             continue
         span = entity.get("span")
         span_of.setdefault((kind, value), tuple(span) if span else (kind, value))
-    return [span_of.get((kind, value), (kind, value)) for kind, value, _ in ctx.literals]
+    merged = _merged_spans([span for span in span_of.values() if len(span) == 2
+                            and all(isinstance(i, int) for i in span)])
+    return [merged.get(span, span) for span in
+            (span_of.get((kind, value), (kind, value)) for kind, value, _ in ctx.literals)]
+
+
+def _merged_spans(spans: list[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, int]]:
+    """Each span's run of overlapping spans, as the run's (start, end)."""
+    runs: list[list[tuple[int, int]]] = []
+    for span in sorted(set(spans)):
+        if runs and span[0] < max(end for _, end in runs[-1]):
+            runs[-1].append(span)
+        else:
+            runs.append([span])
+    return {span: (run[0][0], max(end for _, end in run)) for run in runs for span in run}
 
 
 def grounding(tokens: Program, ctx: ProgramContext, mentioned_names: set[str],
