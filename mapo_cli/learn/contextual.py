@@ -35,11 +35,16 @@ from mapo_cli.core.lru import by_identity
 from mapo_cli.core.text import normalize_text
 from mapo_cli.language.context import table_columns
 
-ENCODERS = ("lstm", "minilm")
-WIDTHS = {"minilm": 384}  # the width of each pretrained encoder's outputs
+SNAPSHOT_CELLS = {"lstm": 0, "minilm": 1, "minilm-cells3": 3}
+"""Each `--encoder` and how many cells of every column its transformer reads (0: none, the
+plain LSTM). `minilm-cells3` reads up to three (issue 40, lever 3: more of the table)."""
+ENCODERS = tuple(SNAPSHOT_CELLS)
+WIDTHS = {name: 384 for name, cells in SNAPSHOT_CELLS.items() if cells}  # all-MiniLM-L6-v2's
 INPUT_VERSION = 1  # bump when the input text or the pooling changes: cached vectors go stale
 MAX_PIECES = 512  # the transformer's positions
 CELL_WORDS = 8  # a snapshot cell is cut to this many words
+SNAPSHOT_WORDS = 320  # a column's second and later cells join only while the input stays
+# within this many words (about 420 word pieces, leaving the question room in MAX_PIECES)
 _STOPWORDS = frozenset((
     "the", "a", "an", "of", "in", "on", "at", "to", "for", "by", "and", "or", "is", "was", "what",
     "which", "who", "how", "many", "did", "does", "do", "when", "where", "with", "from", "as",
@@ -73,15 +78,30 @@ def check_encoder(name: str) -> str:
     return name
 
 
-def encoder_input(example: Mapping, table: Mapping) -> EncoderInput:
-    """The question's tokens and, per column, its header and the cell that best matches."""
+def encoder_input(example: Mapping, table: Mapping, encoder: str = "minilm") -> EncoderInput:
+    """The question's tokens and, per column, its header and the cells that match the
+    question best (`header : cell ; cell`), as many as the encoder reads (SNAPSHOT_CELLS).
+
+    Every column gets its best cell; the second best of every column joins only if all of
+    them fit within SNAPSHOT_WORDS, then the third, and so on.
+    """
+    cells = SNAPSHOT_CELLS[encoder]
     question = tuple(str(t) for t in example["tokens"])
     words = {w for t in question for w in normalize_text(t).split()} - _STOPWORDS
     headers = table.get("headers") or table["columns"]
-    columns = []
-    for c, (header, cells) in enumerate(zip(headers, _column_cells(table), strict=True)):
-        name = " ".join(str(header).split()) or table["columns"][c].replace("_", " ")
-        columns.append(f"{name} : {cells.snapshot(words)}".strip(" :"))
+    names = [" ".join(str(header).split()) or table["columns"][c].replace("_", " ")
+             for c, header in enumerate(headers)]
+    chosen = [column.snapshot(words, cells) for column in _column_cells(table)]
+    shown = 1
+    total = sum(len(f"{name} : {' '.join(best[:1])}".split()) for name, best in zip(names, chosen))
+    while shown < cells:
+        more = sum(len(best[shown].split()) + 1 for best in chosen if len(best) > shown)
+        if not more or total + more > SNAPSHOT_WORDS:
+            break
+        total += more
+        shown += 1
+    columns = (f"{name} : {' ; '.join(best[:shown])}".strip(" :")
+               for name, best in zip(names, chosen, strict=True))
     return EncoderInput(question, tuple(columns))
 
 
@@ -100,9 +120,9 @@ class _Cells:
         wrapped = [f" {normalize_text(cell)} \n" for cell in cells]
         return cls(cells, "".join(wrapped), [0, *itertools.accumulate(map(len, wrapped))])
 
-    def snapshot(self, question_words: set[str]) -> str:
-        """The cell sharing most words with the question (ties and none: the first), cut to
-        CELL_WORDS."""
+    def snapshot(self, question_words: set[str], cells: int = 1) -> list[str]:
+        """The `cells` cells sharing most words with the question (ties: the first; then the
+        first cells of the column), each cut to CELL_WORDS; [""] for an empty column."""
         shared: Counter[int] = Counter()
         for word in question_words:
             holding = set()
@@ -111,13 +131,10 @@ class _Cells:
                 holding.add(bisect.bisect_right(self.starts, at) - 1)
                 at = self.joined.find(f" {word} ", at + 1)
             shared.update(holding)
-        best = ""
-        if shared:
-            most = max(shared.values())
-            best = self.cells[min(i for i, n in shared.items() if n == most)]
-        elif self.cells:
-            best = self.cells[0]
-        return " ".join(best.split()[:CELL_WORDS])
+        ranked = sorted(shared, key=lambda i: (-shared[i], i))[:cells]
+        ranked += [i for i in range(min(cells, len(self.cells))) if i not in shared][
+            : cells - len(ranked)]
+        return [" ".join(self.cells[i].split()[:CELL_WORDS]) for i in ranked] or [""]
 
 
 @by_identity(4)

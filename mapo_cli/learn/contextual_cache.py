@@ -65,7 +65,7 @@ class ContextCache:
         return self.directory / key[:2] / f"{key}.npz"
 
     def get(self, example: Mapping, table: Mapping) -> ContextVectors:
-        found = encoder_input(example, table)
+        found = encoder_input(example, table, self.encoder)
         cached = self._read(found)
         if cached is None:
             cached = self._compute([found])[0]
@@ -76,7 +76,7 @@ class ContextCache:
         """Compute every (example, table) not cached yet; return how many were computed."""
         todo = {}
         for example, table in pairs:
-            found = encoder_input(example, table)
+            found = encoder_input(example, table, self.encoder)
             key = found.key(self.encoder)
             if key not in todo and not self.path(key).is_file():
                 todo[key] = found
@@ -164,7 +164,7 @@ class PreloadedContexts:
         self.vectors = vectors
 
     def get(self, example: Mapping, table: Mapping) -> ContextVectors:
-        found = self.vectors.get(encoder_input(example, table).key(self.encoder))
+        found = self.vectors.get(encoder_input(example, table, self.encoder).key(self.encoder))
         if found is None:
             raise MapoError(f"example {example.get('id')}: its encoder vectors were not sent "
                             "with it")
@@ -177,7 +177,7 @@ def preload(cache: ContextCache, examples: Iterable[Mapping],
     vectors = {}
     for example in examples:
         table = tables[example["table"]]
-        vectors[encoder_input(example, table).key(cache.encoder)] = cache.get(example, table)
+        vectors[encoder_input(example, table, cache.encoder).key(cache.encoder)] = cache.get(example, table)
     return PreloadedContexts(cache.encoder, vectors)
 
 
