@@ -67,7 +67,7 @@ NAMED: dict[int, dict[str, str]] = {
         "diff": "ee6698bf340b4840",
     },
 }
-"""Versions named before the version was derived: per built-in, the digest of its code then."""
+"""Versions named by hand: per built-in, the digest of the code the version means."""
 
 
 def semantics_version(grammar: Grammar) -> Version:
