@@ -242,6 +242,8 @@ def test_a_store_of_another_program_language_is_refused_by_name(
             f"this mapo's built-in functions are version {now}") in message
     assert message.endswith("explore into a new store (mapo explore DATA --store NEW_DIR)")
     assert "\n" not in message
+    # a store of 2 was explored on data folded the old way: that data is stale too
+    assert ("prepare the data again (mapo prepare) first" in message) == (recorded == 2)
 
 
 def test_a_grammar_keeps_its_content_hash_the_checkpoints_record() -> None:

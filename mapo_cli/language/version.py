@@ -17,7 +17,8 @@ the digest of the code that 3 means: a grammar whose built-ins all still
 reach exactly that code is version 3, so its stores stay readable and new
 ones keep recording 3; once the code of one of them changes, the version is
 the digest of the new code, and a store of 3 (or of 2, before the cells'
-text folding changed) is refused by name (store/environment.py).
+text folding changed) is refused by name (store/environment.py; what a
+store of a retired version needs besides, `store/values.RETIRED_SEMANTICS`).
 tests/test_language_registry.py fails when a built-in of `NAMED[3]` changes
 and says what to do: a refactor that keeps the meaning updates its digest
 here; a change of meaning names a new version, or leaves the digest.

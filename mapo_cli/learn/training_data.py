@@ -17,7 +17,7 @@ from mapo_cli.language.version import semantics_version
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.store.files import check_no_writer
 from mapo_cli.store.store import Store
-from mapo_cli.store.values import example_key
+from mapo_cli.store.values import example_key, retired_note
 
 Program = tuple[int, ...]
 
@@ -65,8 +65,8 @@ def load_training_data(config: TrainConfig) -> TrainingData:
             raise MapoError(f"store {config.store} was explored with another program language "
                             f"(semantics {settings.get('semantics')!r}, this mapo's "
                             f"{semantics_version(grammar)!r}: its functions compute or prune "
-                            f"differently): re-explore with mapo explore {config.train} "
-                            "--store NEW_DIR")
+                            f"differently{retired_note(settings.get('semantics'))}): re-explore "
+                            f"with mapo explore {config.train} --store NEW_DIR")
         if settings.get("grammar_hash") != grammar.content_hash:
             raise MapoError(f"store {config.store} was explored with another version of grammar "
                             f"{grammar.name!r} than the data's (its functions or settings differ)")

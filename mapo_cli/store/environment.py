@@ -28,7 +28,7 @@ from mapo_cli.store.files import (
     verify_by_reading,
     writer_active,
 )
-from mapo_cli.store.values import Json, canonical_json, checksum
+from mapo_cli.store.values import Json, canonical_json, checksum, retired_note
 
 # 2: values sealed with checksums (`upgrade.py` turns a schema-1 store into a schema-2 one).
 # Meta values stay plain, so that any mapo reads the version (an older one says to upgrade);
@@ -108,7 +108,8 @@ def fingerprint_difference(stored: Json, wanted: Json) -> str:
             parts.append(
                 f"store was explored with another program language (semantics "
                 f"{show(stored[key])}, but this mapo's built-in functions are version "
-                f"{show(wanted[key])}: they compute or prune differently)"
+                f"{show(wanted[key])}: they compute or prune differently"
+                f"{retired_note(stored[key])})"
             )
         elif stored[key] != wanted[key]:
             parts.append(

@@ -49,6 +49,18 @@ def example_key(example: Json, table: Json) -> str:
     return hashlib.sha256(canonical_json([example, table]).encode("utf-8")).hexdigest()
 
 
+RETIRED_SEMANTICS: dict[int, str] = {
+    2: "under semantics 2 a cell's 3–2 read 32; prepare the data again (mapo prepare) first",
+}
+"""What a store of a retired semantics version needs besides a new exploration."""
+
+
+def retired_note(semantics: Any) -> str:
+    """`; ` and what a store of this semantics version needs besides exploring anew, or ""."""
+    note = RETIRED_SEMANTICS.get(semantics) if isinstance(semantics, int) else None
+    return f"; {note}" if note else ""
+
+
 def make_fingerprint(
     *,
     grammar: str,
