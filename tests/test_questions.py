@@ -139,6 +139,16 @@ def test_ascii_fold_spells_what_accents_cannot_strip(text: str, folded: str) -> 
     assert ascii_fold(text) == folded
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_folded_text_is_ascii_and_folds_to_itself(text: str) -> None:
+    """What entity linking and filter_in compare is always ASCII, and folding it again
+    changes nothing (a cell and a question folded once or twice match alike)."""
+    folded = ascii_fold(text)
+    assert folded.isascii() and ascii_fold(folded) == folded
+    assert normalize_text(normalize_text(text)) == normalize_text(text)
+
+
 def test_a_score_with_an_en_dash_is_found_by_its_ascii_spelling() -> None:
     """Tables write "3–2"; questions type "3-2". Folding used to delete the dash ("32")."""
     table = build_table("t/scores.csv", [["Match", "Score–Result"], ["Final", "3–2"],
