@@ -177,7 +177,8 @@ def preload(cache: ContextCache, examples: Iterable[Mapping],
     vectors = {}
     for example in examples:
         table = tables[example["table"]]
-        vectors[encoder_input(example, table, cache.encoder).key(cache.encoder)] = cache.get(example, table)
+        key = encoder_input(example, table, cache.encoder).key(cache.encoder)
+        vectors[key] = cache.get(example, table)
     return PreloadedContexts(cache.encoder, vectors)
 
 
