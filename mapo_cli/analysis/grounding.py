@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mapo_cli.core.text import normalize_text
-from mapo_cli.language.context import ProgramContext, literal_value
+from mapo_cli.language.context import ProgramContext, literal_value, table_columns
 from mapo_cli.language.interpreter import CLOSE_ID, END_ID
 from mapo_cli.learn.features import column_words
 
@@ -68,8 +68,8 @@ def mentioned_columns(example: Json, table: Json) -> set[str]:
     named = {name for name in table["columns"] if any(w in words for w in column_words(name))}
     strings = {normalize_text(str(e["value"])) for e in example.get("entities", [])
                if e.get("type") == "string"}
-    return named | {table["columns"][c] for row in table["rows"] for c, cell in enumerate(row)
-                    if normalize_text(cell) in strings}
+    return named | {name for name, cells in zip(table["columns"], table_columns(table))
+                    if strings and any(normalize_text(cell) in strings for cell in cells)}
 
 
 def literal_mentions(example: Json, ctx: ProgramContext) -> list[Any]:
@@ -86,11 +86,10 @@ def literal_mentions(example: Json, ctx: ProgramContext) -> list[Any]:
         except (ValueError, KeyError):
             continue
         span = entity.get("span")
-        span_of.setdefault((kind, value), tuple(span) if span else (kind, value))
-    merged = _merged_spans([span for span in span_of.values() if len(span) == 2
-                            and all(isinstance(i, int) for i in span)])
-    return [merged.get(span, span) for span in
-            (span_of.get((kind, value), (kind, value)) for kind, value, _ in ctx.literals)]
+        span_of.setdefault((kind, value), tuple(span) if span else None)
+    merged = _merged_spans([span for span in span_of.values() if span is not None])
+    return [merged.get(span_of.get((kind, value))) or (kind, value)
+            for kind, value, _ in ctx.literals]
 
 
 def _merged_spans(spans: list[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, int]]:
