@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import heapq
 import itertools
 import json
 from collections import Counter
@@ -131,7 +132,7 @@ class _Cells:
                 holding.add(bisect.bisect_right(self.starts, at) - 1)
                 at = self.joined.find(f" {word} ", at + 1)
             shared.update(holding)
-        ranked = sorted(shared, key=lambda i: (-shared[i], i))[:cells]
+        ranked = heapq.nsmallest(cells, shared, key=lambda i: (-shared[i], i))
         ranked += [i for i in range(min(cells, len(self.cells))) if i not in shared][
             : cells - len(ranked)]
         return [" ".join(self.cells[i].split()[:CELL_WORDS]) for i in ranked] or [""]
