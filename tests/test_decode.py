@@ -45,11 +45,23 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory, prepared_demo: Path,
     return train_tiny_run(tmp_path_factory.mktemp("decode-run"), prepared_demo, demo_store)
 
 
-def test_a_run_that_drops_spurious_programs_records_it_and_trains(
+def test_a_run_that_drops_spurious_programs_and_orders_its_memory_records_it_and_trains(
         tmp_path: Path, prepared_demo: Path, demo_store: Path) -> None:
-    run = train_tiny_run(tmp_path, prepared_demo, demo_store, "dropping", "--drop-spurious")
-    assert "drop_spurious = true" in (run / "config.toml").read_text()
+    run = train_tiny_run(tmp_path, prepared_demo, demo_store, "dropping", "--drop-spurious",
+                         "--memory-order", "grounded", "--memory-limit", "3")
+    config = (run / "config.toml").read_text()
+    assert "drop_spurious = true" in config and 'memory_order = "grounded"' in config
     assert (run / "best.pt").is_file()
+
+
+def test_an_unknown_memory_order_is_a_clear_error(tmp_path: Path, prepared_demo: Path,
+                                                  demo_store: Path) -> None:
+    result = runner.invoke(app, [
+        "train", "--train", str(prepared_demo / "random-split-1-train.jsonl"),
+        "--dev", str(prepared_demo / "random-split-1-dev.jsonl"), "--store", str(demo_store),
+        "--run", str(tmp_path / "run"), "--memory-order", "newest"])
+    assert "unknown memory order 'newest'" in one_line_error(result)
+    assert not (tmp_path / "run").exists()
 
 
 def test_decode_accuracy_equals_mapo_score_on_its_predictions(

@@ -253,6 +253,28 @@ def test_training_can_keep_only_the_likely_correct_programs_of_a_buffer() -> Non
     assert seen[-1] == (3, 3)
 
 
+def test_a_memory_in_grounded_order_puts_the_programs_using_the_question_first() -> None:
+    """`mapo train --memory-order grounded`: "peru" used beats "peru" ignored, then fewer
+    expressions beat more; equally grounded programs keep the store's order."""
+    from mapo_cli.analysis.grounding import grounded_memory
+
+    table, grammar = medals_table(), load_grammar("wtq")
+    peru = {**example("how many gold did peru win?",
+                      [{"type": "string", "value": "peru", "span": [4, 5]}], ["1"]), "id": "peru"}
+    ctx = ProgramContext(peru, table, grammar)
+    ignores, uses, longer, also = (tuple(to_ids(split_program(p), ctx)) for p in (
+        "(first all_rows) (hop v0 r.gold-num)",
+        '(filter_in all_rows "peru" r.nation-str) (hop v0 r.gold-num)',
+        '(filter_in all_rows "peru" r.nation-str) (first v0) (hop v1 r.gold-num)',
+        '(filter_in all_rows "peru" r.nation-str) (last v0) (hop v1 r.gold-num)'))
+    seen = []
+    ordered = grounded_memory({"peru": [ignores, longer, uses, also]}, [peru],
+                              {table["id"]: table}, grammar,
+                              progress=lambda done, total: seen.append((done, total)))
+    assert ordered == {"peru": [uses, longer, also, ignores]}
+    assert seen == [(1, 1)]
+
+
 def test_fictitious_tables_keep_columns_types_and_entities(demo_store: Path) -> None:
     from mapo_cli.analysis.fictitious import entity_cells, fictitious_tables
     from mapo_cli.core.text import contains, normalize_text

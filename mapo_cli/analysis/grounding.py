@@ -7,11 +7,13 @@ lets us rank behaviour classes without annotations.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mapo_cli.core.text import normalize_text
 from mapo_cli.language.context import ProgramContext, literal_value, table_columns
+from mapo_cli.language.grammar import Grammar
 from mapo_cli.language.interpreter import CLOSE_ID, END_ID
 from mapo_cli.learn.features import column_words
 
@@ -119,3 +121,27 @@ def grounding(tokens: Program, ctx: ProgramContext, mentioned_names: set[str],
                 entities.add(mentions[token - first_literal])
     return Grounding(len(entities), len(mentioned), len(unmentioned), len(live))
 
+
+
+def grounded_memory(memory: Mapping[str, list[Program]], examples: Sequence[Json],
+                    tables: Mapping[str, Json], grammar: Grammar,
+                    max_expressions: int | None = None,
+                    progress: Callable[[int, int], None] | None = None
+                    ) -> dict[str, list[Program]]:
+    """Each example's memory, best grounded programs first (`Grounding.key`; ties keep the
+    store's order), so that `mapo train --memory-order grounded --memory-limit K` scores
+    the K programs that use most of the question. `progress(done, total)` per example."""
+    ordered: dict[str, list[Program]] = {}
+    for done, example in enumerate(examples, start=1):
+        programs = list(memory.get(example["id"], []))
+        if len(programs) > 1:
+            table = tables[example["table"]]
+            ctx = ProgramContext(example, table, grammar, max_expressions)
+            named, mentions = mentioned_columns(example, table), literal_mentions(example, ctx)
+            keys = [grounding(p, ctx, named, mentions).key() for p in programs]
+            programs = [programs[k] for k in sorted(range(len(programs)),
+                                                    key=lambda k: keys[k], reverse=True)]
+        ordered[example["id"]] = programs
+        if progress is not None:
+            progress(done, len(examples))
+    return ordered

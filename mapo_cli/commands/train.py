@@ -150,20 +150,29 @@ def _train_showing_progress(settings: TrainConfig, run: Path, resume: bool, over
 
         return run_training(settings, run, resume=resume, overwrite=overwrite, on_progress=show,
                             on_encoding=encoding.until_done, cluster=cluster,
-                            memory_filter=_likely_correct(json_output))
+                            memory_filter=_memory_choice(settings, json_output))
 
 
-def _likely_correct(json_output: bool) -> Callable:
-    """`--drop-spurious`'s memory filter, with a bar: the verdicts over the training data."""
+def _memory_choice(settings: TrainConfig, json_output: bool) -> Callable:
+    """The buffers `--drop-spurious` keeps (the verdicts over the training data) in the
+    order `--memory-order` asks for, each with a bar."""
 
-    def kept(data):
+    def chosen(data):
+        from mapo_cli.analysis.grounding import grounded_memory
         from mapo_cli.analysis.spurious import likely_correct_memory
 
-        with count_progress("verdicts", disable=json_output) as bar:
-            return likely_correct_memory(data.memory, data.train, data.tables, data.grammar,
-                                         data.store_settings.get("max_expressions"), bar)
+        memory, expressions = data.memory, data.store_settings.get("max_expressions")
+        if settings.drop_spurious:
+            with count_progress("verdicts", disable=json_output) as bar:
+                memory = likely_correct_memory(memory, data.train, data.tables, data.grammar,
+                                               expressions, bar)
+        if settings.memory_order == "grounded":
+            with count_progress("grounding", disable=json_output) as bar:
+                memory = grounded_memory(memory, data.train, data.tables, data.grammar,
+                                         expressions, bar)
+        return memory
 
-    return kept
+    return chosen
 
 
 def _report(summary: dict, run: Path, json_output: bool) -> None:

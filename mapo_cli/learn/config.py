@@ -23,6 +23,9 @@ def setting(default: Any, help: str, switch: str = "") -> Any:
     return field(default=default, metadata={"help": help, "switch": switch})
 
 
+MEMORY_ORDERS = ("explored", "grounded")
+
+
 @dataclass
 class TrainConfig:
     """What a run was asked to do; saved as `config.toml` in the run directory.
@@ -79,7 +82,11 @@ class TrainConfig:
                                    "weights with this decay per step, e.g. 0.999 (0: the latest "
                                    "weights; actors always sample with the latest).")
     memory_limit: int = setting(1000, "At most this many programs of a memory buffer are "
-                                "scored by the actor.")
+                                "scored by the actor: the first ones in --memory-order.")
+    memory_order: str = setting("explored", "The order of each memory buffer: explored (the "
+                                "store's) or grounded (programs that use more of the question "
+                                "first, by `mapo inspect spurious`'s rule: more entities, "
+                                "fewer expressions, more mentioned columns, fewer others).")
     drop_spurious: bool = setting(False, "Leave out of each memory buffer the programs that "
                                   "`mapo inspect spurious` calls likely spurious (where an "
                                   "example's reward-1 programs behave in several ways on "
@@ -122,6 +129,9 @@ class TrainConfig:
         if self.hidden % 2:
             raise MapoError(f"hidden must be even (two LSTM directions), got {self.hidden}")
         check_encoder(self.encoder)
+        if self.memory_order not in MEMORY_ORDERS:
+            raise MapoError(f"unknown memory order {self.memory_order!r}; use one of "
+                            f"{', '.join(MEMORY_ORDERS)}")
         check_backend(self.backend, self.ray_address)
         if self.serial and self.backend != "local":
             raise MapoError("--serial runs the actor in this process: it cannot use --backend "

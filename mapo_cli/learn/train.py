@@ -46,7 +46,8 @@ from mapo_cli.learn.store_updates import StoreUpdates
 from mapo_cli.learn.training_data import TrainingData, load_training_data
 
 MemoryFilter = Callable[[TrainingData], dict[str, list[tuple[int, ...]]]]
-"""The memory buffers a run trains on, from what the store holds (`drop_spurious`)."""
+"""The memory buffers a run trains on, from what the store holds (`drop_spurious`,
+`memory_order`)."""
 
 
 def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool = False,
@@ -58,19 +59,19 @@ def train(config: TrainConfig, run: Path, resume: bool = False, overwrite: bool 
     With a pretrained encoder, it first reads every train and dev example not
     in its cache (`on_encoding(done, total)`), so the actors only read the cache.
     `backend = "ray"` runs the actors on `cluster` (default: connect as the
-    config says, for this run only). With `drop_spurious`, `memory_filter`
-    (the analysis layer's verdicts, which this layer cannot import) chooses the
-    buffers.
+    config says, for this run only). With `drop_spurious` or a `memory_order`
+    other than the store's, `memory_filter` (the analysis layer's verdicts and
+    groundings, which this layer cannot import) chooses and orders the buffers.
     """
     config.check()
     require_encoder(config.encoder)
     vectors = load_vectors(vectors_root(config.embeddings)) if config.embeddings else None
     torch.set_num_threads(config.threads)
     data = load_training_data(config)  # bad data is an error before RUN is touched
-    if config.drop_spurious:
+    if config.drop_spurious or config.memory_order != "explored":
         if memory_filter is None:
-            raise MapoError("drop_spurious needs the spurious-program verdicts: pass "
-                            "memory_filter=mapo_cli.analysis.spurious.likely_correct_memory")
+            raise MapoError("drop_spurious and memory_order need the analysis layer's "
+                            "memory_filter (mapo_cli.commands.train passes one)")
         data.memory = memory_filter(data)
     resuming = prepare_run_dir(run, resume, overwrite)
     # A run killed before its first complete checkpoint resumes from the start.
