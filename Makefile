@@ -84,38 +84,44 @@ bench-explore: install
 		--samples-per-example 10000 $(EXPLORE_ARGS)
 	$(BIN)/mapo inspect store $(OUT)/wtq-store
 
+## The WTQ recipe, declared once (BENCHMARKS.md, "WTQ accuracy"): fixed GloVe vectors,
+## trainable embeddings for words seen 10 times, dropout 0.3, dev accuracy and the best
+## checkpoint of a moving average of the weights; the frozen MiniLM encoder, used-token
+## keys and plural matching; 6,400 learner steps. Two actors beside the learner. `make
+## model` trains it; bench-train, bench-seeds and bench-rerank run it unless ENCODER,
+## TRAIN_ARGS or STEPS say otherwise (ENCODER=lstm TRAIN_ARGS= STEPS=25000: the LSTM
+## setting of the earlier sections); bench-speed times it against the LSTM setting.
+WTQ_SETTING    := --embeddings glove-6b-50d --freeze-embeddings --min-count 10 --dropout 0.3 \
+	--average-decay 0.999
+RECIPE_ENCODER := minilm
+RECIPE_ARGS    := --used-tokens --match-plurals
+RECIPE_STEPS   := 6400
+ENCODER    ?= $(RECIPE_ENCODER)
+TRAIN_ARGS ?= $(RECIPE_ARGS)
+
 ## MAPO on WTQ random-split-1 from the explored store, in parts: each call trains
-## for TRAIN_SEC seconds and the next one resumes, at learning rate LR if given.
-## The best setting (see BENCHMARKS.md): fixed GloVe vectors, trainable
-## embeddings for words seen 10 times, dropout 0.3, dev accuracy and the best
-## checkpoint of a moving average of the weights, seed 1, 2,100 s. Two actors
-## beside the learner: the actors are the bottleneck, the learner idles otherwise.
-## ENCODER=minilm trains with the pretrained encoder (into wtq-bench-train-minilm).
+## for TRAIN_SEC seconds and the next one resumes, at learning rate LR if given;
+## the recipe, seed 1, into wtq-bench-train-ENCODER (wtq-bench-train for the LSTM).
 TRAIN_SEC ?= 2100
-ENCODER ?= lstm
 TRAIN_RUN := $(OUT)/wtq-bench-train$(if $(filter-out lstm,$(ENCODER)),-$(ENCODER))
 bench-train: install
 	$(BIN)/mapo train --train $(OUT)/wtq/random-split-1-train.jsonl \
 		--dev $(OUT)/wtq/random-split-1-dev.jsonl --store $(OUT)/wtq-store --run $(TRAIN_RUN) \
-		--embeddings glove-6b-50d --freeze-embeddings --min-count 10 --dropout 0.3 \
-		--average-decay 0.999 --seed 1 --encoder $(ENCODER) \
+		$(WTQ_SETTING) --seed 1 --encoder $(ENCODER) $(TRAIN_ARGS) \
 		--steps 25000 --seconds $(TRAIN_SEC) --eval-every 500 --actors 2 \
 		$(if $(LR),--learning-rate $(LR)) $$(test -f $(TRAIN_RUN)/config.toml && echo --resume)
 	$(BIN)/mapo decode $(TRAIN_RUN) $(OUT)/wtq/random-split-1-dev.jsonl --beam 5 --json
 	$(BIN)/mapo inspect run $(TRAIN_RUN) --plot $(TRAIN_RUN)/curves.png
 
-## Results over seeds, as the paper reports them: bench-train's setting for each
-## seed in SEEDS, TRAIN_SEC each, all from the same memory (a copy of the explored
-## store, never written); then the mean ± sd of beam-5 dev accuracy, and the
-## ensemble of all the seeds' runs.
-## ENCODER=minilm trains them with the pretrained encoder (into wtq-seeds-minilm).
-## STEPS bounds each run by learner steps too (whichever of the two comes first),
-## for a budget that does not depend on what else the machine is doing.
-## TRAIN_ARGS adds options of `mapo train` (e.g. --used-tokens); name the runs'
-## directory with SEEDS_DIR then, so that they do not resume another setting's.
+## Results over seeds, as the paper reports them: the recipe for each seed in SEEDS,
+## all from the same memory (a copy of the explored store, never written); then the
+## mean ± sd of beam-5 dev accuracy, and the ensemble of all the seeds' runs. Each run
+## stops after STEPS learner steps, or TRAIN_SEC seconds if that comes first (give
+## TRAIN_SEC=10000 on a busy machine, so that the steps decide). ENCODER and TRAIN_ARGS
+## (options of `mapo train`) change the setting: name its runs' directory with SEEDS_DIR
+## then, so that they do not resume another setting's.
 SEEDS ?= 1 2 3
-STEPS ?= 25000
-ENCODER ?= lstm
+STEPS ?= $(RECIPE_STEPS)
 SEEDS_DIR ?= $(OUT)/wtq-seeds$(if $(filter-out lstm,$(ENCODER)),-$(ENCODER))
 SEEDS_RUNS = $(foreach s,$(SEEDS),$(SEEDS_DIR)/seed-$(s))
 bench-seeds: install
@@ -124,8 +130,7 @@ bench-seeds: install
 		$(BIN)/mapo train --train $(OUT)/wtq/random-split-1-train.jsonl \
 			--dev $(OUT)/wtq/random-split-1-dev.jsonl --store $(OUT)/wtq-store-seeds \
 			--read-only-store --run $(SEEDS_DIR)/seed-$$seed \
-			--embeddings glove-6b-50d --freeze-embeddings --min-count 10 --dropout 0.3 \
-			--average-decay 0.999 --seed $$seed --encoder $(ENCODER) \
+			$(WTQ_SETTING) --seed $$seed --encoder $(ENCODER) \
 			--steps $(STEPS) --seconds $(TRAIN_SEC) --eval-every 500 --actors 2 $(TRAIN_ARGS) \
 			$$(test -f $(SEEDS_DIR)/seed-$$seed/config.toml && echo --resume) || exit 1; \
 		$(BIN)/mapo decode $(SEEDS_DIR)/seed-$$seed $(OUT)/wtq/random-split-1-dev.jsonl \
@@ -178,22 +183,20 @@ bench-ask: install
 	$(BIN)/python benchmarks/ask_latency.py $(ASK_RUN) --empty-cache
 	$(BIN)/python benchmarks/ask_latency.py $(ASK_RUN) --rows 10000 --columns 30 --empty-cache
 
-## Training throughput (issue 39): `mapo train` for SPEED_SEC seconds with the best
-## setting from the explored store (read only), once with the LSTM encoder and once with
-## MiniLM (and --used-tokens --match-plurals, as `make model`), into throwaway runs;
+## Training throughput (issue 39): `mapo train` for SPEED_SEC seconds from the explored
+## store (read only), with the LSTM setting (the recipe's settings but the LSTM encoder and
+## no TRAIN_ARGS) and with the recipe, into throwaway runs speed-lstm and speed-recipe;
 ## each prints its summary: samples_per_second, steps_per_second. Run it on a quiet
 ## machine; the original code's 31 samples/s here is the yardstick (BENCHMARKS.md).
 SPEED_SEC ?= 300
 bench-speed: install
-	for encoder in lstm minilm; do \
-		rm -rf $(OUT)/speed-$$encoder; \
-		echo "$$encoder:"; \
+	for setting in "lstm --encoder lstm" "recipe --encoder $(RECIPE_ENCODER) $(RECIPE_ARGS)"; do \
+		set -- $$setting; run=$(OUT)/speed-$$1; shift; \
+		rm -rf $$run; \
+		echo "$$run:"; \
 		$(BIN)/mapo train --train $(OUT)/wtq/random-split-1-train.jsonl \
 			--dev $(OUT)/wtq/random-split-1-dev.jsonl --store $(OUT)/wtq-store \
-			--read-only-store --run $(OUT)/speed-$$encoder \
-			--embeddings glove-6b-50d --freeze-embeddings --min-count 10 --dropout 0.3 \
-			--average-decay 0.999 --seed 1 --encoder $$encoder \
-			$$(test $$encoder = minilm && echo --used-tokens --match-plurals) \
+			--read-only-store --run $$run $(WTQ_SETTING) --seed 1 $$@ \
 			--steps 100000 --seconds $(SPEED_SEC) --eval-every 500 --actors 2 --json \
 			|| exit 1; \
 	done
@@ -232,9 +235,8 @@ bench-wikisql: install
 	$(BIN)/mapo inspect spurious $(OUT)/wikisql-store --run $(OUT)/wikisql-run
 
 ## The bundled model (mapo_cli/models/wtq, `mapo models`), end to end on the shared WTQ
-## release: prepare, explore (resumed if out/wtq-store is there), train the best single-model
-## setting (bench-seeds' with the encoder, --used-tokens, --match-plurals, seed 1, 6,400
-## steps; resumed if stopped), fit its reranker on the training questions, and bundle it
+## release: prepare, explore (resumed if out/wtq-store is there), train the recipe (seed 1;
+## resumed if stopped), fit its reranker on the training questions, and bundle it
 ## (tools/bundle_model.py: decodes dev with and without the reranker, float16 and float32,
 ## and writes the weights as float16 only if that loses no dev question).
 MODEL_RUN := $(OUT)/model-wtq
@@ -245,9 +247,8 @@ model: install
 		--samples-per-example 10000 --relax-triggers && \
 	$(BIN)/mapo train --train $(OUT)/wtq/random-split-1-train.jsonl \
 		--dev $(OUT)/wtq/random-split-1-dev.jsonl --store $(OUT)/wtq-store --read-only-store \
-		--run $(MODEL_RUN) --embeddings glove-6b-50d --freeze-embeddings --min-count 10 \
-		--dropout 0.3 --average-decay 0.999 --seed 1 --encoder minilm --used-tokens \
-		--match-plurals --steps 6400 --seconds 10000 --eval-every 500 --actors 2 \
+		--run $(MODEL_RUN) $(WTQ_SETTING) --seed 1 --encoder $(RECIPE_ENCODER) $(RECIPE_ARGS) \
+		--steps $(RECIPE_STEPS) --seconds 10000 --eval-every 500 --actors 2 \
 		$$(test -f $(MODEL_RUN)/config.toml && echo --resume) && \
 	$(BIN)/mapo rerank $(MODEL_RUN) $(OUT)/wtq/random-split-1-train.jsonl \
 		--out $(OUT)/model-wtq-reranker.json && \
