@@ -313,21 +313,25 @@ def tree_log_probs(model: Programmer, items: Sequence[Prepared],
     while frontier:
         valid_sets = [items[k].interpreter.valid_tokens(state) for k, state, _ in frontier]
         step = model.decode_step(decoder, valid_mask(valid_sets, decoder.width))
-        table = step.log_probs.tolist()
-        children, rows, tokens, slots = [], [], [], []
-        for row, (k, state, members) in enumerate(frontier):
+        edges = []  # (row, token, programs below): each node's children, as the tree branches
+        for row, (k, _, members) in enumerate(frontier):
             by_token: dict[int, list[int]] = {}
             for m in members:
                 by_token.setdefault(programs[k][m][depth], []).append(m)
-            for token, group in by_token.items():
-                for m in group:
-                    scores[k][m] += table[row][token]
-                if token == END_ID or token not in valid_sets[row]:
-                    continue  # finished (or impossible: its score is already -inf)
-                children.append((k, items[k].interpreter.step(state, token), group))
-                rows.append(row)
-                tokens.append(token)
-                slots.append(variable_slot(items[k].ctx, state, token))
+            edges += [(row, token, group) for token, group in by_token.items()]
+        chosen = step.log_probs[[row for row, _, _ in edges],  # only the entries read, not
+                                [token for _, token, _ in edges]].tolist()  # all (N, V)
+        children, rows, tokens, slots = [], [], [], []
+        for (row, token, group), log_prob in zip(edges, chosen, strict=True):
+            k, state, _ = frontier[row]
+            for m in group:
+                scores[k][m] += log_prob
+            if token == END_ID or token not in valid_sets[row]:
+                continue  # finished (or impossible: its score is already -inf)
+            children.append((k, items[k].interpreter.step(state, token), group))
+            rows.append(row)
+            tokens.append(token)
+            slots.append(variable_slot(items[k].ctx, state, token))
         if not children:
             break
         decoder = branch(model, step, rows, tokens, slots)
