@@ -4,10 +4,10 @@ Usage: python benchmarks/grouped_padding.py RUN_DIR [--batches 8] [--train T --d
 (RUN_DIR's config.toml names the data and the store unless given; best.pt is the policy.)
 
 `_grouped` multiplies every decoder row by its example's vectors as one
-batched product, every example padded to the largest number of rows any
-example has at that step. This wraps it, runs `--batches` actor batches
-(sampling, exploring, scoring the memory buffers), and prints the
-multiply-adds of the padded products against those the rows need.
+batched product, each example's rows side by side in a copy of its vectors,
+padded to the widest copy (`model._Groups`). This wraps it, runs `--batches`
+actor batches (sampling, exploring, scoring the memory buffers), and prints
+the products of the padded layout against those the rows need.
 """
 
 from __future__ import annotations
@@ -42,13 +42,12 @@ def main() -> None:
     actor = Actor(config, data.train, data.tables, data.grammar, checkpoint.vocabulary,
                   checkpoint.model, data.memory, data.filters, data.store_settings, seed=0,
                   exhausted=data.exhausted, relaxed=data.relaxed)
-    shapes = []  # (examples, vector rows, padded group, decoder rows) of every call
+    shapes = []  # (copies, vector rows, copy width, decoder rows) of every call
     grouped = model_module.Programmer._grouped
 
-    def counted(state, per_example, vectors):
-        shapes.append((per_example.shape[0], per_example.shape[1], state.group_size,
-                       len(vectors)))
-        return grouped(state, per_example, vectors)
+    def counted(groups, per_example, vectors):
+        shapes.append((groups.copies, per_example.shape[1], groups.width, len(vectors)))
+        return grouped(groups, per_example, vectors)
 
     model_module.Programmer._grouped = staticmethod(counted)
     ids = [example["id"] for example in data.train]

@@ -160,6 +160,30 @@ def tiny_checkpoint(tmp_path: Path, config: ModelConfig = TINY) -> tuple[Path, P
     return path, model, items
 
 
+def test_one_large_group_does_not_pad_the_others_and_gives_the_same_products() -> None:
+    """Sequences of one example side by side: with one example holding most of them (a large
+    memory buffer), groups are cut into chunks instead of padding every example to its size;
+    each sequence's product with its example's vectors is the same either way."""
+    from types import SimpleNamespace
+
+    from mapo_cli.learn.model import _Groups, _positions_in_groups
+
+    generator = torch.Generator().manual_seed(0)
+    per_example = torch.randn(3, 7, 5, generator=generator)
+    for example in ([0, 1, 2, 1], [1] * 30 + [0, 2, 2]):
+        example = torch.tensor(example)
+        slot, group_size = _positions_in_groups(example)
+        state = SimpleNamespace(encoded=per_example, example=example, slot=slot,
+                                group_size=group_size)
+        vectors = torch.randn(len(example), 5, generator=generator)
+        groups = _Groups.of(state)
+        products = Programmer._grouped(groups, per_example, vectors)
+        expected = torch.stack([per_example[e] @ v for e, v in zip(example, vectors)])
+        assert torch.allclose(products, expected, atol=1e-5)
+        assert groups.copies * groups.width <= 2 * len(example) + 3  # no example padded to 30
+    assert groups.owner is not None  # the large group was cut
+
+
 @pytest.mark.parametrize("config", [TINY, replace(TINY, used_tokens=True)],
                          ids=["plain", "used-tokens"])
 def test_checkpoint_round_trip_gives_the_same_programs(tmp_path: Path,

@@ -128,6 +128,33 @@ class DecoderState:
             used=None if self.used is None else self.used[index])
 
 
+@dataclass(frozen=True)
+class _Groups:
+    """Where each sequence sits in `Programmer._grouped`'s batched product: in which copy
+    of its example's vectors, and in which column of that copy."""
+
+    owner: Tensor | None  # (copies,) the example of each copy; None: each example once
+    copy: Tensor  # (N,) each sequence's copy
+    column: Tensor  # (N,)
+    copies: int
+    width: int  # columns of a copy
+
+    @classmethod
+    def of(cls, state: DecoderState) -> _Groups:
+        """Each example once, as wide as its largest group; but where that would pad the
+        product to over twice the sequences there are (one large memory buffer pads every
+        example of a batch to its size), groups are cut into chunks as wide as the mean
+        group, each with its own copy of its example's vectors."""
+        examples, sequences = state.encoded.shape[0], len(state.example)
+        chunk = max(1, -(-sequences // examples))
+        if state.group_size <= 2 * chunk:
+            return cls(None, state.example, state.slot, examples, state.group_size)
+        chunks = -(-state.group_size // chunk)  # at most, per example
+        keys, copy = torch.unique(state.example * chunks + state.slot // chunk,
+                                  return_inverse=True)
+        return cls(keys // chunks, copy, state.slot % chunk, len(keys), chunk)
+
+
 def _positions_in_groups(example: Tensor) -> tuple[Tensor, int]:
     """For each row, its rank among the rows of the same example; and the largest group."""
     if len(example) == 0:
@@ -285,12 +312,13 @@ class Programmer(nn.Module):
             below = h if below is None else h + below  # skip connection
             x = below
         assert below is not None
-        scores = self._grouped(state, state.encoded, self.attention(below))
+        groups = _Groups.of(state)
+        scores = self._grouped(groups, state.encoded, self.attention(below))
         scores = scores.masked_fill(~state.question_mask[state.example], float("-inf"))
-        context = self._grouped(state, state.encoded.transpose(1, 2), torch.softmax(scores, 1))
+        context = self._grouped(groups, state.encoded.transpose(1, 2), torch.softmax(scores, 1))
         output = torch.tanh(self.combine(torch.cat([below, context], dim=-1)))
         query = self.query(self.drop(output))
-        logits = self._grouped(state, state.keys, query)
+        logits = self._grouped(groups, state.keys, query)
         variable_logits = torch.bmm(state.variable_keys, query.unsqueeze(2)).squeeze(2)
         logits = logits.scatter_add(1, self._variable_positions(state), variable_logits)
         if state.used is not None and state.kinds is not None:
@@ -301,16 +329,17 @@ class Programmer(nn.Module):
         return StepOutput(log_probs, output, dataclasses.replace(state, h=hs, c=cs))
 
     @staticmethod
-    def _grouped(state: DecoderState, per_example: Tensor, vectors: Tensor) -> Tensor:
+    def _grouped(groups: _Groups, per_example: Tensor, vectors: Tensor) -> Tensor:
         """(N, X): per_example[example[n]] @ vectors[n] for every sequence n.
 
         One batched matrix product over examples (sequences of one example
-        side by side), instead of N matrix-vector products on copies.
+        side by side, as `groups` lays them out), instead of N matrix-vector
+        products on copies.
         """
-        b, d = per_example.shape[0], vectors.shape[1]
-        grouped = vectors.new_zeros(b, state.group_size, d)
-        grouped = grouped.index_put((state.example, state.slot), vectors)
-        return torch.bmm(per_example, grouped.transpose(1, 2))[state.example, :, state.slot]
+        grouped = vectors.new_zeros(groups.copies, groups.width, vectors.shape[1])
+        grouped = grouped.index_put((groups.copy, groups.column), vectors)
+        source = per_example if groups.owner is None else per_example[groups.owner]
+        return torch.bmm(source, grouped.transpose(1, 2))[groups.copy, :, groups.column]
 
     @staticmethod
     def _variable_positions(state: DecoderState) -> Tensor:
