@@ -180,6 +180,10 @@ def test_one_large_group_does_not_pad_the_others_and_gives_the_same_products() -
         products = Programmer._grouped(groups, per_example, vectors)
         expected = torch.stack([per_example[e] @ v for e, v in zip(example, vectors)])
         assert torch.allclose(products, expected, atol=1e-5)
+        read = torch.randn(len(example), 7, generator=generator)  # as attention weights are
+        products = Programmer._grouped(groups, per_example, read, transposed=True)
+        expected = torch.stack([per_example[e].T @ r for e, r in zip(example, read)])
+        assert torch.allclose(products, expected, atol=1e-5)
         assert groups.copies * groups.width <= 2 * len(example) + 3  # no example padded to 30
     assert groups.owner is not None  # the large group was cut
 

@@ -315,7 +315,7 @@ class Programmer(nn.Module):
         groups = _Groups.of(state)
         scores = self._grouped(groups, state.encoded, self.attention(below))
         scores = scores.masked_fill(~state.question_mask[state.example], float("-inf"))
-        context = self._grouped(groups, state.encoded.transpose(1, 2), torch.softmax(scores, 1))
+        context = self._grouped(groups, state.encoded, torch.softmax(scores, 1), transposed=True)
         output = torch.tanh(self.combine(torch.cat([below, context], dim=-1)))
         query = self.query(self.drop(output))
         logits = self._grouped(groups, state.keys, query)
@@ -329,16 +329,21 @@ class Programmer(nn.Module):
         return StepOutput(log_probs, output, dataclasses.replace(state, h=hs, c=cs))
 
     @staticmethod
-    def _grouped(groups: _Groups, per_example: Tensor, vectors: Tensor) -> Tensor:
-        """(N, X): per_example[example[n]] @ vectors[n] for every sequence n.
+    def _grouped(groups: _Groups, per_example: Tensor, vectors: Tensor,
+                 transposed: bool = False) -> Tensor:
+        """(N, X): per_example[example[n]] @ vectors[n] for every sequence n, or with
+        `transposed` per_example[example[n]].T @ vectors[n].
 
         One batched matrix product over examples (sequences of one example
         side by side, as `groups` lays them out), instead of N matrix-vector
-        products on copies.
+        products on copies. Copies are transposed after they are made, so the
+        product sees the same layout, and sums in the same order, either way.
         """
         grouped = vectors.new_zeros(groups.copies, groups.width, vectors.shape[1])
         grouped = grouped.index_put((groups.copy, groups.column), vectors)
         source = per_example if groups.owner is None else per_example[groups.owner]
+        if transposed:
+            source = source.transpose(1, 2)
         return torch.bmm(source, grouped.transpose(1, 2))[groups.copy, :, groups.column]
 
     @staticmethod
