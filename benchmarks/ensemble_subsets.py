@@ -1,6 +1,6 @@
 """Which runs make the best ensemble (issue 40, lever 4: members that differ)?
 
-Usage: python benchmarks/ensemble_subsets.py RUN [RUN ...] --train TRAIN.jsonl --dev DEV.jsonl \
+Usage: python benchmarks/ensemble_subsets.py RUN [RUN ...] --dev DEV.jsonl [--train TRAIN.jsonl] \
            [--subset 0,1,2 --subset 3,4,5 ...]
 
 Every run decodes TRAIN and DEV once (beam 5) and every program pooled from
@@ -9,7 +9,8 @@ the whole ensemble. From that one pass, each run alone and each --subset (run
 indices, from 0; all the runs if none is given) is ranked two ways, as `mapo
 decode` ranks it: by the members' mean probability, and with a reranker fit
 on the subset's own TRAIN pools (`mapo rerank SUBSET... TRAIN`, then `mapo
-decode SUBSET... DEV --reranker`). A subset's pool is the union of its
+decode SUBSET... DEV --reranker`; without --train, by the mean probability
+alone). A subset's pool is the union of its
 members' beams, in member order then beam order, with the scores computed in
 the whole pass: teacher forcing in other batches can move a log probability
 in its last bits, so a near-tie may rank otherwise than a separate decode.
@@ -63,35 +64,41 @@ def subset_pools(scored: Scored, members: Sequence[int]) -> list[list[Decoded]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+")
-    parser.add_argument("--train", type=Path, required=True)
+    parser.add_argument("--train", type=Path, help="fit each subset's reranker on it")
     parser.add_argument("--dev", type=Path, required=True)
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--subset", action="append", default=[],
                         help="run indices, comma-separated (repeatable)")
     args = parser.parse_args()
-    examples, _ = load_dataset(args.train)
-    grammar = data_grammar(examples, args.train)
-    train, dev = (decode_all(args.runs, data, args.beam) for data in (args.train, args.dev))
+    dev = decode_all(args.runs, args.dev, args.beam)
+    if args.train:
+        examples, _ = load_dataset(args.train)
+        grammar = data_grammar(examples, args.train)
+        train = decode_all(args.runs, args.train, args.beam)
     subsets = [(m,) for m in range(len(args.runs))] + [
         tuple(int(i) for i in text.split(",")) for text in args.subset or
         [",".join(map(str, range(len(args.runs))))]]
     singles = {"beam": [], "reranked": []}
     for members in subsets:
-        train_pools, dev_pools = subset_pools(train, members), subset_pools(dev, members)
-        reranker = fit_reranker(train_pools, grammar, [str(args.runs[m]) for m in members])
-        top = sum(bool(p) and p[0].reward == 1.0 for p in dev_pools)
-        reranked = sum(bool(p) and reranker.rank(p)[0].reward == 1.0 for p in dev_pools)
-        right = sum(any(d.reward == 1.0 for d in p) for p in dev_pools)
+        dev_pools = subset_pools(dev, members)
         total = len(dev_pools)
-        names = " + ".join(str(args.runs[m]) for m in members)
-        print(f"{names}: mean probability {top} ({100 * top / total:.2f} %), reranked "
-              f"{reranked} ({100 * reranked / total:.2f} %), a right program in the pool "
-              f"{right} ({100 * right / total:.2f} %)", flush=True)
+        top = sum(bool(p) and p[0].reward == 1.0 for p in dev_pools)
+        right = sum(any(d.reward == 1.0 for d in p) for p in dev_pools)
+        shown = f"mean probability {top} ({100 * top / total:.2f} %)"
         if len(members) == 1:
             singles["beam"].append(100 * top / total)
-            singles["reranked"].append(100 * reranked / total)
-    if len(singles["beam"]) > 1:
-        for way, values in singles.items():
+        if args.train:
+            reranker = fit_reranker(subset_pools(train, members), grammar,
+                                    [str(args.runs[m]) for m in members])
+            reranked = sum(bool(p) and reranker.rank(p)[0].reward == 1.0 for p in dev_pools)
+            shown += f", reranked {reranked} ({100 * reranked / total:.2f} %)"
+            if len(members) == 1:
+                singles["reranked"].append(100 * reranked / total)
+        names = " + ".join(str(args.runs[m]) for m in members)
+        print(f"{names}: {shown}, a right program in the pool {right} "
+              f"({100 * right / total:.2f} %)", flush=True)
+    for way, values in singles.items():
+        if len(values) > 1:
             print(f"single runs, {way}: {statistics.mean(values):.2f} ± "
                   f"{statistics.stdev(values):.2f} %")
 
