@@ -122,7 +122,6 @@ def grounding(tokens: Program, ctx: ProgramContext, mentioned_names: set[str],
     return Grounding(len(entities), len(mentioned), len(unmentioned), len(live))
 
 
-
 def grounded_memory(memory: Mapping[str, list[Program]], examples: Sequence[Json],
                     tables: Mapping[str, Json], grammar: Grammar,
                     max_expressions: int | None = None,
