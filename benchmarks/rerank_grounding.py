@@ -25,8 +25,8 @@ import torch
 
 from mapo_cli.analysis.decode import Decoded, data_grammar
 from mapo_cli.analysis.ensemble import ensemble_file
-from mapo_cli.analysis.grounding import grounding, literal_mentions, mentioned_columns
-from mapo_cli.analysis.rerank import L2, feature_names, pool_features
+from mapo_cli.analysis.grounding import groundings, literal_mentions
+from mapo_cli.analysis.rerank import fit_weights, padded_features
 from mapo_cli.core.text import normalize_text
 from mapo_cli.data.dataset import load_dataset
 from mapo_cli.language.context import ProgramContext
@@ -47,14 +47,14 @@ def grounding_rows(data: Path, ids: Sequence[str], pools: Sequence[Sequence[Deco
         example = by_id[example_id]
         table = tables[example["table"]]
         ctx = ProgramContext(example, table, grammar)
-        named, mentions = mentioned_columns(example, table), literal_mentions(example, ctx)
+        mentions = len(set(literal_mentions(example, ctx)))
         question = f" {normalize_text(example['question'])} "
         rows.append([])
-        for decoded in pool:
-            g = grounding(decoded.tokens, ctx, named, mentions)
+        for decoded, g in zip(pool, groundings(example, table, ctx, [d.tokens for d in pool]),
+                              strict=True):
             echoed = bool(decoded.answer) and all(
                 f" {normalize_text(a)} " in question for a in decoded.answer)
-            unused = len(set(mentions)) - g.entities
+            unused = mentions - g.entities
             rows[-1].append([g.entities, unused, g.mentioned_columns, g.unmentioned_columns,
                              g.expressions, float(unused == 0), float(echoed)])
     return rows
@@ -63,53 +63,24 @@ def grounding_rows(data: Path, ids: Sequence[str], pools: Sequence[Sequence[Deco
 def tensors(pools: Sequence[Sequence[Decoded]], extra: list[list[list[float]]],
             functions: tuple[str, ...], chosen: tuple[int, ...]
             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """[questions, widest pool, features] with the masks of real and of right programs."""
-    width = max(len(pool) for pool in pools)
-    base = len(feature_names(functions))
-    features = torch.zeros(len(pools), width, base + len(chosen), dtype=torch.float64)
-    valid = torch.zeros(len(pools), width, dtype=torch.bool)
-    right = torch.zeros(len(pools), width, dtype=torch.bool)
-    for q, pool in enumerate(pools):
-        if not pool:
-            continue
-        rows = [row + [more[i] for i in chosen]
-                for row, more in zip(pool_features(pool, functions), extra[q], strict=True)]
-        features[q, :len(pool)] = torch.tensor(rows, dtype=torch.float64)
-        valid[q, :len(pool)] = True
-        right[q, :len(pool)] = torch.tensor([d.reward == 1.0 for d in pool])
-    return features, valid, right
-
-
-def fit(features: torch.Tensor, valid: torch.Tensor, right: torch.Tensor
-        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """`fit_reranker`'s fit (standardised features, listwise loss, L2) on these columns."""
-    useful = right.any(1)
-    features, valid, right = features[useful], valid[useful], right[useful]
-    rows = features[valid]
-    mean, spread = rows.mean(0), rows.std(0, unbiased=False) + 1e-6
-    standard = (features - mean) / spread
-    weights = torch.zeros(len(mean), dtype=torch.float64, requires_grad=True)
-    optimiser = torch.optim.LBFGS([weights], max_iter=200)
-
-    def loss() -> torch.Tensor:
-        optimiser.zero_grad()
-        scores = standard @ weights
-        value = (torch.logsumexp(scores.masked_fill(~valid, -math.inf), 1)
-                 - torch.logsumexp(scores.masked_fill(~right, -math.inf), 1)).mean()
-        value = value + L2 * (weights * weights).sum()
-        value.backward()
-        return value
-
-    optimiser.step(loss)
-    return mean, spread, weights.detach()
+    """`mapo rerank`'s padded features of the non-empty pools with the `chosen` grounding
+    values appended, and its masks."""
+    kept = [q for q, pool in enumerate(pools) if pool]
+    features, valid, right = padded_features([pools[q] for q in kept], functions)
+    more = torch.zeros(*valid.shape, len(chosen), dtype=torch.float64)
+    for row, q in enumerate(kept):
+        more[row, :len(pools[q])] = torch.tensor([[values[i] for i in chosen]
+                                                  for values in extra[q]], dtype=torch.float64)
+    return torch.cat([features, more], dim=2), valid, right
 
 
 def correct(model: tuple[torch.Tensor, ...], features: torch.Tensor, valid: torch.Tensor,
             right: torch.Tensor) -> int:
+    """Questions whose top program, as the fitted scorer ranks their pool, is right."""
     mean, spread, weights = model
     scores = ((features - mean) / spread @ weights).masked_fill(~valid, -math.inf)
     top = scores.argmax(1)
-    return int((right[torch.arange(len(top)), top] & valid.any(1)).sum())
+    return int(right[torch.arange(len(top)), top].sum())
 
 
 def main() -> None:
@@ -131,10 +102,12 @@ def main() -> None:
     print(f"by the mean probability: {top} of {len(dev_pools)} "
           f"({100 * top / len(dev_pools):.2f} %)")
     for chosen in TRIALS:
-        model = fit(*tensors(*decoded["train"], functions, chosen))
-        right = correct(model, *tensors(*decoded["dev"], functions, chosen))
+        features, valid, right = tensors(*decoded["train"], functions, chosen)
+        useful = right.any(1)  # as fit_reranker fits on the pools with a right program
+        model = fit_weights(features[useful], valid[useful], right[useful])
+        hits = correct(model, *tensors(*decoded["dev"], functions, chosen))
         named = ", ".join(GROUNDING[i] for i in chosen) or "mapo rerank's features alone"
-        print(f"{named}: {right} ({100 * right / len(dev_pools):.2f} %)", flush=True)
+        print(f"{named}: {hits} ({100 * hits / len(dev_pools):.2f} %)", flush=True)
 
 
 if __name__ == "__main__":

@@ -61,9 +61,10 @@ def main() -> None:
     for example_ids in batches:  # buffers made live once, as in training's first epoch
         for example_id in example_ids:
             actor.buffer(example_id)
-    actor.items = LRU(ITEM_CACHE)  # but cold interpreters: an epoch evicts them
+    # Cold interpreters, as an epoch of the learner's cache evicts them; or, warm, all kept,
+    # as an actor keeps its share (ACTOR_ITEM_CACHE), and the batches made once untimed.
+    actor.items = LRU(len(ids) if args.warm else ITEM_CACHE)
     if args.warm:
-        actor.items = LRU(len(ids))  # as an actor keeps its share (ACTOR_ITEM_CACHE)
         for example_ids in batches:
             actor.make_batch(example_ids)
     profiler = cProfile.Profile()

@@ -122,6 +122,34 @@ def grounding(tokens: Program, ctx: ProgramContext, mentioned_names: set[str],
     return Grounding(len(entities), len(mentioned), len(unmentioned), len(live))
 
 
+def groundings(example: Json, table: Json, ctx: ProgramContext,
+               programs: Sequence[Program]) -> list[Grounding]:
+    """Each program's `Grounding` in the example (whose context `ctx` is, on `table`)."""
+    named, mentions = mentioned_columns(example, table), literal_mentions(example, ctx)
+    return [grounding(p, ctx, named, mentions) for p in programs]
+
+
+Choice = Callable[[Json, Json, list[Program]], list[Program]]
+"""What a run keeps of an example's buffer, in which order: (example, table, programs)."""
+
+
+def chosen_memory(memory: Mapping[str, list[Program]], examples: Sequence[Json],
+                  tables: Mapping[str, Json], choose: Choice,
+                  progress: Callable[[int, int], None] | None = None
+                  ) -> dict[str, list[Program]]:
+    """Every example's buffer as `choose` makes it (a buffer of one program stays as it is),
+    calling `progress(done, total)` per example."""
+    kept: dict[str, list[Program]] = {}
+    for done, example in enumerate(examples, start=1):
+        programs = list(memory.get(example["id"], []))
+        if len(programs) > 1:
+            programs = choose(example, tables[example["table"]], programs)
+        kept[example["id"]] = programs
+        if progress is not None:
+            progress(done, len(examples))
+    return kept
+
+
 def grounded_memory(memory: Mapping[str, list[Program]], examples: Sequence[Json],
                     tables: Mapping[str, Json], grammar: Grammar,
                     max_expressions: int | None = None,
@@ -130,17 +158,11 @@ def grounded_memory(memory: Mapping[str, list[Program]], examples: Sequence[Json
     """Each example's memory, best grounded programs first (`Grounding.key`; ties keep the
     store's order), so that `mapo train --memory-order grounded --memory-limit K` scores
     the K programs that use most of the question. `progress(done, total)` per example."""
-    ordered: dict[str, list[Program]] = {}
-    for done, example in enumerate(examples, start=1):
-        programs = list(memory.get(example["id"], []))
-        if len(programs) > 1:
-            table = tables[example["table"]]
-            ctx = ProgramContext(example, table, grammar, max_expressions)
-            named, mentions = mentioned_columns(example, table), literal_mentions(example, ctx)
-            keys = [grounding(p, ctx, named, mentions).key() for p in programs]
-            programs = [programs[k] for k in sorted(range(len(programs)),
-                                                    key=lambda k: keys[k], reverse=True)]
-        ordered[example["id"]] = programs
-        if progress is not None:
-            progress(done, len(examples))
-    return ordered
+
+    def best_first(example: Json, table: Json, programs: list[Program]) -> list[Program]:
+        ctx = ProgramContext(example, table, grammar, max_expressions)
+        keys = [g.key() for g in groundings(example, table, ctx, programs)]
+        return [programs[k] for k in sorted(range(len(programs)), key=keys.__getitem__,
+                                            reverse=True)]
+
+    return chosen_memory(memory, examples, tables, best_first, progress)

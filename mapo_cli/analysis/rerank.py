@@ -168,7 +168,21 @@ def fit_reranker(pools: Sequence[Sequence[Decoded]], grammar: Grammar, members: 
     if not useful:
         raise MapoError("no question's pool holds a program with the right answer: "
                         "there is nothing to learn a ranking from")
-    features, valid, right = _padded(useful, functions)
+    mean, spread, weights = fit_weights(*padded_features(useful, functions))
+    reranker = Reranker(grammar.name, functions, tuple(mean.tolist()), tuple(spread.tolist()),
+                        tuple(weights.tolist()), tuple(members), {})
+    fit = {**(about or {}), "questions": len(pools), "with_a_right_program": len(useful),
+           "mean_probability_correct": sum(bool(p) and p[0].reward == 1.0 for p in pools),
+           "reranked_correct": sum(bool(p) and reranker.rank(p)[0].reward == 1.0
+                                   for p in pools)}
+    return replace(reranker, fit=fit)
+
+
+def fit_weights(features: torch.Tensor, valid: torch.Tensor, right: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The mean and spread that standardise each feature and the weights of the scorer, fit
+    with the listwise loss (the log of the mass put on the right programs) and L2, on
+    [questions, widest pool, features] with the masks of `padded_features`."""
     rows = features[valid]
     mean, spread = rows.mean(0), rows.std(0, unbiased=False) + 1e-6
     standard = (features - mean) / spread
@@ -185,19 +199,13 @@ def fit_reranker(pools: Sequence[Sequence[Decoded]], grammar: Grammar, members: 
         return value
 
     optimiser.step(loss)
-    reranker = Reranker(grammar.name, functions, tuple(mean.tolist()), tuple(spread.tolist()),
-                        tuple(weights.detach().tolist()), tuple(members), {})
-    fit = {**(about or {}), "questions": len(pools), "with_a_right_program": len(useful),
-           "mean_probability_correct": sum(bool(p) and p[0].reward == 1.0 for p in pools),
-           "reranked_correct": sum(bool(p) and reranker.rank(p)[0].reward == 1.0
-                                   for p in pools)}
-    return replace(reranker, fit=fit)
+    return mean, spread, weights.detach()
 
 
-def _padded(pools: Sequence[Sequence[Decoded]], functions: tuple[str, ...]
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The pools' features as one [questions, widest pool, features] tensor, with masks of
-    the real programs and of those with the right answer."""
+def padded_features(pools: Sequence[Sequence[Decoded]], functions: tuple[str, ...]
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The pools' (none empty) features as one [questions, widest pool, features] tensor,
+    with masks of the real programs and of those with the right answer."""
     width = max(len(pool) for pool in pools)
     features = torch.zeros(len(pools), width, len(feature_names(functions)), dtype=torch.float64)
     valid = torch.zeros(len(pools), width, dtype=torch.bool)

@@ -61,7 +61,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mapo_cli.analysis.fictitious import INVALID, answer_on, behaviours, fictitious_tables
-from mapo_cli.analysis.grounding import Grounding, grounding, literal_mentions, mentioned_columns
+from mapo_cli.analysis.grounding import Grounding, chosen_memory, groundings
 from mapo_cli.core.errors import MapoError
 from mapo_cli.data.scoring import answer_matches
 from mapo_cli.data.wikisql_sql import check_table, execute_sql
@@ -184,8 +184,7 @@ def analyse_example(example: Json, table: Json, programs: Sequence[Program], gra
     `against_gold`: also run a WikiSQL example's gold sql on the fictitious tables (what
     `inspect spurious` reports; the verdicts do not read it)."""
     ctx = ProgramContext(example, table, grammar, max_expressions)
-    named, mentions = mentioned_columns(example, table), literal_mentions(example, ctx)
-    groundings = [grounding(p, ctx, named, mentions) for p in programs]
+    grounded = groundings(example, table, ctx, programs)
     fictitious = fictitious_tables(table, example, tables, seed)
     classes: dict[tuple, BehaviourClass] = {}
     index: dict[tuple, int] = {}
@@ -195,9 +194,9 @@ def analyse_example(example: Json, table: Json, programs: Sequence[Program], gra
         shown_answers.append(shown)
         found = classes.get(answers)
         if found is None:
-            found = classes[answers] = BehaviourClass([], shown, groundings[k])
-        elif groundings[k].key() > found.grounding.key():
-            found.grounding = groundings[k]
+            found = classes[answers] = BehaviourClass([], shown, grounded[k])
+        elif grounded[k].key() > found.grounding.key():
+            found.grounding = grounded[k]
         found.members.append(k)
         class_of.append(index.setdefault(answers, len(index)))
     ordered = list(classes.values())
@@ -209,7 +208,7 @@ def analyse_example(example: Json, table: Json, programs: Sequence[Program], gra
             if has_sql else None)
     return ExampleAnalysis(example["id"], example.get("question", ""),
                            list(example.get("answer", [])),
-                           [format_program(p, ctx.vocab) for p in programs], groundings,
+                           [format_program(p, ctx.vocab) for p in programs], grounded,
                            ordered, log_probs, class_of, has_sql, gold)
 
 
@@ -221,18 +220,14 @@ def likely_correct_memory(memory: Mapping[str, list[Program]], examples: Sequenc
     """Each example's memory without the programs of its likely-spurious classes (`mapo train
     --drop-spurious`); a buffer of one behaviour keeps every program. Seed 0, as `inspect
     spurious`: a resumed run gets the same buffers. `progress(done, total)` per example."""
-    kept: dict[str, list[Program]] = {}
-    for done, example in enumerate(examples, start=1):
-        programs = list(memory.get(example["id"], []))
-        if len(programs) > 1:
-            analysis = analyse_example(example, tables[example["table"]], programs, grammar,
-                                       max_expressions, against_gold=False)
-            likely = {m for c in analysis.classes if c.likely_correct for m in c.members}
-            programs = [p for k, p in enumerate(programs) if k in likely]
-        kept[example["id"]] = programs
-        if progress is not None:
-            progress(done, len(examples))
-    return kept
+
+    def likely_correct(example: Json, table: Json, programs: list[Program]) -> list[Program]:
+        analysis = analyse_example(example, table, programs, grammar, max_expressions,
+                                   against_gold=False)
+        likely = {m for c in analysis.classes if c.likely_correct for m in c.members}
+        return [p for k, p in enumerate(programs) if k in likely]
+
+    return chosen_memory(memory, examples, tables, likely_correct, progress)
 
 
 # ---------------------------------------------------------------- the gold sql (WikiSQL)
