@@ -5,9 +5,11 @@ weighting) and as many learner updates on them, with a checkpoint's policy
 (a trained policy finds and scores different programs than a random one).
 
 Usage: python benchmarks/train_speed.py RUN_DIR [--batches 20] [--warm] [--profile actor|learner]
+       [--device cpu|cuda|auto]
 (RUN_DIR's config.toml names the data and the store; the latest checkpoint is used.)
 --warm makes the batches once untimed first, so the actor's examples are prepared and
-their code-assistance memos filled, as from a run's second epoch on.
+their code-assistance memos filled, as from a run's second epoch on. --device puts the
+learner there (the actor stays on the CPU, as in `mapo train --device`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from mapo_cli.core.lru import LRU
 from mapo_cli.learn.actor import ITEM_CACHE, Actor
 from mapo_cli.learn.checkpoint import load_checkpoint
 from mapo_cli.learn.config import TrainConfig
+from mapo_cli.learn.device import DEVICES, resolve_device
 from mapo_cli.learn.learner import adam, update
 from mapo_cli.learn.run_dir import latest_checkpoint
 from mapo_cli.learn.training_data import load_training_data
@@ -39,6 +42,7 @@ def main() -> None:
     parser.add_argument("--warm", action="store_true",
                         help="time the batches a second time, with the examples prepared")
     parser.add_argument("--profile", choices=("actor", "learner"))
+    parser.add_argument("--device", default="cpu", choices=DEVICES)
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = TrainConfig(**tomllib.loads((args.run / "config.toml").read_text()))
@@ -50,6 +54,8 @@ def main() -> None:
     model = checkpoint.model
     stale = type(model)(model.config, model.n_words, model.n_builtins)
     stale.load_state_dict(model.state_dict())
+    device = resolve_device(args.device)
+    model.to(device)
     actor = Actor(config, data.train, data.tables, data.grammar, checkpoint.vocabulary, stale,
                   data.memory, data.filters, data.store_settings, seed=0, exhausted=data.exhausted,
                   relaxed=data.relaxed)
@@ -83,6 +89,8 @@ def main() -> None:
             profiler.enable()
         update(model, optimizer, batch.walked.__getitem__, batch.samples, len(batch.example_ids),
                config.entropy, config.grad_clip)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
         profiler.disable()
         learner_seconds += time.perf_counter() - start
     samples = sum(len(b.samples) for b in made)
@@ -91,7 +99,7 @@ def main() -> None:
     print(f"{n} batches of {config.batch_examples} examples: {samples / n:.1f} samples and "
           f"{scored / n:.0f} buffer programs a batch")
     print(f"actor   {actor_seconds / n:.3f} s a batch")
-    print(f"learner {learner_seconds / n:.3f} s a step")
+    print(f"learner {learner_seconds / n:.3f} s a step (on {device})")
     print(f"one core for both: {samples / (actor_seconds + learner_seconds):.1f} samples/s")
     if args.profile:
         pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(30)

@@ -96,15 +96,16 @@ class Parser:
 
     @classmethod
     def load(cls, *runs: Path | str, reranker: Path | str | None = None,
-             limits: Limits = DEFAULT_LIMITS, beam_order: bool = False) -> Parser:
+             limits: Limits = DEFAULT_LIMITS, beam_order: bool = False,
+             device: str = "cpu") -> Parser:
         """Run directories (their best checkpoint), checkpoint files or bundled models'
         names (none: the bundled `wtq`), and the file of a reranker fit for them
         (`mapo rerank`) to rank their pooled programs with. A lone run directory that
         holds its own `reranker.json` (as a bundled model does) is ranked by it unless
-        `beam_order`."""
+        `beam_order`. The models compute on `device` (`learn/device.py`)."""
         paths = [find_run(run) for run in runs] or [default_model()]
         chosen = ranking(paths, Path(reranker) if reranker is not None else None, beam_order)
-        return cls([load_decoder(resolve_checkpoint(path)) for path in paths],
+        return cls([load_decoder(resolve_checkpoint(path), device=device) for path in paths],
                    load_reranker(chosen) if chosen is not None else None, limits,
                    [str(path) for path in paths], str(chosen) if chosen is not None else None)
 

@@ -44,6 +44,7 @@ from mapo_cli.learn.contextual_cache import (
     preload,
 )
 from mapo_cli.learn.decoding import Prepared, prepare
+from mapo_cli.learn.device import resolve_device
 from mapo_cli.learn.run_dir import resolve_checkpoint
 
 
@@ -191,12 +192,25 @@ def _failed(example: dict, error: Exception) -> ExampleResult:
                          error=f"{type(error).__name__}: {error}")
 
 
-def load_decoder(checkpoint_path: Path, grammar: Grammar | None = None) -> Decoder:
-    """Load a checkpoint for data of `grammar` (default: the one it was trained with);
-    MapoError if they do not belong together."""
+def load_decoder(checkpoint_path: Path, grammar: Grammar | None = None,
+                 device: str = "cpu") -> Decoder:
+    """Load a checkpoint for data of `grammar` (default: the one it was trained with)
+    onto `device` (`learn/device.py`); MapoError if they do not belong together."""
     checkpoint = load_checkpoint(checkpoint_path, grammar)
+    checkpoint.model.to(resolve_device(device))
     max_expressions = checkpoint.extra.get("max_expressions")
     return Decoder(checkpoint, int(max_expressions) if max_expressions else None)
+
+
+def workers_for(device: str, workers: int, cluster: RayCluster | None) -> int:
+    """The worker processes to decode with: as asked on the CPU, this process alone on a
+    GPU; a GPU with Ray tasks is a MapoError (they decode on their CPUs)."""
+    if resolve_device(device).type == "cpu":
+        return workers
+    if cluster is not None:
+        raise MapoError(f"--device {device} decodes on this machine's GPU: it does not "
+                        "combine with --backend ray, whose tasks decode on their CPUs")
+    return 1
 
 
 def data_grammar(examples: list[dict], data: Path) -> Grammar:
@@ -210,7 +224,7 @@ def data_grammar(examples: list[dict], data: Path) -> Grammar:
 def decode_file(checkpoint: Path, data: Path, beam_size: int = 5, workers: int = 0,
                 batch: int = 32, on_progress: Callable[[int, int], None] | None = None,
                 on_encoding: Callable[[int, int], None] | None = None,
-                cluster: RayCluster | None = None) -> DecodeReport:
+                cluster: RayCluster | None = None, device: str = "cpu") -> DecodeReport:
     """Decode every example of `data` with a run's best checkpoint (or a checkpoint file).
 
     `workers` processes (0: all cores), or with `cluster` that many Ray tasks
@@ -219,15 +233,17 @@ def decode_file(checkpoint: Path, data: Path, beam_size: int = 5, workers: int =
     pretrained encoder first has it read every example not in its cache
     (`on_encoding(done, total)`), here, so that workers only read the cache
     (Ray tasks get their chunk's vectors with it). Ctrl-C or SIGTERM ends the
-    workers and raises `Stopped`.
+    workers and raises `Stopped`. On a `device` other than the CPU, the chunks are
+    decoded in this process, one after another (one process feeds the GPU).
     """
     check_options(beam=beam_size, batch=batch, workers=workers)
+    workers = workers_for(device, workers, cluster)
     path = resolve_checkpoint(Path(checkpoint))
     examples, tables = load_dataset(data)
     if not examples:
         raise MapoError(f"{data}: no examples")
     grammar = data_grammar(examples, Path(data))
-    decoder = load_decoder(path, grammar)  # fail fast here rather than in every worker
+    decoder = load_decoder(path, grammar, device)  # fail fast here, not in every worker
     if decoder.contexts is not None:
         decoder.contexts.fill(((e, tables[e["table"]]) for e in examples), on_encoding)
     chunks = [examples[i:i + batch] for i in range(0, len(examples), batch)]

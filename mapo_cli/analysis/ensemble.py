@@ -30,6 +30,7 @@ from mapo_cli.analysis.decode import (
     decode_file,
     load_decoder,
     one_torch_thread,
+    workers_for,
 )
 from mapo_cli.core.cluster import RayCluster
 from mapo_cli.core.errors import MapoError
@@ -52,10 +53,10 @@ def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: i
                   batch: int = 32, on_progress: Callable[[int, int], None] | None = None,
                   on_encoding: Callable[[int, int], None] | None = None,
                   cluster: RayCluster | None = None,
-                  reranker: Reranker | None = None) -> DecodeReport:
+                  reranker: Reranker | None = None, device: str = "cpu") -> DecodeReport:
     """Decode `data` with every model (on `cluster` if given), pool the beams, rank by the
     mean probability or with `reranker`. The pooled programs are scored in `workers` local
-    processes, or with a cluster in this one."""
+    processes, or with a cluster or on a GPU (`device`) in this one."""
     if not models:
         raise MapoError("an ensemble needs at least one run")
     examples, tables = load_dataset(data)
@@ -72,11 +73,12 @@ def ensemble_file(models: list[Path], data: Path, beam_size: int = 5, workers: i
         return lambda done, _n: on_progress(index * len(examples) + done, total)
 
     reports = [decode_file(m, data, beam_size, workers, batch, member_progress(i), on_encoding,
-                           cluster) for i, m in enumerate(models)]
+                           cluster, device) for i, m in enumerate(models)]
     pools = [_pool([report.results[k] for report in reports]) for k in range(len(examples))]
     log_probs = _members_log_probs([resolve_checkpoint(Path(m)) for m in models], grammar,
                                    examples, tables, [r.results for r in reports], pools,
-                                   workers if cluster is None else 1)
+                                   workers_for(device, workers, None) if cluster is None
+                                   else 1, device)
     results = []
     for k, example in enumerate(examples):
         ranked = by_mean_probability([member[k] for member in log_probs])
@@ -109,7 +111,8 @@ def _pool(results: list[ExampleResult]) -> list[Decoded]:
 
 def _members_log_probs(checkpoints: list[Path], grammar: Grammar, examples: list[dict],
                        tables: dict[str, dict], own: list[list[ExampleResult]],
-                       pools: list[list[Decoded]], workers: int) -> list[list[list[float]]]:
+                       pools: list[list[Decoded]], workers: int,
+                       device: str = "cpu") -> list[list[list[float]]]:
     """log π of every pooled program under every member: its own beam's value where it has
     one, the others by teacher forcing, in chunks of SCORE_BATCH examples spread over
     `workers` processes (in this one for a single worker)."""
@@ -125,7 +128,8 @@ def _members_log_probs(checkpoints: list[Path], grammar: Grammar, examples: list
         m, chunk = task
         return (str(checkpoints[m]), grammar.source, [examples[k] for k in chunk],
                 tables_of([examples[k] for k in chunk], tables),
-                [[d.tokens for d in pools[k]] for k in chunk], [values[m][k] for k in chunk])
+                [[d.tokens for d in pools[k]] for k in chunk], [values[m][k] for k in chunk],
+                device)
 
     for (m, chunk), filled in _run_scoring(tasks, work, workers):
         for k, row in zip(chunk, filled, strict=True):
@@ -163,12 +167,14 @@ _scorers: dict[str, Decoder] = {}  # the members a process has loaded, by checkp
 
 def _score_task(task: Task, checkpoint: str, grammar_source: str, examples: list[dict],
                 tables: dict[str, dict], pools: list[list[Program]],
-                values: list[list[float | None]]) -> tuple[Task, list[list[float]]]:
+                values: list[list[float | None]],
+                device: str = "cpu") -> tuple[Task, list[list[float]]]:
     """One member's log π of the pooled programs of a chunk of examples (in a worker, or
     here, on one torch thread), loading the member once per process."""
     torch.set_num_threads(1)  # in a worker; here `one_torch_thread` has set it already
     if checkpoint not in _scorers:
-        _scorers[checkpoint] = load_decoder(Path(checkpoint), load_grammar(grammar_source))
+        _scorers[checkpoint] = load_decoder(Path(checkpoint), load_grammar(grammar_source),
+                                            device)
     decoder = _scorers[checkpoint]
     model = decoder.checkpoint.model
     model.eval()

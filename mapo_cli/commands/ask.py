@@ -10,6 +10,7 @@ import typer
 
 from mapo_cli.commands.common import (
     BeamOrderOption,
+    DeviceOption,
     RerankerOption,
     console,
     err_console,
@@ -43,6 +44,7 @@ def ask(
         help="Refuse a table with more columns.")] = Limits.columns,
     reranker: RerankerOption = None,
     beam_order: BeamOrderOption = False,
+    device: DeviceOption = "cpu",
     trace: Annotated[bool, typer.Option(
         "--trace", help="Show what each expression of the programs computed.")] = False,
     json_output: Annotated[bool, typer.Option(
@@ -65,7 +67,7 @@ def ask(
     check_options(beam=beam, top=top, max_rows=max_rows, max_columns=max_columns)
     runs, table_path, question = _split(paths)
     parser = Parser.load(*runs, reranker=reranker, beam_order=beam_order,
-                         limits=Limits(rows=max_rows, columns=max_columns))
+                         limits=Limits(rows=max_rows, columns=max_columns), device=device)
     table = parser.table(table_path)
     questions = [question] if question is not None else _stdin_questions()
     for text in questions:

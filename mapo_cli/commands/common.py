@@ -68,6 +68,9 @@ BeamOrderOption = Annotated[bool, typer.Option(
     "--beam-order", help="Rank a lone run's programs by its beam, not by its own "
     "reranker.json (a bundled model ships one).")]
 RayAddressOption = Annotated[str, typer.Option(help=RAY_ADDRESS_HELP)]
+DeviceOption = Annotated[str, typer.Option(
+    help="Where the model computes: cpu, cuda, or auto (cuda where torch sees a GPU). "
+    "On a GPU, decoding runs in this process, one batch after another.")]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from mapo_cli.commands.common import (
     BackendOption,
     BeamOrderOption,
+    DeviceOption,
     RayAddressOption,
     RerankerOption,
     console,
@@ -59,6 +60,7 @@ def decode(
     beam_order: BeamOrderOption = False,
     backend: BackendOption = "local",
     ray_address: RayAddressOption = "",
+    device: DeviceOption = "cpu",
     json_output: Annotated[bool, typer.Option(
         "--json", help="Print one JSON object: accuracy, correct, total, seconds, "
         "examples_per_second, no_program, ... and, for an ensemble, its members alone "
@@ -99,11 +101,11 @@ def decode(
         if len(models) == 1 and ranker is None:
             report = decode_file(models[0], data, beam_size=beam, workers=workers, batch=batch,
                                  on_progress=show, on_encoding=encoding.until_done,
-                                 cluster=cluster)
+                                 cluster=cluster, device=device)
         else:
             report = ensemble_file(models, data, beam_size=beam, workers=workers, batch=batch,
                                    on_progress=show, on_encoding=encoding.until_done,
-                                   cluster=cluster, reranker=ranker)
+                                   cluster=cluster, reranker=ranker, device=device)
             report.reranker = str(reranker) if reranker is not None else None
     if out is not None:
         write_predictions(out, report.predictions)

@@ -7,6 +7,7 @@ interpreter offers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -38,6 +39,14 @@ class Batch:
     n_builtins: int
     context: Tensor | None = None  # (B, L, D) pretrained encoder outputs per question token
     column_context: Tensor | None = None  # (C, D) ... per column view
+
+    def to(self, device: torch.device) -> Batch:
+        """The same batch on `device` (itself where it is there already)."""
+        if self.words.device == device:
+            return self
+        return dataclasses.replace(self, **{
+            f.name: getattr(self, f.name).to(device) for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), Tensor)})
 
 
 def make_batch(features: Sequence[Features], vocab_sizes: Sequence[int], n_builtins: int) -> Batch:

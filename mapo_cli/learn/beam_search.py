@@ -48,8 +48,9 @@ def beam_search(model: Programmer, items: Sequence[Prepared], beam_size: int = 5
     for _ in range(limit):
         valid_sets = [items[h.item].interpreter.valid_tokens(h.state) for h in alive]
         width = decoder.width
-        step = model.decode_step(decoder, valid_mask(valid_sets, width))
-        scores = step.log_probs + torch.tensor([h.score for h in alive]).unsqueeze(1)
+        step = model.decode_step(decoder, valid_mask(valid_sets, width, model.device))
+        scores = step.log_probs + torch.tensor([h.score for h in alive],
+                                               device=model.device).unsqueeze(1)
         chosen = _best_expansions(alive, scores, beam_size)
         next_alive, slots, rows, tokens = [], [], [], []
         for parent, token, score in chosen:
@@ -78,18 +79,20 @@ def _best_expansions(alive: list[_Hypothesis], scores: Tensor,
         groups.setdefault(hypothesis.item, []).append(row)
     width = scores.shape[1]
     depth = max(len(rows) for rows in groups.values())
-    padded = torch.cat([scores, torch.full((1, width), float("-inf"))])
+    padded = torch.cat([scores, torch.full((1, width), float("-inf"), device=scores.device)])
     dummy = len(alive)
-    grid = torch.tensor([rows + [dummy] * (depth - len(rows)) for rows in groups.values()])
+    grid = torch.tensor([rows + [dummy] * (depth - len(rows)) for rows in groups.values()],
+                        device=scores.device)
     flat = padded[grid].reshape(len(groups), depth * width)
     # A stable sort breaks exact ties by (hypothesis, token), whatever the batch's width.
     top_scores, top_index = flat.sort(dim=1, descending=True, stable=True)
     keep = min(beam_size, depth * width)
     top_scores, top_index = top_scores[:, :keep], top_index[:, :keep]
     chosen = []
+    parents = grid.tolist()
     for g, (values, indices) in enumerate(zip(top_scores.tolist(), top_index.tolist())):
         for value, index in zip(values, indices):
             if value == float("-inf"):
                 break
-            chosen.append((int(grid[g, index // width]), index % width, value))
+            chosen.append((parents[g][index // width], index % width, value))
     return chosen

@@ -114,10 +114,14 @@ class TrainConfig:
                                "start` made on this machine; HOST:PORT); empty: start a local "
                                "Ray instance.")
     threads: int = setting(1, "Torch threads per process.")
+    device: str = setting("cpu", "Where the learner computes its updates and dev accuracy: "
+                          "cpu, cuda, or auto (cuda where torch sees a GPU). Actors sample "
+                          "on the CPU either way; checkpoints load on either.")
 
     def check(self) -> TrainConfig:
         """Raise MapoError for values that cannot work (ranges: core/ranges.py); return self."""
         from mapo_cli.learn.contextual import check_encoder  # these load torch: not before
+        from mapo_cli.learn.device import resolve_device
         from mapo_cli.learn.objectives import OBJECTIVES  # the command line is read
         from mapo_cli.learn.pretrained import SOURCES
 
@@ -133,6 +137,7 @@ class TrainConfig:
             raise MapoError(f"unknown memory order {self.memory_order!r}; use one of "
                             f"{', '.join(MEMORY_ORDERS)}")
         check_backend(self.backend, self.ray_address)
+        resolve_device(self.device)
         if self.serial and self.backend != "local":
             raise MapoError("--serial runs the actor in this process: it cannot use --backend "
                             f"{self.backend}")

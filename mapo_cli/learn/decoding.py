@@ -153,24 +153,26 @@ def encode_items(model: Programmer, items: Sequence[Prepared | Walked],
     rows = [encoded.rows[id(item)] for item in items]
     if rows == list(range(len(encoded.rows))):
         return encoded.state
-    return encoded.state.select(torch.tensor(rows, dtype=torch.long))
+    return encoded.state.select(rows)
 
 
-def valid_mask(valid_sets: Sequence[Sequence[int]], width: int) -> Tensor:
+def valid_mask(valid_sets: Sequence[Sequence[int]], width: int,
+               device: torch.device | None = None) -> Tensor:
     """(N, width) bool: row n is True exactly at the token ids in valid_sets[n]."""
     mask = np.zeros((len(valid_sets), width), dtype=bool)
     for row, valid in enumerate(valid_sets):
         mask[row, list(valid)] = True
-    return torch.from_numpy(mask)
+    return torch.as_tensor(mask, device=device)
 
 
 def branch(model: Programmer, step, rows: list[int], tokens: list[int],
            slots: list[int]) -> DecoderState:
     """Continue from step rows `rows` (a row may repeat: one child each) with `tokens` fed:
     the next decoder state of beam search and of scoring buffers as prefix trees."""
-    index = torch.tensor(rows, dtype=torch.long)
-    return model.feed(step.state.select(index), torch.tensor(tokens, dtype=torch.long),
-                      step.output[index], torch.tensor(slots, dtype=torch.long))
+    device = model.device
+    index = torch.tensor(rows, dtype=torch.long, device=device)
+    return model.feed(step.state.select(index), torch.tensor(tokens, dtype=torch.long, device=device),
+                      step.output[index], torch.tensor(slots, dtype=torch.long, device=device))
 
 
 # ---------------------------------------------------------------- teacher forcing
@@ -188,7 +190,7 @@ def log_probs(model: Programmer, items: Sequence[Prepared | Walked], programs: S
     if len(items) != len(programs):
         raise ValueError("log_probs needs one program per item")
     if not items:
-        empty = torch.zeros(0)
+        empty = torch.zeros(0, device=model.device)
         return (empty, empty) if return_entropy else empty
     walks = [item.walk(tuple(program)) for item, program in zip(items, programs)]
     steps = max(len(program) for program in programs)
@@ -206,10 +208,12 @@ def log_probs(model: Programmer, items: Sequence[Prepared | Walked], programs: S
             valid[t, k, list(allowed)] = True
         tokens[: len(program), k] = program
         slots[: len(program), k] = slot_list
-    lengths = torch.tensor([len(p) for p in programs])
-    valid_t, tokens_t, slots_t = (torch.from_numpy(a) for a in (valid, tokens, slots))
-    total = torch.zeros(pairs)
-    entropy = torch.zeros(pairs)
+    device = model.device
+    lengths = torch.tensor([len(p) for p in programs], device=device)
+    valid_t, tokens_t, slots_t = (torch.as_tensor(a, device=device)
+                                  for a in (valid, tokens, slots))
+    total = torch.zeros(pairs, device=device)
+    entropy = torch.zeros(pairs, device=device)
     for t in range(steps):
         step = model.decode_step(state, valid_t[t])
         alive = t < lengths
@@ -259,12 +263,12 @@ def sample(model: Programmer, items: Sequence[Prepared], generator: torch.Genera
             stuck = [row for row, valid in enumerate(valid_sets) if not valid]
             if stuck:
                 keep = [row for row, valid in enumerate(valid_sets) if valid]
-                decoder = decoder.select(torch.tensor(keep, dtype=torch.long))
+                decoder = decoder.select(keep)
                 live = [live[row] for row in keep]
                 valid_sets = [valid_sets[row] for row in keep]
                 if not live:
                     break
-        step = model.decode_step(decoder, valid_mask(valid_sets, decoder.width))
+        step = model.decode_step(decoder, valid_mask(valid_sets, decoder.width, model.device))
         if greedy:
             chosen = step.log_probs.argmax(dim=1)
         else:
@@ -277,9 +281,10 @@ def sample(model: Programmer, items: Sequence[Prepared], generator: torch.Genera
             totals[k] += chosen_lp[row]
             if not states[k].done:
                 keep.append(row)
-        decoder = model.feed(step.state, chosen, step.output, torch.tensor(slots))
+        decoder = model.feed(step.state, chosen, step.output,
+                             torch.tensor(slots, device=model.device))
         if len(keep) < len(live):
-            decoder = decoder.select(torch.tensor(keep, dtype=torch.long))
+            decoder = decoder.select(keep)
             live = [live[row] for row in keep]
         if not live:
             break
@@ -312,7 +317,7 @@ def tree_log_probs(model: Programmer, items: Sequence[Prepared],
     depth = 0
     while frontier:
         valid_sets = [items[k].interpreter.valid_tokens(state) for k, state, _ in frontier]
-        step = model.decode_step(decoder, valid_mask(valid_sets, decoder.width))
+        step = model.decode_step(decoder, valid_mask(valid_sets, decoder.width, model.device))
         edges = []  # (row, token, programs below): each node's children, as the tree branches
         for row, (k, _, members) in enumerate(frontier):
             by_token: dict[int, list[int]] = {}

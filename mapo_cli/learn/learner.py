@@ -16,6 +16,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from mapo_cli.learn.actor import ActorBatch
 from mapo_cli.learn.config import TrainConfig
 from mapo_cli.learn.decoding import Prepared, Walked, log_probs
+from mapo_cli.learn.device import resolve_device
 from mapo_cli.learn.features import Vocabulary, build_vocabulary
 from mapo_cli.learn.model import ModelConfig, Programmer
 from mapo_cli.learn.pretrained import WordVectors, fixed_entries, freeze, initialise_embeddings
@@ -30,7 +31,7 @@ class Learner:
 
     def __init__(self, config: TrainConfig, model: Programmer) -> None:
         self.config = config
-        self.model = model
+        self.model = model.to(resolve_device(config.device))  # before Adam sees the weights
         self.optimizer = adam(model, config.learning_rate)
         # Dev accuracy swings from one evaluation to the next; an average of recent weights
         # swings less, so the best checkpoint is less a matter of when it was taken.
@@ -96,7 +97,7 @@ def loss_of(model: Programmer, items: list[Prepared | Walked], programs: list[Pr
     gradient of this loss is minus Algorithm 2's dθ.
     """
     if not programs:
-        return torch.zeros((), requires_grad=True), 0.0
+        return torch.zeros((), requires_grad=True, device=model.device), 0.0
     logp, entropy = log_probs(model, items, programs, return_entropy=True)
     mean_entropy = entropy.mean()
     loss = policy_loss(logp, coefficients, n_examples) - entropy_weight * mean_entropy
@@ -106,7 +107,7 @@ def loss_of(model: Programmer, items: list[Prepared | Walked], programs: list[Pr
 def policy_loss(logp: torch.Tensor, coefficients: list[float], n_examples: int) -> torch.Tensor:
     """− Σ_i coefficient_i · log π(a_i) / examples: its gradient with respect to log π(a_i) is
     minus the weight · reward that Algorithm 2's learner gives ∇log π(a_i)."""
-    coefficient = torch.tensor(coefficients, dtype=logp.dtype)
+    coefficient = torch.tensor(coefficients, dtype=logp.dtype, device=logp.device)
     return -(coefficient * logp).sum() / max(n_examples, 1)
 
 

@@ -23,6 +23,7 @@ valid, and which slot a closed expression fills, come from the caller
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 
 import torch
@@ -117,8 +118,9 @@ class DecoderState:
         """Token ids run from 0 to width - 1 (the largest vocabulary in the batch)."""
         return self.keys.shape[1]
 
-    def select(self, index: Tensor) -> DecoderState:
+    def select(self, index: Tensor | Sequence[int]) -> DecoderState:
         """Sequences `index` (repeats allowed): programs of one example, beams, survivors."""
+        index = torch.as_tensor(index, dtype=torch.long, device=self.example.device)
         example = self.example[index]
         slot, group_size = _positions_in_groups(example)
         return dataclasses.replace(
@@ -163,7 +165,7 @@ def _positions_in_groups(example: Tensor) -> tuple[Tensor, int]:
     ordered = example[order]
     first = torch.searchsorted(ordered, ordered)  # index of each group's first row
     slot = torch.empty_like(example)
-    slot[order] = torch.arange(len(example)) - first
+    slot[order] = torch.arange(len(example), device=example.device) - first
     return slot, int(slot.max()) + 1
 
 
@@ -219,8 +221,15 @@ class Programmer(nn.Module):
 
     # ---------------------------------------------------------------- encoder and memory
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (`device.py`): tensors the model makes are made there."""
+        return self.start_input.device
+
     def encode(self, batch: Batch) -> DecoderState:
-        """Run the encoder and build every token's key: one row per example."""
+        """Run the encoder and build every token's key: one row per example (the batch,
+        built on the CPU, moves to the model's device first)."""
+        batch = batch.to(self.device)
         parts = [self.word_embedding(batch.words), batch.in_table.unsqueeze(-1)]
         if self.config.context_width:
             parts.append(self.context_input(self._context(batch).context))
@@ -228,8 +237,9 @@ class Programmer(nn.Module):
         below: Tensor | None = None
         finals_h, finals_c = [], []
         length = batch.words.shape[1]
+        lengths = batch.lengths.cpu()  # packing wants them on the CPU
         for layer in self.encoder:
-            packed = pack_padded_sequence(self.drop(x), batch.lengths, batch_first=True,
+            packed = pack_padded_sequence(self.drop(x), lengths, batch_first=True,
                                           enforce_sorted=False)
             out, (h, c) = layer(packed)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=length)
@@ -238,17 +248,18 @@ class Programmer(nn.Module):
             below = out if below is None else out + below  # skip connection
             x = below
         assert below is not None
-        mask = torch.arange(length).unsqueeze(0) < batch.lengths.unsqueeze(1)
+        device = below.device
+        mask = torch.arange(length, device=device).unsqueeze(0) < batch.lengths.unsqueeze(1)
         b = len(batch.lengths)
         variables = max(1, int((batch.vocab_sizes - batch.first_variable).max()))
         keys = self._keys(batch, below)
         used = ({"kinds": self._token_kinds(batch, keys.shape[1]),
-                 "used": torch.zeros(b, keys.shape[1], dtype=torch.bool)}
+                 "used": torch.zeros(b, keys.shape[1], dtype=torch.bool, device=device)}
                 if self.config.used_tokens else {})
         return DecoderState(
             encoded=below, question_mask=mask, keys=keys,
-            first_variable=batch.first_variable, example=torch.arange(b),
-            slot=torch.zeros(b, dtype=torch.long), group_size=1,
+            first_variable=batch.first_variable, example=torch.arange(b, device=device),
+            slot=torch.zeros(b, dtype=torch.long, device=device), group_size=1,
             variable_keys=below.new_zeros(b, variables, self.config.hidden_size),
             h=finals_h, c=finals_c, inputs=self.start_input.unsqueeze(0).expand(b, -1), **used)
 
@@ -256,8 +267,9 @@ class Programmer(nn.Module):
         """(B, V, H): built-ins, all_rows, columns, entities; `v<i>` slots start at zero."""
         b, h = encoded.shape[0], self.config.hidden_size
         width = int(batch.vocab_sizes.max())
-        rows = torch.arange(b)
-        positions = [(rows.unsqueeze(1) * width + torch.arange(self.n_builtins)).reshape(-1),
+        rows = torch.arange(b, device=encoded.device)
+        positions = [(rows.unsqueeze(1) * width
+                      + torch.arange(self.n_builtins, device=encoded.device)).reshape(-1),
                      rows * width + self.n_builtins]
         values = [self.builtin_keys.repeat(b, 1), self.all_rows_key.expand(b, h)]
         if len(batch.column_rows):
@@ -271,7 +283,7 @@ class Programmer(nn.Module):
             positions.append(batch.column_rows * width + batch.column_slots)
             values.append(column + self.column_kind(batch.column_kinds))
         if len(batch.entity_rows):
-            steps = torch.arange(encoded.shape[1]).unsqueeze(0)
+            steps = torch.arange(encoded.shape[1], device=encoded.device).unsqueeze(0)
             spans = batch.entity_spans
             inside = ((steps >= spans[:, :1]) & (steps < spans[:, 1:])).float()
             weights = inside / inside.sum(1, keepdim=True).clamp(min=1)
@@ -284,7 +296,7 @@ class Programmer(nn.Module):
 
     def _token_kinds(self, batch: Batch, width: int) -> Tensor:
         """(B, V) TOKEN_KINDS index of every token id, in ProgramContext's slot order."""
-        ids = torch.arange(width).unsqueeze(0)
+        ids = torch.arange(width, device=batch.lengths.device).unsqueeze(0)
         kinds = torch.where(ids < self.n_builtins, 0, 4).repeat(len(batch.lengths), 1)
         kinds[:, self.n_builtins] = TOKEN_KINDS.index("all_rows")
         flat = kinds.view(-1)
@@ -350,7 +362,8 @@ class Programmer(nn.Module):
     def _variable_positions(state: DecoderState) -> Tensor:
         """(N, M) token id of each v<i>; slots past an example's vocabulary hold a zero key,
         so clamping them onto some column adds nothing there."""
-        offsets = torch.arange(state.variable_keys.shape[1]).unsqueeze(0)
+        offsets = torch.arange(state.variable_keys.shape[1],
+                               device=state.example.device).unsqueeze(0)
         first = state.first_variable[state.example].unsqueeze(1)
         return (first + offsets).clamp(max=state.width - 1)
 
@@ -364,7 +377,8 @@ class Programmer(nn.Module):
         count = variable_keys.shape[1]
         first = state.first_variable[state.example]
         if bool((variable_slots >= 0).any()):
-            bind = (torch.arange(count).unsqueeze(0) == (variable_slots - first).unsqueeze(1)) & (
+            bind = (torch.arange(count, device=first.device).unsqueeze(0)
+                    == (variable_slots - first).unsqueeze(1)) & (
                 variable_slots >= 0).unsqueeze(1)
             variable_keys = torch.where(bind.unsqueeze(-1), self.variable_key(output).unsqueeze(1),
                                         variable_keys)
@@ -372,11 +386,12 @@ class Programmer(nn.Module):
         fixed = state.keys.reshape(-1, state.keys.shape[2])
         index = tokens - first
         is_variable = ((index >= 0) & (index < count)).unsqueeze(1)
-        bound = variable_keys[torch.arange(len(tokens)), index.clamp(0, count - 1)]
+        rows = torch.arange(len(tokens), device=first.device)
+        bound = variable_keys[rows, index.clamp(0, count - 1)]
         inputs = fixed.index_select(0, state.example * state.width + tokens) + torch.where(
             is_variable, bound, torch.zeros_like(bound))
         used = state.used
         if used is not None:
             used = used.clone()
-            used[torch.arange(len(tokens)), tokens] = True
+            used[rows, tokens] = True
         return dataclasses.replace(state, variable_keys=variable_keys, inputs=inputs, used=used)

@@ -29,8 +29,9 @@ class WeightsSnapshot:
 
 
 def snapshot(model: Programmer, version: int) -> WeightsSnapshot:
-    """A copy of `model`'s weights that later learner steps do not change."""
-    return WeightsSnapshot(version, {name: value.detach().clone()
+    """A copy of `model`'s weights that later learner steps do not change, on the CPU
+    (where the actors are, whatever the learner's device)."""
+    return WeightsSnapshot(version, {name: value.detach().to("cpu", copy=True)
                                      for name, value in model.state_dict().items()})
 
 
