@@ -77,7 +77,8 @@ def test_questions_on_standard_input_share_one_model_load(
         tiny_run: Path, own_table: dict, monkeypatch) -> None:
     loads = []
     real = ask_module.load_decoder
-    monkeypatch.setattr(ask_module, "load_decoder", lambda path: loads.append(path) or real(path))
+    monkeypatch.setattr(ask_module, "load_decoder",
+                        lambda path, **options: loads.append(path) or real(path, **options))
     questions = [e["question"] for e in own_table["questions"][:3]]
     result = runner.invoke(app, ["ask", str(tiny_run), str(own_table["csv"]), "--json"],
                            input="\n".join(questions) + "\n\n")
