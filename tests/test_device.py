@@ -1,4 +1,4 @@
-"""`--device`: where the learner, `decode` and `ask` compute (actors stay on the CPU).
+"""`--device`: where the learner, `decode`, `ask` and `serve` compute (actors stay on the CPU).
 
 No GPU is needed here: `auto` and `cuda` are checked against what torch says it
 sees, and the code that would run on a GPU is checked for the one mistake a
@@ -69,6 +69,8 @@ def test_a_gpu_that_is_not_there_is_a_clear_error_before_anything_is_written(
     asked = runner.invoke(app, ["ask", str(setup["tmp"] / "run"), "t.csv", "?", "--device",
                                 "cuda"])
     assert asked.exit_code != 0 and "torch sees no CUDA device" in asked.output
+    served = runner.invoke(app, ["serve", str(setup["tmp"] / "run"), "--device", "cuda"])
+    assert served.exit_code != 0 and "torch sees no CUDA device" in served.output
 
 
 def test_device_cpu_is_recorded_and_trains_exactly_as_without_it(setup: dict) -> None:
@@ -86,16 +88,17 @@ class MadeWithoutDevice(TorchFunctionMode):
     """Records every tensor that the model, decoding or learning code makes without saying
     on which device: on a GPU, such a tensor would be on the CPU and the next product fail."""
 
-    FACTORIES = {torch.tensor, torch.as_tensor, torch.zeros, torch.ones, torch.full, torch.empty,
-                 torch.arange, torch.randn, torch.rand}
-    WATCHED = {"model.py", "decoding.py", "beam_search.py", "learner.py", "evaluation.py"}
+    FACTORIES = frozenset({torch.tensor, torch.as_tensor, torch.zeros, torch.ones, torch.full,
+                           torch.empty, torch.arange, torch.randn, torch.rand})
+    WATCHED = frozenset({"model.py", "decoding.py", "beam_search.py", "learner.py",
+                         "evaluation.py"})
 
     def __init__(self) -> None:
         super().__init__()
         self.missing: set[str] = set()
         self.made = 0
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in self.FACTORIES:
             caller = sys._getframe(1).f_code

@@ -10,6 +10,7 @@ import typer
 
 from mapo_cli.commands.common import (
     BeamOrderOption,
+    DeviceOption,
     RerankerOption,
     console,
     reports_errors,
@@ -31,6 +32,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     reranker: RerankerOption = None,
     beam_order: BeamOrderOption = False,
+    device: DeviceOption = "cpu",
     max_rows: Annotated[int, typer.Option(help="Refuse a table with more rows (413).")
                         ] = Limits.rows,
     max_columns: Annotated[int, typer.Option(help="Refuse a table with more columns (413).")
@@ -70,7 +72,7 @@ def serve(
     if any(not run.strip() for run in runs or []):
         raise UsageError("an empty path names nothing: give a run, or none for the bundled model")
     parser = Parser.load(*(runs or []), reranker=reranker, beam_order=beam_order,
-                         limits=Limits(rows=max_rows, columns=max_columns))
+                         limits=Limits(rows=max_rows, columns=max_columns), device=device)
     shipped = {m.path: m for m in bundled_models()}
     paths = [Path(source) for source in parser.sources]  # names resolved by Parser.load
     info = shipped[paths[0]].to_json() if len(paths) == 1 and paths[0] in shipped else {}
@@ -85,7 +87,7 @@ def serve(
                         log_level="warning")
         else:  # each worker process builds the app from what this one was given
             os.environ[ENVIRONMENT] = spec(parser.sources, parser.reranker_source, beam_order,
-                                           parser.limits, settings, model_info)
+                                           parser.limits, settings, model_info, device)
             uvicorn.run("mapo_cli.serve.factory:app_from_environment", factory=True,
                         host=host, port=port, workers=workers, log_level="warning")
     except Stopped as stopped:  # uvicorn shut down cleanly, then raised the signal again

@@ -1,4 +1,4 @@
-"""Where a model computes: `--device auto|cpu|cuda` of `mapo train`, `decode` and `ask`.
+"""Where a model computes: `--device auto|cpu|cuda` of `mapo train`, `decode`, `ask`, `serve`.
 
 Only the model's own arithmetic moves. Actors always sample on the CPU (they
 are many, and their steps are small); what a model is given is built on the

@@ -21,9 +21,10 @@ ENVIRONMENT = "MAPO_SERVE_SPEC"
 
 
 def spec(runs: list[str], reranker: str | None, beam_order: bool, limits: Limits,
-         settings: Settings, model_info: dict[str, Any] | None) -> str:
+         settings: Settings, model_info: dict[str, Any] | None, device: str = "cpu") -> str:
     """What a worker needs to build the same app, as JSON."""
     return json.dumps({"runs": runs, "reranker": reranker, "beam_order": beam_order,
+                       "device": device,
                        "rows": limits.rows, "columns": limits.columns,
                        "settings": vars(settings), "model_info": model_info})
 
@@ -33,5 +34,6 @@ def app_from_environment() -> FastAPI:
     given = json.loads(os.environ[ENVIRONMENT])
     parser = Parser.load(*given["runs"], reranker=given["reranker"],
                          beam_order=given["beam_order"],
-                         limits=Limits(rows=given["rows"], columns=given["columns"]))
+                         limits=Limits(rows=given["rows"], columns=given["columns"]),
+                         device=given["device"])
     return create_app(parser, Settings(**given["settings"]), given["model_info"])
