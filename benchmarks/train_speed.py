@@ -5,17 +5,19 @@ weighting) and as many learner updates on them, with a checkpoint's policy
 (a trained policy finds and scores different programs than a random one).
 
 Usage: python benchmarks/train_speed.py RUN_DIR [--batches 20] [--warm] [--profile actor|learner]
-       [--device cpu|cuda|auto]
+       [--device cpu|cuda|auto] [--memory-limit K] [--memory-order explored|grounded]
 (RUN_DIR's config.toml names the data and the store; the latest checkpoint is used.)
 --warm makes the batches once untimed first, so the actor's examples are prepared and
 their code-assistance memos filled, as from a run's second epoch on. --device puts the
-learner there (the actor stays on the CPU, as in `mapo train --device`).
+learner there (the actor stays on the CPU, as in `mapo train --device`). --memory-limit and
+--memory-order replace the run's settings (the memory the actor scores).
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import os
 import pstats
 import random
@@ -25,10 +27,11 @@ from pathlib import Path
 
 import torch
 
+from mapo_cli.analysis.grounding import grounded_memory
 from mapo_cli.core.lru import LRU
 from mapo_cli.learn.actor import ITEM_CACHE, Actor
 from mapo_cli.learn.checkpoint import load_checkpoint
-from mapo_cli.learn.config import TrainConfig
+from mapo_cli.learn.config import MEMORY_ORDERS, TrainConfig
 from mapo_cli.learn.device import DEVICES, resolve_device
 from mapo_cli.learn.learner import adam, update
 from mapo_cli.learn.run_dir import latest_checkpoint
@@ -43,11 +46,19 @@ def main() -> None:
                         help="time the batches a second time, with the examples prepared")
     parser.add_argument("--profile", choices=("actor", "learner"))
     parser.add_argument("--device", default="cpu", choices=DEVICES)
+    parser.add_argument("--memory-limit", type=int)
+    parser.add_argument("--memory-order", choices=MEMORY_ORDERS)
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = TrainConfig(**tomllib.loads((args.run / "config.toml").read_text()))
+    config = dataclasses.replace(config, **{name: getattr(args, name) for name in
+                                            ("memory_limit", "memory_order")
+                                            if getattr(args, name) is not None})
     started = time.perf_counter()
     data = load_training_data(config)
+    if config.memory_order == "grounded":
+        data.memory = grounded_memory(data.memory, data.train, data.tables, data.grammar,
+                                      data.store_settings.get("max_expressions"))
     checkpoint = load_checkpoint(latest_checkpoint(args.run) or args.run / "best.pt", data.grammar)
     print(f"loaded {len(data.train)} examples and their buffers in "
           f"{time.perf_counter() - started:.1f} s")
