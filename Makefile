@@ -8,7 +8,7 @@ OUT    ?= out
 # The pretrained encoder's cache (`mapo train --encoder`) stays beside the other outputs.
 export MAPO_CACHE ?= $(abspath $(OUT))/cache
 
-.PHONY: install demo test browser lint bench bench-explore bench-train bench-seeds bench-rerank bench-table2 \
+.PHONY: install demo test browser lint bench bench-explore bench-train bench-seeds bench-rerank bench-table2 bench-t30 \
 	bench-encode bench-ask bench-wikisql bench-ray bench-hostile bench-serve bench-speed model \
 	clean
 
@@ -200,6 +200,31 @@ bench-speed: install
 			--steps 100000 --seconds $(SPEED_SEC) --eval-every 500 --actors 2 --json \
 			|| exit 1; \
 	done
+
+## Time to accuracy (issue 39): from prepared data (out/wtq), explore with T30_SAMPLES
+## samples a question, fill an empty encoder cache and train the recipe (seed 1) for what
+## is left of T30_SEC seconds (T30_FILL of them kept for the cache fill and the decode),
+## then decode dev with beam 5; it prints the time of each part. Quiet machine only.
+T30_SAMPLES ?= 1000
+T30_SEC ?= 1800
+T30_FILL ?= 390
+bench-t30: install
+	rm -rf $(OUT)/t30-store $(OUT)/t30 $(OUT)/cache-t30
+	start=$$(date +%s); \
+	$(BIN)/mapo explore $(OUT)/wtq/training.jsonl --store $(OUT)/t30-store \
+		--samples-per-example $(T30_SAMPLES) $(EXPLORE_ARGS) || exit 1; \
+	explored=$$(date +%s); \
+	MAPO_CACHE=$(abspath $(OUT))/cache-t30 $(BIN)/mapo train \
+		--train $(OUT)/wtq/random-split-1-train.jsonl --dev $(OUT)/wtq/random-split-1-dev.jsonl \
+		--store $(OUT)/t30-store --read-only-store --run $(OUT)/t30 $(WTQ_SETTING) --seed 1 \
+		--encoder $(RECIPE_ENCODER) $(RECIPE_ARGS) --steps $(RECIPE_STEPS) --eval-every 250 \
+		--seconds $$(( $(T30_SEC) - explored + start - $(T30_FILL) )) --actors 2 || exit 1; \
+	trained=$$(date +%s); \
+	MAPO_CACHE=$(abspath $(OUT))/cache-t30 $(BIN)/mapo decode $(OUT)/t30 \
+		$(OUT)/wtq/random-split-1-dev.jsonl --beam 5 --json || exit 1; \
+	done=$$(date +%s); \
+	echo "explore $$((explored - start)) s, cache fill and training $$((trained - explored)) s," \
+		"decode $$((done - trained)) s: $$((done - start)) s in all"
 
 ## `mapo serve` under load (BENCHMARKS.md, "mapo serve"): 200 requests, 8 at a time, on
 ## bench-ask's 50-row table, with the bundled model.
