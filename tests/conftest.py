@@ -74,6 +74,28 @@ def small_training(prepared_demo: Path, root: Path,
     return paths
 
 
+@pytest.fixture
+def demo_training(tmp_path: Path, prepared_demo: Path, demo_store: Path) -> dict:
+    """What `mapo train` needs for a tiny run on the demo: the split-1 files, a copy of the
+    demo store (the run may write to it), a tiny model's config (`TINY`) and tmp_path."""
+    from mapo_cli.store.store import copy_store
+
+    store = tmp_path / "store"
+    copy_store(demo_store, store)
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    return {"train": prepared_demo / "random-split-1-train.jsonl",
+            "dev": prepared_demo / "random-split-1-dev.jsonl", "store": store, "config": config,
+            "tmp": tmp_path}
+
+
+def train_command(paths: dict, run: str, *extra: str) -> list[str]:
+    """`mapo train` on `demo_training`'s files into tmp_path/RUN, then `extra`."""
+    return ["train", "--train", str(paths["train"]), "--dev", str(paths["dev"]),
+            "--store", str(paths["store"]), "--config", str(paths["config"]),
+            "--run", str(paths["tmp"] / run), *extra]
+
+
 @pytest.fixture(scope="session")
 def demo_store(prepared_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's training split explored briefly (tests copy it before writing to it)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import train_command
 from torch.overrides import TorchFunctionMode
 from typer.testing import CliRunner
 
@@ -20,27 +21,13 @@ from mapo_cli.analysis.decode import decode_file
 from mapo_cli.learn.checkpoint import load_checkpoint
 from mapo_cli.learn.device import resolve_device
 from mapo_cli.main import app
-from mapo_cli.store.store import copy_store
 
 runner = CliRunner()
-TINY = "hidden = 16\nembedding = 16\neval_examples = 16\nbatch_examples = 8\nmemory_limit = 50\n"
 
 
-@pytest.fixture
-def setup(tmp_path: Path, prepared_demo: Path, demo_store: Path) -> dict:
-    store = tmp_path / "store"
-    copy_store(demo_store, store)
-    config = tmp_path / "tiny.toml"
-    config.write_text(TINY)
-    return {"train": prepared_demo / "random-split-1-train.jsonl",
-            "dev": prepared_demo / "random-split-1-dev.jsonl", "store": store, "config": config,
-            "tmp": tmp_path}
-
-
-def train_args(setup: dict, run: str, *extra: str) -> list[str]:
-    return ["train", "--train", str(setup["train"]), "--dev", str(setup["dev"]),
-            "--store", str(setup["store"]), "--config", str(setup["config"]),
-            "--run", str(setup["tmp"] / run), "--serial", "--read-only-store", *extra]
+def train_args(paths: dict, run: str, *extra: str) -> list[str]:
+    """`mapo train` on the demo, serial and leaving the store as it is."""
+    return train_command(paths, run, "--serial", "--read-only-store", *extra)
 
 
 def test_auto_takes_a_gpu_only_where_torch_sees_one(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,34 +39,35 @@ def test_auto_takes_a_gpu_only_where_torch_sees_one(monkeypatch: pytest.MonkeyPa
 
 
 def test_a_gpu_that_is_not_there_is_a_clear_error_before_anything_is_written(
-        setup: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+        demo_training: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    result = runner.invoke(app, train_args(setup, "gpu", "--device", "cuda", "--steps", "2"))
+    result = runner.invoke(app, train_args(demo_training, "gpu", "--device", "cuda",
+                                           "--steps", "2"))
     assert result.exit_code != 0
     assert "--device cuda: torch sees no CUDA device" in result.output
-    assert not (setup["tmp"] / "gpu").exists()
-    result = runner.invoke(app, train_args(setup, "tpu", "--device", "tpu"))
+    assert not (demo_training["tmp"] / "gpu").exists()
+    result = runner.invoke(app, train_args(demo_training, "tpu", "--device", "tpu"))
     assert result.exit_code != 0 and "unknown device 'tpu'" in result.output
 
-    trained = runner.invoke(app, train_args(setup, "run", "--steps", "2", "--eval-every", "2"))
+    trained = runner.invoke(app, train_args(demo_training, "run", "--steps", "2",
+                                            "--eval-every", "2"))
     assert trained.exit_code == 0, trained.output
-    decoded = runner.invoke(app, ["decode", str(setup["tmp"] / "run"), str(setup["dev"]),
-                                  "--device", "cuda"])
+    run = str(demo_training["tmp"] / "run")
+    decoded = runner.invoke(app, ["decode", run, str(demo_training["dev"]), "--device", "cuda"])
     assert decoded.exit_code != 0 and "torch sees no CUDA device" in decoded.output
-    asked = runner.invoke(app, ["ask", str(setup["tmp"] / "run"), "t.csv", "?", "--device",
-                                "cuda"])
+    asked = runner.invoke(app, ["ask", run, "t.csv", "?", "--device", "cuda"])
     assert asked.exit_code != 0 and "torch sees no CUDA device" in asked.output
-    served = runner.invoke(app, ["serve", str(setup["tmp"] / "run"), "--device", "cuda"])
+    served = runner.invoke(app, ["serve", run, "--device", "cuda"])
     assert served.exit_code != 0 and "torch sees no CUDA device" in served.output
 
 
-def test_device_cpu_is_recorded_and_trains_exactly_as_without_it(setup: dict) -> None:
+def test_device_cpu_is_recorded_and_trains_exactly_as_without_it(demo_training: dict) -> None:
     for name, extra in (("default", ()), ("cpu", ("--device", "cpu"))):
-        result = runner.invoke(app, train_args(setup, name, "--steps", "4", "--eval-every", "2",
-                                               "--seed", "3", *extra))
+        result = runner.invoke(app, train_args(demo_training, name, "--steps", "4",
+                                               "--eval-every", "2", "--seed", "3", *extra))
         assert result.exit_code == 0, result.output
-    assert 'device = "cpu"' in (setup["tmp"] / "cpu" / "config.toml").read_text()
-    default, cpu = (load_checkpoint(setup["tmp"] / name / "best.pt").model.state_dict()
+    assert 'device = "cpu"' in (demo_training["tmp"] / "cpu" / "config.toml").read_text()
+    default, cpu = (load_checkpoint(demo_training["tmp"] / name / "best.pt").model.state_dict()
                     for name in ("default", "cpu"))
     assert all(torch.equal(default[key], cpu[key]) for key in default)
 
@@ -113,11 +101,12 @@ class MadeWithoutDevice(TorchFunctionMode):
 
 
 def test_every_tensor_training_and_decoding_make_is_made_on_the_models_device(
-        setup: dict) -> None:
+        demo_training: dict) -> None:
     with MadeWithoutDevice() as watch:
-        trained = runner.invoke(app, train_args(setup, "watched", "--steps", "2",
+        trained = runner.invoke(app, train_args(demo_training, "watched", "--steps", "2",
                                                 "--eval-every", "2", "--used-tokens", "--json"))
-        report = decode_file(setup["tmp"] / "watched", setup["dev"], beam_size=3, workers=1)
+        report = decode_file(demo_training["tmp"] / "watched", demo_training["dev"],
+                             beam_size=3, workers=1)
     assert trained.exit_code == 0, trained.output
     assert json.loads(trained.stdout)["steps"] == 2 and report.total > 0
     assert watch.made > 100  # the watch saw the model at work

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
+from conftest import train_command as args
 from typer.testing import CliRunner
 
 from mapo_cli.learn.checkpoint import load_checkpoint
@@ -22,29 +24,17 @@ from mapo_cli.main import app
 from mapo_cli.search.driver import explore_data
 from mapo_cli.search.explore import ExploreSettings
 from mapo_cli.store.filters import filter_stats
-from mapo_cli.store.store import Store, copy_store
+from mapo_cli.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = "hidden = 16\nembedding = 16\neval_examples = 16\nbatch_examples = 8\nmemory_limit = 50\n"
 TIMING = {"seconds", "samples_per_second", "steps_per_second"}
 runner = CliRunner()
 
 
 @pytest.fixture
-def setup(tmp_path: Path, prepared_demo: Path, demo_store: Path) -> dict:
-    store = tmp_path / "store"
-    copy_store(demo_store, store)
-    config = tmp_path / "tiny.toml"
-    config.write_text(TINY)
-    return {"train": prepared_demo / "random-split-1-train.jsonl",
-            "dev": prepared_demo / "random-split-1-dev.jsonl", "store": store, "config": config,
-            "tmp": tmp_path}
-
-
-def args(setup: dict, run: str, *extra: str) -> list[str]:
-    return ["train", "--train", str(setup["train"]), "--dev", str(setup["dev"]),
-            "--store", str(setup["store"]), "--config", str(setup["config"]),
-            "--run", str(setup["tmp"] / run), *extra]
+def setup(demo_training: dict) -> dict:
+    """conftest's demo_training, by the name these tests use."""
+    return demo_training
 
 
 def metrics(run: Path) -> list[dict]:
